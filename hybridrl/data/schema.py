@@ -1,0 +1,31 @@
+"""The data contract (DESIGN §3): one row = one question."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Row:
+    """One question of a dataset.
+
+    Fields follow DESIGN §3. ``answer`` is always normalised to a list of accepted
+    references; ``prompt`` is the raw question (string) or a list of chat messages
+    (``[{"role": ..., "content": ...}]``) before any template is applied.
+    """
+
+    prompt: str | list[dict[str, str]]
+    """The question, or chat messages. Never empty."""
+    answer: list[str]
+    """Accepted reference answers (at least one)."""
+    demonstration: str | None = None
+    """A full worked solution ending in the final answer (used by SFT terms)."""
+    task: str | None = None
+    """Name of the verifier / data source (e.g. ``chain_sum``); None = generic math verifier."""
+    difficulty: str | int | float | None = None
+    """Free-form difficulty label used for per-difficulty breakdowns."""
+    id: str | None = None
+    """Stable identifier (per-prompt heatmaps, exclusive solves)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Task-specific data a verifier needs (e.g. a reasoning-gym entry's metadata)."""
