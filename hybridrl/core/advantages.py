@@ -1,0 +1,199 @@
+"""Advantage estimates: the Â component of the Unified Policy Gradient Estimator (HPT §3.1, Table 1).
+
+Group estimators take per-completion rewards `(N,)` and a `group_index (N,)`
+(any integer ids, e.g. the prompt index; groups may have different sizes and
+need not be contiguous) and return per-completion advantages `(N,)`, to be
+broadcast over the completion's tokens by `policy_loss`.
+
+All functions are pure and vectorised; `tests/core/test_advantages.py` checks
+each against a plain-Python loop.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+
+def _group_sum(x: Tensor, group_index: Tensor) -> Tensor:
+    """Σ of x over each completion's group, gathered back per completion: (N,) -> (N,)."""
+    groups, inv = torch.unique(group_index, return_inverse=True)  # inv: (N,) dense ids 0..G-1
+    sums = torch.zeros(groups.numel(), dtype=x.dtype, device=x.device).index_add_(0, inv, x)
+    return sums[inv]
+
+
+def _group_stats(rewards: Tensor, group_index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-completion (group sum, group size, group mean), each (N,), float64."""
+    r = rewards.to(torch.float64)  # float64 sums; cast back at the end
+    total = _group_sum(r, group_index)
+    size = _group_sum(torch.ones_like(r), group_index)
+    return total, size, total / size
+
+
+def grpo_advantages(
+    rewards: Tensor,
+    group_index: Tensor,
+    *,
+    eps: float = 1e-6,
+    scale_std: bool = True,
+    unbiased: bool = True,
+) -> Tensor:
+    """GRPO group-normalised advantage (DeepSeekMath §4.1.2; HPT eq. 5 / eq. 17).
+
+        A_i = (R_i - mean_g(R)) / (std_g(R) + eps)        (scale_std=True)
+        A_i =  R_i - mean_g(R)                             (scale_std=False)
+
+    Std convention: ``unbiased=True`` (Bessel, divide by n_g - 1) like TRL's
+    `GRPOTrainer` and verl (`torch.std`); ``unbiased=False`` gives the
+    population std. DeepSeekMath does not state which. A group of size 1 has
+    advantage 0 (its mean is itself). A group with equal rewards has 0/(0+eps) = 0.
+
+    Args:
+        rewards: (N,) float.
+        group_index: (N,) long, group id of each completion.
+    Returns:
+        (N,) advantages, dtype of `rewards`.
+    """
+    _, size, mean = _group_stats(rewards, group_index)
+    r = rewards.to(torch.float64)
+    centred = r - mean
+    if scale_std:
+        sq = _group_sum(centred**2, group_index)  # Σ_g (R - mean)^2, per completion
+        ddof = 1.0 if unbiased else 0.0
+        std = torch.sqrt(sq / (size - ddof).clamp(min=1))
+        centred = centred / (std + eps)
+    centred = torch.where(size > 1, centred, torch.zeros_like(centred))
+    return centred.to(rewards.dtype)
+
+
+def dr_grpo_advantages(rewards: Tensor, group_index: Tensor) -> Tensor:
+    """Dr. GRPO advantage ("Understanding R1-Zero-Like Training" §3.1): A_i = R_i - mean_g(R).
+
+    No std division (it biases towards too easy / too hard questions). (N,) -> (N,).
+    """
+    return grpo_advantages(rewards, group_index, scale_std=False)
+
+
+def rloo_advantages(rewards: Tensor, group_index: Tensor) -> Tensor:
+    """REINFORCE Leave-One-Out (Ahmadian et al. 2024, "Back to Basics", eq. 6).
+
+        A_i = R_i - (Σ_{j in g, j != i} R_j) / (n_g - 1)
+
+    Groups of size 1 have no baseline sample: A_i = 0. (N,) -> (N,).
+    """
+    total, size, _ = _group_stats(rewards, group_index)
+    r = rewards.to(torch.float64)
+    loo_mean = (total - r) / (size - 1).clamp(min=1)
+    adv = torch.where(size > 1, r - loo_mean, torch.zeros_like(r))
+    return adv.to(rewards.dtype)
+
+
+def reinforce_advantages(rewards: Tensor, *, threshold: float = 0.5) -> Tensor:
+    """REINFORCE ±1 advantage (HPT Table 1: Â_REINFORCE = ±1).
+
+        A_i = +1 if R_i > threshold else -1
+
+    With binary rewards this is 2R - 1. (N,) -> (N,).
+    """
+    return torch.where(rewards > threshold, 1.0, -1.0).to(rewards.dtype)
+
+
+def gae_advantages(
+    token_rewards: Tensor,
+    values: Tensor,
+    mask: Tensor,
+    *,
+    gamma: float = 1.0,
+    lam: float = 0.95,
+) -> tuple[Tensor, Tensor]:
+    """Generalised Advantage Estimation (Schulman et al. 2015b, eq. 16), for PPO (HPT Table 1).
+
+        δ_t = r_t + γ V_{t+1} - V_t          (V_{t+1} = 0 after the last valid token)
+        A_t = δ_t + γ λ A_{t+1}
+        R_t = A_t + V_t                      (returns, the value-loss target)
+
+    Args:
+        token_rewards: (N, T) reward per token (usually the verifier reward on the
+            last valid token, minus a KL penalty per token if used).
+        values: (N, T) critic values V(s_t), detached.
+        mask: (N, T) right-padded (each row is 1...1 0...0).
+    Returns:
+        (advantages, returns), both (N, T), 0 at masked positions. Not whitened:
+        PPO implementations usually whiten A over the batch; do it in the caller.
+    """
+    m = mask.bool()
+    zero = torch.zeros_like(values)
+    r = torch.where(m, token_rewards, zero)
+    v = torch.where(m, values, zero).detach()
+    T = v.shape[-1]
+    adv = torch.zeros_like(v)
+    last = torch.zeros_like(v[:, 0])  # (N,) A_{t+1}
+    for t in reversed(range(T)):
+        next_v = v[:, t + 1] if t + 1 < T else torch.zeros_like(last)  # 0 where padded
+        next_m = m[:, t + 1].to(v.dtype) if t + 1 < T else torch.zeros_like(last)
+        delta = r[:, t] + gamma * next_v - v[:, t]
+        last = delta + gamma * lam * next_m * last
+        adv[:, t] = last
+    adv = torch.where(m, adv, zero)
+    returns = torch.where(m, adv + v, zero)
+    return adv, returns
+
+
+def srft_weights(
+    entropy: Tensor,
+    mask: Tensor | None = None,
+    rewards: Tensor | None = None,
+    *,
+    sft_coef: float = 0.5,
+    pos_coef: float = 0.1,
+    neg_weight: float = -1.0,
+) -> Tensor:
+    """SRFT entropy-aware weights (Fu et al. 2025, "SRFT" §4; HPT baseline, DESIGN §4).
+
+    The weights play the role of Â in `policy_loss` with the `detached`
+    denominator (loss = -w · log π):
+
+        demo tokens (rewards=None):     w = sft_coef · exp(-H)     = 0.5 · exp(-H)
+        rollout with R_i > 0:           w = pos_coef · exp(+H)     = 0.1 · exp(H)
+        rollout with R_i <= 0:          w = neg_weight             = -1 (plain PG pushing log π down)
+
+    H is *the policy entropy* H(π_θ), detached. The SRFT paper writes the
+    weights as `stopgrad(exp(∓H(π_θ)))`, a single scalar multiplying the
+    expectation over the batch, not a per-token quantity; we follow that:
+    H is the masked mean of the token entropies passed in (the batch-level
+    policy entropy). Passing a 0-dim tensor uses it as H directly: do that with
+    the step-level entropy when the batch is split into micro-batches, so the
+    weight (and so the loss) does not depend on the micro-batch layout.
+
+    Args:
+        entropy: (N, T) token entropies, or a 0-dim tensor H. Detached here.
+        mask: (N, T) tokens over which H is averaged (required for (N, T) entropy).
+        rewards: (N,) rewards of the rollouts; None for the SFT (demo) weight.
+    Returns:
+        0-dim weight (rewards=None) or (N,) per-sequence weights.
+    """
+    ent = entropy.detach()
+    if ent.dim() == 0:
+        h = ent
+    else:
+        if mask is None:
+            raise ValueError("srft_weights needs `mask` to average (N, T) entropies")
+        m = mask.bool()
+        h = torch.where(m, ent, torch.zeros_like(ent)).sum() / m.sum().clamp(min=1)
+    if rewards is None:
+        return sft_coef * torch.exp(-h)
+    pos = (pos_coef * torch.exp(h)).to(rewards.dtype if rewards.is_floating_point() else h.dtype)
+    return torch.where(rewards > 0, pos, torch.full_like(pos, neg_weight))
+
+
+ADVANTAGES: dict[str, Callable[..., Tensor]] = {
+    "grpo": grpo_advantages,
+    "dr_grpo": dr_grpo_advantages,
+    "rloo": rloo_advantages,
+    "reinforce": reinforce_advantages,
+}
+"""Registry of reward -> advantage estimators by name. `gae_advantages` (needs
+values) and `srft_weights` (needs entropies) have other signatures and are
+called directly."""

@@ -1,0 +1,235 @@
+"""Algorithms as presets of the Unified Policy Gradient Estimator (HPT §3.1, Table 1).
+
+A preset fixes the four components (stabilization mask = `clip`, reference
+denominator = `denominator` (+ `shaping`), advantage estimate = `advantage`,
+likelihood gradient = ∇π via the ratio) and the aggregation mode its paper
+uses. `term_loss` is the single entry point the training loop calls per loss
+term; the loop never branches on the method name.
+
+Aggregation choices (the paper's, unless noted):
+- ``grpo`` uses ``token-mean``, not DeepSeekMath's ``seq-mean-token-mean``
+  (eq. 3, 1/|o_i| inside the group mean): the per-sequence mean biases towards
+  short correct / long wrong answers (Dr. GRPO §3.1, DAPO §3.3), and TRL's
+  current default (`loss_type="dapo"`) and verl's default are the token mean.
+  DESIGN §4 fixes token-mean for GRPO. Use ``seq-mean-token-mean`` with
+  `agg_loss` directly to reproduce the original.
+- ``reinforce`` / ``rloo``: sequence-level estimators (Ahmadian et al. 2024
+  use log π(y) = Σ_t log π(y_t)), hence ``seq-mean-token-sum``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from hybridrl.core.advantages import ADVANTAGES, srft_weights
+from hybridrl.core.aggregation import AGG_MODES
+from hybridrl.core.policy_loss import CLIPS, DENOMINATORS, SHAPINGS, policy_loss
+
+_ADVANTAGE_KINDS = (*ADVANTAGES, "constant", "gae", "given")
+_WEIGHTINGS = (None, "srft_sft", "srft_rollout")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One algorithm = one choice of each estimator component."""
+
+    name: str
+    """Registry key."""
+    denominator: str
+    """π_ref: "rollout" | "detached" | "one" | "gspo" (see `policy_loss`)."""
+    shaping: str | None
+    """None or "luffy" (f(r) = r / (r + γ))."""
+    clip: str
+    """Stabilization mask: "none" | "ppo" | "dual" | "cispo" | "gspo"."""
+    advantage: str
+    """Which estimator the controller should use to build `advantages`: a key of
+    `ADVANTAGES`, "gae" (needs a critic), "constant" (Â ≡ 1, pass None) or "given"
+    (the caller's own signal, e.g. binary rewards for SRFT)."""
+    agg_mode: str
+    """The paper's aggregation mode (one of `AGG_MODES`)."""
+    doc: str
+    """Paper and equation this preset reproduces."""
+    eps_low: float | None = None
+    """Paper default for ε_low when the caller passes None (else 0.2)."""
+    eps_high: float | None = None
+    """Paper default for ε_high when the caller passes None (else = ε_low)."""
+    weighting: str | None = None
+    """Entropy-aware weights applied on top of Â: None, "srft_sft" or "srft_rollout"."""
+
+    def __post_init__(self) -> None:
+        if self.denominator not in DENOMINATORS:
+            raise ValueError(f"{self.name}: bad denominator {self.denominator!r}")
+        if self.shaping not in SHAPINGS:
+            raise ValueError(f"{self.name}: bad shaping {self.shaping!r}")
+        if self.clip not in CLIPS:
+            raise ValueError(f"{self.name}: bad clip {self.clip!r}")
+        if self.advantage not in _ADVANTAGE_KINDS:
+            raise ValueError(f"{self.name}: bad advantage {self.advantage!r}")
+        if self.agg_mode not in AGG_MODES:
+            raise ValueError(f"{self.name}: bad agg_mode {self.agg_mode!r}")
+        if self.weighting not in _WEIGHTINGS:
+            raise ValueError(f"{self.name}: bad weighting {self.weighting!r}")
+
+
+_PRESETS = (
+    Preset(
+        "sft", "detached", None, "none", "constant", "token-mean",
+        "SFT: token-mean NLL over demonstration tokens. HPT Table 1 row SFT "
+        "(π_ref = π_θ, Â ≡ 1), eq. 12 / eq. 14-15.",
+    ),
+    Preset(
+        "reinforce", "detached", None, "none", "reinforce", "seq-mean-token-sum",
+        "REINFORCE: HPT Table 1 (π_ref = π_θ, Â = ±1); Ahmadian et al. 2024 "
+        "'Back to Basics' eq. 5, sequence-level log-likelihood.",
+    ),
+    Preset(
+        "rloo", "detached", None, "none", "rloo", "seq-mean-token-sum",
+        "RLOO: Ahmadian et al. 2024 eq. 6, leave-one-out baseline, "
+        "sequence-level log-likelihood.",
+    ),
+    Preset(
+        "ppo", "rollout", None, "ppo", "gae", "token-mean",
+        "PPO: Schulman et al. 2017 eq. 7 (clipped surrogate) with GAE; "
+        "HPT Table 1 row PPO (π_ref = π_θold, Â = GAE, 1_clip).",
+    ),
+    Preset(
+        "grpo", "rollout", None, "ppo", "grpo", "token-mean",
+        "GRPO: DeepSeekMath (Shao et al. 2024) eq. 3 with the group-normalised "
+        "advantage of §4.1.2; HPT Table 1 row GRPO, eq. 16-17. Token-mean "
+        "aggregation (TRL default), not the paper's per-sequence mean.",
+    ),
+    Preset(
+        "dr_grpo", "rollout", None, "ppo", "dr_grpo", "seq-mean-token-sum-norm",
+        "Dr. GRPO: 'Understanding R1-Zero-Like Training' (Liu et al. 2025) §3.1 "
+        "eq. 3: no std in Â, token sum divided by a constant (max length). "
+        "HPT's RL term (eq. 11).",
+    ),
+    Preset(
+        "dapo", "rollout", None, "ppo", "grpo", "token-mean",
+        "DAPO (Yu et al. 2025) eq. 8: clip-higher ε_low = 0.2, ε_high = 0.28, "
+        "token-level loss (§3.3). Dynamic sampling is the controller's job.",
+        eps_low=0.2, eps_high=0.28,
+    ),
+    Preset(
+        "gspo", "gspo", None, "gspo", "grpo", "seq-mean-token-mean",
+        "GSPO (Zheng et al. 2025) eq. 5-7: sequence ratio "
+        "s_i = (π_θ(y_i)/π_θold(y_i))^{1/|y_i|}, sequence clipping, ranges "
+        "3e-4 / 4e-4 (§5.1); HPT Table 1 row GSPO.",
+        eps_low=3e-4, eps_high=4e-4,
+    ),
+    Preset(
+        "cispo", "rollout", None, "cispo", "grpo", "token-mean",
+        "CISPO: MiniMax-M1 (Chen et al. 2025) §3.1 eq. 4-5: truncated, detached "
+        "IS weight times log π, token-level normalisation; no lower bound "
+        "(ε_low large, here 1.0); ε_high tuned in the paper, default 0.2 here. "
+        "HPT Table 1 row CISPO.",
+        eps_low=1.0, eps_high=0.2,
+    ),
+    Preset(
+        "luffy_off_policy", "one", "luffy", "none", "dr_grpo", "token-mean",
+        "LUFFY (Yan et al. 2025) §3.3, off-policy (demonstration) tokens: "
+        "π_ref ≡ 1, policy shaping f(π) = π/(π+γ), γ = 0.1, no clipping; group "
+        "advantage over on ∪ off without std (official code). HPT Table 1 row LUFFY.",
+    ),
+    Preset(
+        "luffy_on_policy", "rollout", None, "ppo", "dr_grpo", "token-mean",
+        "LUFFY (Yan et al. 2025) on-policy tokens: the PPO-clip ratio against "
+        "π_θold, same group advantage as the off-policy tokens.",
+    ),
+    Preset(
+        "srft_off_policy", "one", None, "none", "grpo", "seq-mean-token-mean",
+        "SRFT (Fu et al. 2025) offline RL on demonstrations as written in HPT "
+        "Table 1 / eq. 19-20: π_ref ≡ 1, no clipping, Â normalised over on ∪ off.",
+    ),
+    Preset(
+        "srft", "detached", None, "none", "given", "token-mean",
+        "SRFT (Fu et al. 2025) §4, on-policy rollouts: positive samples "
+        "(advantages = binary reward > 0) weighted 0.1·exp(H), negative samples "
+        "weight -1 (plain policy gradient pushing log π down); H = detached "
+        "batch policy entropy (see `srft_weights`). DESIGN §4.",
+        weighting="srft_rollout",
+    ),
+    Preset(
+        "srft_sft", "detached", None, "none", "constant", "token-mean",
+        "SRFT (Fu et al. 2025) §4, demonstration tokens: NLL weighted "
+        "0.5·exp(-H), H = detached batch policy entropy (see `srft_weights`).",
+        weighting="srft_sft",
+    ),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
+
+
+def get_preset(name: str | Preset) -> Preset:
+    """Look up a preset by name (a `Preset` is returned unchanged)."""
+    if isinstance(name, Preset):
+        return name
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}") from None
+
+
+def term_loss(
+    preset: str | Preset,
+    logp: Tensor,
+    old_logp: Tensor | None,
+    advantages: Tensor | None,
+    mask: Tensor,
+    *,
+    entropy: Tensor | None = None,
+    eps_low: float | None = None,
+    eps_high: float | None = None,
+    dual_clip_c: float | None = None,
+    shaping_gamma: float = 0.1,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Per-token loss of one loss term under `preset` (HPT eq. 6); reduce with
+    `agg_loss(loss, mask, preset.agg_mode, ...)`.
+
+    Args:
+        preset: name in `PRESETS` or a `Preset`.
+        logp: (N, T) log π_θ of the taken tokens (with grad).
+        old_logp: (N, T) sampling log-probs; may be None for the "detached"
+            and "one" denominators.
+        advantages: (N,) or (N, T) from the caller (`ADVANTAGES`, `gae_advantages`,
+            or binary rewards for "srft"). None for "constant" presets (Â ≡ 1);
+            a tensor given to a "constant" preset is used as a per-sequence/token weight.
+        mask: (N, T).
+        entropy: (N, T) token entropies or a 0-dim batch entropy; needed by the
+            SRFT presets (detached inside), ignored otherwise.
+        eps_low, eps_high: clip range; None -> the preset's paper value
+            (`Preset.eps_low` / `eps_high`), else ε_low = 0.2, ε_high = ε_low.
+        dual_clip_c, shaping_gamma: see `policy_loss`.
+    Returns:
+        (per_token_loss (N, T), metrics dict of detached 0-dim tensors).
+    """
+    p = get_preset(preset)
+    if advantages is None:
+        if p.advantage != "constant":
+            raise ValueError(f"preset {p.name!r} needs advantages ({p.advantage})")
+        adv: Tensor = logp.new_ones(())
+    else:
+        adv = advantages
+
+    extra: dict[str, Tensor] = {}
+    if p.weighting is not None:
+        if entropy is None:
+            raise ValueError(f"preset {p.name!r} needs `entropy`")
+        if p.weighting == "srft_sft":
+            w = srft_weights(entropy, mask)  # 0-dim: 0.5·exp(-H)
+            adv = adv * w
+        else:
+            adv = srft_weights(entropy, mask, rewards=adv)  # (N,): 0.1·exp(H) or -1
+        extra["srft_weight_mean"] = adv.detach().float().mean()
+
+    lo = eps_low if eps_low is not None else (p.eps_low if p.eps_low is not None else 0.2)
+    hi = eps_high if eps_high is not None else p.eps_high
+    loss, metrics = policy_loss(
+        logp, old_logp, adv, mask,
+        denominator=p.denominator, shaping=p.shaping, shaping_gamma=shaping_gamma,
+        clip=p.clip, eps_low=lo, eps_high=hi, dual_clip_c=dual_clip_c,
+    )
+    metrics.update(extra)
+    return loss, metrics

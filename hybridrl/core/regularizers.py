@@ -1,0 +1,92 @@
+"""Regularisers added to the policy loss: KL to a reference, entropy, PPO value loss.
+
+All return per-token tensors `(N, T)`; reduce them with `agg_loss` like any other term.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+KL_KINDS: tuple[str, ...] = ("k1", "k2", "k3")
+
+
+def kl_penalty(logp: Tensor, ref_logp: Tensor, kind: str = "k3", *, mask: Tensor | None = None) -> Tensor:
+    """Per-token estimate of KL(π_θ ‖ π_ref) from samples of π_θ (Schulman, "Approximating KL divergence", 2020).
+
+    With log ρ = ref_logp - logp (ρ = π_ref / π_θ):
+        k1 = -log ρ                       unbiased, high variance, can be negative
+        k2 = ½ (log ρ)²                   biased, low variance, ≥ 0
+        k3 = (ρ - 1) - log ρ              unbiased, low variance, ≥ 0 (GRPO, DeepSeekMath eq. 4)
+
+    Args:
+        logp, ref_logp: (N, T) log-probs of the sampled tokens; `ref_logp` is treated as constant.
+        kind: "k1", "k2" or "k3".
+        mask: optional (N, T); if given, masked positions are sanitised first
+            (result 0 there, no nan gradient from garbage).
+    Returns:
+        (N, T) per-token KL estimate (differentiable w.r.t. `logp`).
+    """
+    if kind not in KL_KINDS:
+        raise ValueError(f"unknown KL estimator {kind!r}; valid: {', '.join(KL_KINDS)}")
+    ref = ref_logp.detach()
+    if mask is not None:
+        m = mask.bool()
+        logp = torch.where(m, logp, torch.zeros_like(logp))
+        ref = torch.where(m, ref, torch.zeros_like(ref))
+    log_rho = ref - logp
+    if kind == "k1":
+        return -log_rho
+    if kind == "k2":
+        return 0.5 * log_rho**2
+    return torch.expm1(log_rho) - log_rho  # expm1: exact near ρ = 1
+
+
+def entropy_from_logits(logits: Tensor) -> Tensor:
+    """Token entropy H = -Σ_v p_v log p_v of softmax(logits), numerically stable.
+
+    Uses log_softmax (no overflow for logits ~1e4) and treats p log p = 0 where
+    p = 0 (logits = -inf, e.g. banned tokens) without producing nan gradients.
+
+    Args:
+        logits: (N, T, V) (any leading shape).
+    Returns:
+        (N, T) entropies in nats.
+    """
+    x = logits if logits.dtype == torch.float64 else logits.float()  # bf16/fp16 -> fp32 for the sum over V
+    logp = torch.log_softmax(x, dim=-1)
+    p = logp.exp()
+    safe_logp = torch.where(torch.isfinite(logp), logp, torch.zeros_like(logp))
+    return -(p * safe_logp).sum(-1).to(logits.dtype)
+
+
+def value_loss(
+    values: Tensor,
+    old_values: Tensor,
+    returns: Tensor,
+    mask: Tensor,
+    *,
+    clip_eps: float = 0.2,
+) -> Tensor:
+    """PPO clipped value loss per token (PPO2 baselines / OpenAI "implementation details").
+
+        V_clip = V_old + clip(V - V_old, -ε, ε)
+        l_t    = ½ · max((V - R)², (V_clip - R)²)
+
+    Args:
+        values: (N, T) current critic values (with grad).
+        old_values: (N, T) critic values at rollout time (constant).
+        returns: (N, T) GAE returns (constant).
+        mask: (N, T).
+        clip_eps: ε (on the value scale).
+    Returns:
+        (N, T) per-token loss, 0 at masked positions; reduce with `agg_loss`.
+    """
+    m = mask.bool()
+    zero = torch.zeros_like(values)
+    v = torch.where(m, values, zero)
+    old = torch.where(m, old_values.detach(), zero)
+    ret = torch.where(m, returns.detach(), zero)
+    v_clip = old + (v - old).clamp(-clip_eps, clip_eps)
+    loss = 0.5 * torch.maximum((v - ret) ** 2, (v_clip - ret) ** 2)
+    return torch.where(m, loss, zero)

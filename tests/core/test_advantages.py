@@ -1,0 +1,197 @@
+"""Advantage estimators: hand values and plain-Python loop oracles."""
+
+import math
+import statistics
+
+import pytest
+import torch
+
+from hybridrl.core.advantages import (
+    ADVANTAGES,
+    dr_grpo_advantages,
+    gae_advantages,
+    grpo_advantages,
+    reinforce_advantages,
+    rloo_advantages,
+    srft_weights,
+)
+
+NAN = float("nan")
+
+
+# ---------------------------------------------------------------- hand values
+def test_grpo_hand_values_unbiased_std():
+    r = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    g = torch.tensor([5, 5, 5, 5])
+    # mean 0.25; unbiased var = (0.75^2 + 3 * 0.25^2) / 3 = 0.75 / 3 = 0.25 -> std 0.5
+    # A = [0.75, -0.25, -0.25, -0.25] / (0.5 + 1e-6)
+    expected = torch.tensor([0.75, -0.25, -0.25, -0.25]) / 0.500001
+    assert torch.allclose(grpo_advantages(r, g), expected, atol=1e-6, rtol=0)
+
+
+def test_grpo_population_std_option():
+    r = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    g = torch.zeros(4, dtype=torch.long)
+    # population var = 0.75 / 4 = 0.1875 -> std 0.4330127; A_0 = 0.75 / 0.4330127 = sqrt(3)
+    a = grpo_advantages(r, g, unbiased=False, eps=0.0)
+    assert a[0].item() == pytest.approx(math.sqrt(3), abs=1e-6)
+    assert a[1].item() == pytest.approx(-1 / math.sqrt(3), abs=1e-6)
+
+
+def test_grpo_degenerate_groups_are_zero():
+    # group 9: all equal -> 0/(0+eps) = 0;  group 4: single completion -> 0
+    r = torch.tensor([1.0, 1.0, 1.0, 0.7])
+    g = torch.tensor([9, 9, 9, 4])
+    assert torch.equal(grpo_advantages(r, g), torch.zeros(4))
+    assert torch.equal(rloo_advantages(r, g)[3:], torch.zeros(1))
+
+
+def test_grpo_unequal_interleaved_groups_arbitrary_ids():
+    # group 100 = {1, 0} (indices 0, 2); group -3 = {1, 1, 0} (indices 1, 3, 4)
+    r = torch.tensor([1.0, 1.0, 0.0, 1.0, 0.0])
+    g = torch.tensor([100, -3, 100, -3, -3])
+    a = grpo_advantages(r, g, eps=0.0)
+    # group 100: mean .5, unbiased std sqrt(.5) -> ±0.5/0.7071068 = ±0.7071068
+    assert a[0].item() == pytest.approx(0.7071068, abs=1e-6)
+    assert a[2].item() == pytest.approx(-0.7071068, abs=1e-6)
+    # group -3: mean 2/3, unbiased var = (2 * (1/3)^2 + (2/3)^2) / 2 = 1/3, std 0.5773503
+    # A = (1/3)/0.5773503 = 0.5773503 ; (-2/3)/0.5773503 = -1.1547005
+    assert a[1].item() == pytest.approx(0.5773503, abs=1e-6)
+    assert a[4].item() == pytest.approx(-1.1547005, abs=1e-6)
+
+
+def test_dr_grpo_and_rloo_hand_values():
+    r = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    g = torch.zeros(4, dtype=torch.long)
+    # R - mean = R - 0.25
+    assert torch.allclose(dr_grpo_advantages(r, g), torch.tensor([0.75, -0.25, -0.25, -0.25]), atol=1e-7)
+    # A_0 = 1 - (0+0+0)/3 = 1 ; A_1 = 0 - (1+0+0)/3 = -1/3
+    assert torch.allclose(rloo_advantages(r, g), torch.tensor([1.0, -1 / 3, -1 / 3, -1 / 3]), atol=1e-7)
+
+
+def test_reinforce_is_plus_minus_one():
+    # > 0.5 -> +1 ; 0.5 itself is not above the threshold -> -1
+    r = torch.tensor([1.0, 0.0, 0.5, 0.7])
+    assert torch.equal(reinforce_advantages(r), torch.tensor([1.0, -1.0, -1.0, 1.0]))
+    assert torch.equal(reinforce_advantages(r, threshold=0.8), torch.tensor([1.0, -1.0, -1.0, -1.0]))
+
+
+def test_gae_hand_values():
+    # one sequence of 2 valid tokens, garbage at the padded position
+    rewards = torch.tensor([[0.0, 1.0, NAN]])
+    values = torch.tensor([[0.5, 0.4, NAN]])
+    mask = torch.tensor([[1, 1, 0]])
+    adv, ret = gae_advantages(rewards, values, mask, gamma=1.0, lam=0.5)
+    # t=1: δ = 1 + 1*0 - 0.4 = 0.6 ; A_1 = 0.6
+    # t=0: δ = 0 + 1*0.4 - 0.5 = -0.1 ; A_0 = -0.1 + 1*0.5*0.6 = 0.2
+    assert torch.allclose(adv, torch.tensor([[0.2, 0.6, 0.0]]), atol=1e-7)
+    # returns = A + V = [0.7, 1.0]
+    assert torch.allclose(ret, torch.tensor([[0.7, 1.0, 0.0]]), atol=1e-7)
+
+
+def test_srft_weights_hand_values():
+    ent = torch.tensor([[1.0, 3.0, NAN]])
+    mask = torch.tensor([[1, 1, 0]])
+    # H = (1 + 3) / 2 = 2 ; SFT weight 0.5 e^-2 = 0.0676676
+    assert srft_weights(ent, mask).item() == pytest.approx(0.0676676, abs=1e-6)
+    # positive: 0.1 e^2 = 0.7389056 ; negative: -1
+    w = srft_weights(ent, mask, rewards=torch.tensor([1.0, 0.0]))
+    assert torch.allclose(w, torch.tensor([0.7389056, -1.0]), atol=1e-6)
+    # a 0-dim entropy is used as H directly
+    assert srft_weights(torch.tensor(2.0)).item() == pytest.approx(0.0676676, abs=1e-6)
+
+
+def test_srft_weights_are_detached():
+    ent = torch.tensor([[1.0, 3.0]], requires_grad=True)
+    w = srft_weights(ent, torch.ones(1, 2), rewards=torch.tensor([1.0]))
+    assert not w.requires_grad
+
+
+def test_registry():
+    assert ADVANTAGES["grpo"] is grpo_advantages
+    assert set(ADVANTAGES) == {"grpo", "dr_grpo", "rloo", "reinforce"}
+
+
+# ---------------------------------------------------------------- loop oracles
+def _random_groups(seed, binary):
+    gen = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(5, 30, (1,), generator=gen))
+    ids = torch.randint(-4, 6, (n,), generator=gen) * 7  # unequal sizes, arbitrary ids
+    if binary:
+        r = torch.randint(0, 2, (n,), generator=gen).double()
+    else:
+        r = torch.randn(n, generator=gen, dtype=torch.float64)
+    return r, ids
+
+
+def _groups(ids):
+    out = {}
+    for i, gid in enumerate(ids.tolist()):
+        out.setdefault(gid, []).append(i)
+    return out
+
+
+def _oracle_grpo(r, ids, eps, scale_std):
+    rl, out = r.tolist(), [0.0] * len(r)
+    for members in _groups(ids).values():
+        vals = [rl[i] for i in members]
+        if len(vals) == 1:
+            continue  # single completion: 0
+        mean = sum(vals) / len(vals)
+        std = statistics.stdev(vals)  # unbiased, like TRL
+        for i in members:
+            out[i] = (rl[i] - mean) / (std + eps) if scale_std else rl[i] - mean
+    return torch.tensor(out, dtype=r.dtype)
+
+
+def _oracle_rloo(r, ids):
+    rl, out = r.tolist(), [0.0] * len(r)
+    for members in _groups(ids).values():
+        for i in members:
+            others = [rl[j] for j in members if j != i]
+            out[i] = rl[i] - sum(others) / len(others) if others else 0.0
+    return torch.tensor(out, dtype=r.dtype)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("binary", [True, False])
+def test_group_estimators_match_loop_oracle(seed, binary):
+    r, ids = _random_groups(seed, binary)
+    assert torch.allclose(grpo_advantages(r, ids), _oracle_grpo(r, ids, 1e-6, True), atol=1e-9)
+    assert torch.allclose(dr_grpo_advantages(r, ids), _oracle_grpo(r, ids, 0.0, False), atol=1e-12)
+    assert torch.allclose(rloo_advantages(r, ids), _oracle_rloo(r, ids), atol=1e-12)
+    expected = torch.tensor([1.0 if x > 0.5 else -1.0 for x in r.tolist()], dtype=r.dtype)
+    assert torch.equal(reinforce_advantages(r), expected)
+
+
+def _oracle_gae(rew, val, mask, gamma, lam):
+    n, t = rew.shape
+    adv, ret = torch.zeros(n, t, dtype=rew.dtype), torch.zeros(n, t, dtype=rew.dtype)
+    for i in range(n):
+        length = int(mask[i].sum())
+        running = 0.0
+        for s in reversed(range(length)):
+            next_v = val[i, s + 1].item() if s + 1 < length else 0.0
+            delta = rew[i, s].item() + gamma * next_v - val[i, s].item()
+            running = delta + gamma * lam * running
+            adv[i, s] = running
+            ret[i, s] = running + val[i, s].item()
+    return adv, ret
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gae_matches_loop_oracle(seed):
+    gen = torch.Generator().manual_seed(seed)
+    n, t = 5, 8
+    lengths = torch.randint(0, t + 1, (n,), generator=gen)
+    mask = torch.arange(t)[None] < lengths[:, None]
+    rew = torch.randn(n, t, generator=gen, dtype=torch.float64)
+    val = torch.randn(n, t, generator=gen, dtype=torch.float64)
+    gamma, lam = [(1.0, 0.95), (0.9, 0.8), (0.99, 1.0), (1.0, 0.0)][seed]
+    exp_adv, exp_ret = _oracle_gae(rew, val, mask, gamma, lam)
+    # garbage at padded positions must not matter
+    rew_dirty = torch.where(mask, rew, torch.full_like(rew, NAN))
+    val_dirty = torch.where(mask, val, torch.full_like(val, float("inf")))
+    adv, ret = gae_advantages(rew_dirty, val_dirty, mask, gamma=gamma, lam=lam)
+    assert torch.allclose(adv, exp_adv, atol=1e-12)
+    assert torch.allclose(ret, exp_ret, atol=1e-12)
