@@ -58,6 +58,9 @@ class StepData:
     """(N,) float: verifier score per completion."""
     correct: torch.Tensor | None
     """(N,) bool: exact-match correctness per completion."""
+    batch_reward_mean: float | None = None
+    """Mean reward over the whole step batch, all processes (controllers that react to
+    batch statistics, e.g. the Adaptive Switch, use this so every rank decides alike)."""
 
 
 @dataclass
@@ -127,6 +130,10 @@ class Controller:
     def regularizer(self) -> torch.Tensor | None:
         """Added once per update (e.g. SuperRL's ``s_pg + s_sft``)."""
         return None
+
+    def excluded_ids(self) -> set[str]:
+        """Row ids the prompt sampler should skip from now on (HPT's removal of SFT-ed questions)."""
+        return set()
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """Learnable loss weights, trained by the same optimizer as the model."""

@@ -51,3 +51,28 @@ class RolloutBatch:
     @property
     def num_samples(self) -> int:
         return int(self.completion_ids.shape[0])
+
+
+def concat_rollouts(batches: list[RolloutBatch]) -> RolloutBatch:
+    """Concatenate rollout batches prompt-wise (prompt indices are shifted; completions are
+    right-padded to the widest batch)."""
+    width = max(int(b.completion_ids.shape[1]) for b in batches)
+
+    def pad(x: torch.Tensor, value: float) -> torch.Tensor:
+        return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
+
+    prompt_ids, index, offset = [], [], 0
+    for b in batches:
+        prompt_ids += b.prompt_ids
+        index.append(b.prompt_index + offset)
+        offset += len(b.prompt_ids)
+    pad_id = int(batches[0].completion_ids[0, -1]) if batches[0].completion_mask[0, -1] == 0 else 0
+    return RolloutBatch(
+        prompt_ids=prompt_ids,
+        prompt_index=torch.cat(index),
+        completion_ids=torch.cat([pad(b.completion_ids, pad_id) for b in batches]),
+        completion_mask=torch.cat([pad(b.completion_mask, 0) for b in batches]),
+        logprobs=torch.cat([pad(b.logprobs, 0) for b in batches]),
+        texts=[t for b in batches for t in b.texts],
+        finish_reasons=[f for b in batches for f in b.finish_reasons],
+    )

@@ -1,0 +1,171 @@
+"""SASR and its step-schedule baselines (SASR: Step-wise Adaptive Integration of SFT and RL).
+
+Each step is either a pure SFT step (demonstrations, no rollouts) or a pure GRPO step
+(``config.rl_preset``, default ``grpo``); the choice is made in :meth:`needs` so an SFT step
+never samples. The four controllers differ only in the rule:
+
+- :class:`SASRController` (Alg. 1, eq. 12): W warm-up SFT steps; G_warmup = ‖∇L_SFT‖ of the
+  last warm-up step. Then p = G_last / (G_last + γ G_warmup), G_last the grad norm of the most
+  recent SFT step; u ~ U(0, 1); SFT step iff u < p.
+- :class:`SSRController` (§3.3 "SSR"): SFT and GRPO steps alternate, starting with SFT.
+- :class:`SSRCosineController` (eq. 13): SFT step with probability
+  I(s) = 0.5 (1 + cos(π s / S)) (U − L) + L, s the step, S the total steps.
+- :class:`StaticHybridController` (§4 "Model Training"): per data epoch, 2 epochs SFT then
+  1 epoch GRPO, repeating.
+
+Decisions and departures:
+
+- The paper states no values for W, γ, U, L; see :class:`~hybridrl.methods.options.MethodOptions`.
+- The grad norm is the loop's total gradient norm before clipping (``Feedback.grad_norm``).
+  An SFT update that was skipped (non-finite) does not update G_last / G_warmup.
+- With W = 0 there is no warm-up gradient yet: p = 1 until the first SFT step has reported
+  its grad norm, which then serves as G_warmup (so the first step is SFT).
+- SSR and SSR-cosine have no separate warm-up: the paper describes them as the schedule of
+  the training stage, and the cosine schedule starts at U (mostly SFT) by itself.
+- Random draws use the controller's own ``torch.Generator`` seeded from ``config.seed``
+  (same draws on every process); its state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from hybridrl.methods.base import Controller, Feedback, Needs, StepContext, StepData, Update
+from hybridrl.methods.plain import demo_term, rollout_term
+
+
+class _StepSwitchController(Controller):
+    """A step is SFT or RL, chosen by :meth:`_choose_sft` in :meth:`needs`."""
+
+    def __init__(self, config: Any):
+        super().__init__(config)
+        self.preset = config.rl_preset
+        self._sft = False  # this step's choice
+
+    def _choose_sft(self, ctx: StepContext) -> bool:
+        raise NotImplementedError
+
+    def needs(self, ctx: StepContext) -> Needs:
+        self._sft = self._choose_sft(ctx)
+        return Needs(rollouts=False, demos=True) if self._sft else Needs(rollouts=True)
+
+    def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
+        if self._sft:
+            return [Update([demo_term(data)], kind="sft")]
+        return [Update([rollout_term("pg", self.preset, data)], kind="rl")]
+
+    def metrics(self) -> dict[str, Any]:
+        return {"sft_fraction": 1.0 if self._sft else 0.0}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sft": self._sft}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._sft = bool(state["sft"])
+
+
+def sasr_probability(g_last: float, g_warmup: float, gamma: float) -> float:
+    """SASR eq. 12 / Alg. 1 line 9: p = G_last / (G_last + γ · G_warmup)."""
+    denom = g_last + gamma * g_warmup
+    return g_last / denom if denom > 0 else 1.0
+
+
+def ssr_cosine_probability(step: int, total_steps: int, upper: float, lower: float) -> float:
+    """SASR eq. 13: I(s) = 0.5 (1 + cos(π s / S)) (U − L) + L."""
+    return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total_steps))) * (upper - lower) + lower
+
+
+class SASRController(_StepSwitchController):
+    """SFT warm-up, then SFT with probability p = G_last / (G_last + γ G_warmup) (SASR Alg. 1)."""
+
+    def __init__(self, config: Any):
+        super().__init__(config)
+        self.warmup_steps = int(config.sasr_warmup_steps)
+        self.gamma = float(config.sasr_gamma)
+        self.g_warmup: float | None = None
+        self.g_last: float | None = None
+        self.p = 1.0
+        self.rng = torch.Generator().manual_seed(int(config.seed))
+
+    def _choose_sft(self, ctx: StepContext) -> bool:
+        if ctx.step < self.warmup_steps or self.g_warmup is None or self.g_last is None:
+            self.p = 1.0  # warm-up (or no SFT gradient measured yet)
+            return True
+        self.p = sasr_probability(self.g_last, self.g_warmup, self.gamma)
+        u = float(torch.rand((), generator=self.rng))  # u ~ U(0, 1)
+        return u < self.p
+
+    def observe(self, ctx: StepContext, feedback: Feedback) -> None:
+        if feedback.kind != "sft" or feedback.skipped or not math.isfinite(feedback.grad_norm):
+            return
+        self.g_last = float(feedback.grad_norm)
+        if ctx.step == self.warmup_steps - 1 or self.g_warmup is None:
+            self.g_warmup = self.g_last  # ‖∇L_SFT‖ at the last warm-up step
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "sft_fraction": 1.0 if self._sft else 0.0,
+            "sasr_p": self.p,
+            "grad_norm_sft": self.g_last,
+            "sasr/g_warmup": self.g_warmup,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sft": self._sft, "p": self.p, "g_warmup": self.g_warmup, "g_last": self.g_last,
+                "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._sft, self.p = bool(state["sft"]), float(state["p"])
+        self.g_warmup, self.g_last = state["g_warmup"], state["g_last"]
+        self.rng.set_state(state["rng"].clone())
+
+
+class SSRController(_StepSwitchController):
+    """Alternate SFT and GRPO steps, starting with SFT (SASR §3.3, SSR)."""
+
+    def _choose_sft(self, ctx: StepContext) -> bool:
+        return ctx.step % 2 == 0
+
+
+class SSRCosineController(_StepSwitchController):
+    """SFT step with probability I(s) = 0.5 (1 + cos(π s/S)) (U − L) + L (SASR eq. 13)."""
+
+    def __init__(self, config: Any):
+        super().__init__(config)
+        self.upper = float(config.ssr_cosine_upper)
+        self.lower = float(config.ssr_cosine_lower)
+        self.p = self.upper
+        self.rng = torch.Generator().manual_seed(int(config.seed))
+
+    def _choose_sft(self, ctx: StepContext) -> bool:
+        self.p = ssr_cosine_probability(ctx.step, ctx.total_steps, self.upper, self.lower)
+        return float(torch.rand((), generator=self.rng)) < self.p
+
+    def metrics(self) -> dict[str, Any]:
+        return {"sft_fraction": 1.0 if self._sft else 0.0, "ssr_cosine/p_sft": self.p}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sft": self._sft, "p": self.p, "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._sft, self.p = bool(state["sft"]), float(state["p"])
+        self.rng.set_state(state["rng"].clone())
+
+
+class StaticHybridController(_StepSwitchController):
+    """Per data epoch: ``static_hybrid_sft_epochs`` (2) of SFT, then ``static_hybrid_rl_epochs``
+    (1) of GRPO, repeating (SASR §4, after DeepSeek-R1). Uses ``ctx.epoch``, the data epoch
+    of the step's prompts."""
+
+    def __init__(self, config: Any):
+        super().__init__(config)
+        self.sft_epochs = int(config.static_hybrid_sft_epochs)
+        self.rl_epochs = int(config.static_hybrid_rl_epochs)
+        if self.sft_epochs < 0 or self.rl_epochs < 0 or self.sft_epochs + self.rl_epochs == 0:
+            raise ValueError("static_hybrid_sft_epochs / static_hybrid_rl_epochs: need >= 0 and a positive sum")
+
+    def _choose_sft(self, ctx: StepContext) -> bool:
+        return ctx.epoch % (self.sft_epochs + self.rl_epochs) < self.sft_epochs

@@ -1,0 +1,45 @@
+"""Training/eval rows from a task or a file, checked before any model loads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hybridrl.data.schema import Row
+from hybridrl.train.config import ConfigError, TrainConfig
+
+
+def load_train_eval_rows(cfg: TrainConfig) -> tuple[list[Row], list[Row], dict[str, Any]]:
+    """(train rows, eval rows, data stats). Fails with a clear message on bad data or on a
+    method that needs demonstrations when the data has none."""
+    from hybridrl.data.loading import load_rows
+    from hybridrl.data.tasks import build_task
+    from hybridrl.methods.registry import method_spec
+
+    stats: dict[str, Any] = {}
+    if cfg.data is not None:
+        train, s = load_rows(cfg.data)
+        stats["train"] = {k: v for k, v in s.items() if k != "rows"}
+    else:
+        train = build_task(cfg.task, size=cfg.train_size, seed=cfg.seed, difficulty=cfg.difficulty, split="train")
+    if cfg.eval_data is not None:
+        evals, s = load_rows(cfg.eval_data)
+        stats["eval"] = {k: v for k, v in s.items() if k != "rows"}
+    elif cfg.task is not None:
+        evals = build_task(cfg.task, size=cfg.eval_size, seed=cfg.seed, difficulty=cfg.difficulty, split="test")
+    else:
+        evals = []
+    if not train:
+        raise ConfigError("the training data has no rows")
+    spec = method_spec(cfg.method)
+    with_demo = sum(1 for r in train if r.demonstration)
+    stats["train_rows"], stats["train_rows_with_demo"], stats["eval_rows"] = len(train), with_demo, len(evals)
+    if spec.needs_demos and with_demo == 0:
+        raise ConfigError(
+            f"method '{cfg.method}' trains on demonstrations, but no training row has a (verified) "
+            f"'demonstration' field; use a built-in task (they ship demonstrations) or add them to {cfg.data}"
+        )
+    if len(train) < cfg.prompts_per_step:
+        raise ConfigError(
+            f"config key 'prompts_per_step': {cfg.prompts_per_step} prompts per step but only {len(train)} training rows"
+        )
+    return train, evals, stats

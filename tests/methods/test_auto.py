@@ -1,0 +1,76 @@
+"""Auto: Adaptive Switch probe, then pure RL (dense) or auto_sparse_method (sparse)."""
+
+import pytest
+
+from hybridrl.methods.auto import AutoController
+from hybridrl.methods.base import Feedback
+from methods_test_helpers import ctx, demo_only, make_batch, make_config, make_rows, terms_by_name
+
+PROBE = dict(superrl_k=3, superrl_m=2, superrl_increase_threshold=2, superrl_avg_threshold=0.3)
+
+
+def run(c, rewards, start=0):
+    """Probe steps with the given batch-mean rewards; returns the plans."""
+    rows = make_rows(2)
+    plans = []
+    for i, r in enumerate(rewards):
+        s = start + i
+        needs = c.needs(ctx(s))
+        data = make_batch(rows, [[1, 0, 0, 0], [0, 0, 0, 0]], batch_reward_mean=r) if needs.rollouts \
+            else demo_only(rows)
+        plans.append(c.plan(ctx(s), data))
+        for u in plans[-1]:
+            c.observe(ctx(s), Feedback(kind=u.kind, grad_norm=2.0))
+    return plans
+
+
+def test_dense_picks_pure_rl():
+    c = AutoController(make_config(**PROBE))
+    plans = run(c, [0.1, 0.2, 0.4])  # 2 rises >= 2 -> dense
+    assert all([t.preset for t in p[0].terms] == ["grpo"] for p in plans)
+    m = c.metrics()
+    assert m["switch_decision"] == "dense" and m["auto/method"] == "grpo"
+    assert m["auto/reason"].startswith("dense") and m["auto/reason"].endswith("-> grpo")
+    [[u]] = run(c, [0.5], start=3)
+    assert [t.preset for t in u.terms] == ["grpo"] and not c.needs(ctx(4)).demos
+
+
+def test_sparse_picks_hpt():
+    c = AutoController(make_config(**PROBE))
+    assert c.metrics()["switch_decision"] == "probing" and c.metrics()["auto/method"] == "probing"
+    plans = run(c, [0.0, 0.0, 0.01])  # 1 rise < 2 and recent_avg 0.005 < 0.3 -> sparse
+    assert [[t.preset for t in p[0].terms] for p in plans] == [["grpo"]] * 3  # the probe is pure RL
+    assert c.metrics()["switch_decision"] == "sparse"
+    assert c.needs(ctx(3)).demos
+    [[u]] = run(c, [0.0], start=3)
+    t = terms_by_name(u)
+    # HPT: prompt 1 has no correct rollout -> SFT; prompt 0 -> Dr. GRPO
+    assert t["pg"].preset == "dr_grpo" and t["sft"].indices.tolist() == [1]
+    m = c.metrics()
+    assert m["auto/method"] == "hpt" and m["hpt/num_sft"] == 1 and m["sft_fraction"] == 0.5
+    assert m["auto/reason"] == ("sparse: after 3/3 probe steps: increase_num=1, recent_avg=0.005; "
+                                "increase_num < 2 and recent_avg < 0.3 -> hpt")
+
+
+def test_sparse_superrl_inherits_the_probe_and_owns_parameters_from_the_start():
+    c = AutoController(make_config(auto_sparse_method="superrl_theta", **PROBE))
+    params = c.parameters()
+    assert params == [c.sparse.alpha]  # theta override applied to a copy of the config
+    run(c, [0.0, 0.0, 0.0])
+    assert c.loss_weights() == {} and c.regularizer() is None  # the deciding step is pure RL
+    [[u]] = run(c, [0.0], start=3)
+    assert u.kind == "hybrid" and [t.name for t in u.terms] == ["pg", "sft"]  # no second probe
+    assert set(c.loss_weights()) == {"pg", "sft"}
+    assert c.parameters()[0] is params[0]
+
+
+def test_sparse_sasr_warms_up_from_the_hand_over():
+    c = AutoController(make_config(auto_sparse_method="sasr", sasr_warmup_steps=2, sasr_gamma=1e12, **PROBE))
+    run(c, [0.0, 0.0, 0.0])
+    kinds = [p[0].kind for p in run(c, [0.0] * 4, start=3)]
+    assert kinds == ["sft", "sft", "rl", "rl"]  # steps 3, 4 are SASR's warm-up steps 0, 1
+
+
+def test_rejects_auto_as_sparse_method():
+    with pytest.raises(ValueError):
+        AutoController(make_config(auto_sparse_method="auto"))

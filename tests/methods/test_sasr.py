@@ -1,0 +1,116 @@
+"""SASR (Alg. 1, eq. 12), SSR, SSR-cosine (eq. 13) and the static per-epoch hybrid."""
+
+import pytest
+import torch
+
+from hybridrl.methods.base import Feedback
+from hybridrl.methods.sasr import (
+    SASRController,
+    SSRController,
+    SSRCosineController,
+    StaticHybridController,
+    sasr_probability,
+    ssr_cosine_probability,
+)
+from methods_test_helpers import ctx, demo_only, make_batch, make_config, make_rows
+
+
+def step(c, s, grad_norm=1.0, epoch=0, total=100, skipped=False):
+    """One loop step; returns 'sft' or 'rl'."""
+    cx = ctx(s, total=total, epoch=epoch)
+    needs = c.needs(cx)
+    rows = make_rows(2)
+    data = make_batch(rows, [[1, 0], [0, 0]]) if needs.rollouts else demo_only(rows)
+    [u] = c.plan(cx, data)
+    if u.kind == "sft":
+        assert not needs.rollouts and needs.demos  # an SFT step never samples
+        assert [(t.name, t.preset, t.source) for t in u.terms] == [("sft", "sft", "demo")]
+    else:
+        assert needs.rollouts and [(t.name, t.preset) for t in u.terms] == [("pg", "grpo")]
+    c.observe(cx, Feedback(kind=u.kind, grad_norm=grad_norm, skipped=skipped))
+    return u.kind
+
+
+def test_sasr_probability_arithmetic():
+    assert sasr_probability(2.0, 1.0, 1.0) == pytest.approx(2 / 3)  # 2 / (2 + 1·1)
+    assert sasr_probability(2.0, 1.0, 0.5) == pytest.approx(0.8)  # 2 / (2 + 0.5·1)
+    assert sasr_probability(1.0, 3.0, 1.0) == pytest.approx(0.25)  # 1 / (1 + 3)
+
+
+def test_sasr_warmup_bookkeeping_and_draws():
+    c = SASRController(make_config(sasr_warmup_steps=3, sasr_gamma=1.0, seed=5))
+    # W = 3 warm-up SFT steps with grad norms 5, 4, 3 -> G_warmup = 3 (the last one)
+    assert [step(c, s, g) for s, g in enumerate([5.0, 4.0, 3.0])] == ["sft"] * 3
+    assert c.g_warmup == 3.0 and c.g_last == 3.0 and c.metrics()["sasr_p"] == 1.0
+    # adaptive stage: replay the controller's own draws u ~ U(0,1) from seed 5
+    rng = torch.Generator().manual_seed(5)
+    g_last, kinds, expected = 3.0, [], []
+    sft_norms = iter([1.0, 6.0, 0.5, 2.0, 9.0, 1.0, 1.0, 1.0])
+    for s in range(3, 11):
+        p = g_last / (g_last + 1.0 * 3.0)  # eq. 12 with G_warmup = 3
+        u = float(torch.rand((), generator=rng))
+        expected.append("sft" if u < p else "rl")
+        g = next(sft_norms) if expected[-1] == "sft" else 100.0  # RL grad norms must not count
+        kinds.append(step(c, s, g))
+        assert c.metrics()["sasr_p"] == pytest.approx(p)
+        if expected[-1] == "sft":
+            g_last = g
+        assert c.g_last == g_last and c.g_warmup == 3.0
+    assert kinds == expected
+    assert set(kinds) == {"sft", "rl"}  # the script exercises both branches
+
+
+def test_sasr_extremes_and_skipped_updates():
+    # γ = 0 -> p = 1: always SFT; γ huge -> p ≈ 0: always GRPO after the warm-up
+    c = SASRController(make_config(sasr_warmup_steps=2, sasr_gamma=0.0))
+    assert [step(c, s) for s in range(6)] == ["sft"] * 6
+    c = SASRController(make_config(sasr_warmup_steps=2, sasr_gamma=1e12))
+    assert [step(c, s) for s in range(6)] == ["sft", "sft", "rl", "rl", "rl", "rl"]
+    assert c.metrics()["sft_fraction"] == 0.0
+    # a skipped (non-finite) SFT update does not overwrite the recorded norms
+    c = SASRController(make_config(sasr_warmup_steps=2))
+    step(c, 0, 2.0)
+    step(c, 1, float("inf"), skipped=True)
+    assert c.g_warmup == 2.0 and c.g_last == 2.0
+
+
+def test_sasr_without_warmup_measures_first():
+    c = SASRController(make_config(sasr_warmup_steps=0, sasr_gamma=1e12))
+    assert step(c, 0, 4.0) == "sft"  # p = 1 until an SFT grad norm is known
+    assert c.g_warmup == 4.0
+    assert step(c, 1) == "rl"
+
+
+def test_ssr_alternates():
+    c = SSRController(make_config())
+    assert [step(c, s) for s in range(6)] == ["sft", "rl"] * 3
+    assert c.metrics()["sft_fraction"] == 0.0
+
+
+def test_ssr_cosine_schedule():
+    # I(s) = 0.5 (1 + cos(π s / S)) (U - L) + L with U = 0.9, L = 0.1, S = 100
+    assert ssr_cosine_probability(0, 100, 0.9, 0.1) == pytest.approx(0.9)  # cos 0 = 1 -> U
+    assert ssr_cosine_probability(50, 100, 0.9, 0.1) == pytest.approx(0.5)  # cos π/2 = 0 -> (U + L)/2
+    assert ssr_cosine_probability(100, 100, 0.9, 0.1) == pytest.approx(0.1)  # cos π = -1 -> L
+    c = SSRCosineController(make_config(ssr_cosine_upper=0.9, ssr_cosine_lower=0.1, seed=3))
+    rng = torch.Generator().manual_seed(3)
+    for s in range(0, 100, 10):
+        p = ssr_cosine_probability(s, 100, 0.9, 0.1)
+        u = float(torch.rand((), generator=rng))
+        assert step(c, s) == ("sft" if u < p else "rl")
+        assert c.metrics()["ssr_cosine/p_sft"] == pytest.approx(p)
+    # U = 1, L = 0 (defaults): step 0 is always SFT (u < 1), and late steps mostly GRPO
+    c = SSRCosineController(make_config())
+    assert step(c, 0) == "sft"
+    assert [step(c, s) for s in range(95, 100)].count("rl") >= 4
+
+
+def test_static_hybrid_by_epoch():
+    c = StaticHybridController(make_config())
+    # 2 epochs SFT, then 1 epoch GRPO, repeating
+    kinds = [step(c, s, epoch=e) for s, e in enumerate([0, 0, 1, 1, 2, 2, 3, 4, 5, 6])]
+    assert kinds == ["sft", "sft", "sft", "sft", "rl", "rl", "sft", "sft", "rl", "sft"]
+    c = StaticHybridController(make_config(static_hybrid_sft_epochs=1, static_hybrid_rl_epochs=2))
+    assert [step(c, e, epoch=e) for e in range(6)] == ["sft", "rl", "rl"] * 2
+    with pytest.raises(ValueError):
+        StaticHybridController(make_config(static_hybrid_sft_epochs=0, static_hybrid_rl_epochs=0))
