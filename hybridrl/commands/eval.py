@@ -1,62 +1,103 @@
-"""``hybridrl eval``: accuracy of a model on a task or file."""
+"""``hybridrl eval``: accuracy of a model on one or more eval sets (in-/out-of-distribution columns)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
+    from hybridrl.eval.evaluate import EvalSettings, evaluate_model, final_model_dir, load_data_sets, parse_task_specs
+    from hybridrl.report.tables import eval_tables, exclusive_table
 
-    from hybridrl.data.loading import load_rows
-    from hybridrl.data.tasks import build_task
-    from hybridrl.eval.evaluate import evaluate_rows
-    from hybridrl.models.loading import load_model_and_tokenizer
-
+    sets = {}
+    if args.task:
+        sets.update(parse_task_specs(args.task, size=args.size, seed=args.seed, difficulty=args.difficulty))
     if args.data:
-        rows, _ = load_rows(args.data)
-    else:
-        rows = build_task(args.task, size=args.size, seed=args.seed, difficulty=args.difficulty, split="test")
+        sets.update(load_data_sets(args.data))
     ks = tuple(int(k) for k in args.k.split(",")) if args.k else (1,)
-    model, tok = load_model_and_tokenizer(args.model)
-    if torch.cuda.is_available():
-        model.cuda()
-    res = evaluate_rows(model, tok, rows, template=args.template, max_new_tokens=args.max_new_tokens,
-                        samples=args.samples, temperature=args.temperature, top_p=args.top_p, ks=ks,
-                        bf16=args.bf16, batch_size=args.batch_size, seed=args.seed)
-    lo, hi = res["greedy_ci95"]
-    print(f"\nmodel: {args.model}  data: {args.data or args.task} (n={res['n']})")
-    print(f"greedy accuracy: {res['greedy_accuracy']:.3f}  [95% CI {lo:.3f}-{hi:.3f}]")
-    if args.samples:
-        print(f"avg@{args.samples} (T={args.temperature}, top-p={args.top_p}): {res[f'avg@{args.samples}']:.3f}")
-        for k in ks:
-            if f"pass@{k}" in res:
-                print(f"pass@{k}: {res[f'pass@{k}']:.3f}")
-    if args.out:
+    settings = EvalSettings(template=args.template, max_new_tokens=args.max_new_tokens, samples=args.samples,
+                            temperature=args.temperature, top_p=args.top_p, ks=ks, bf16=args.bf16,
+                            batch_size=args.batch_size, seed=args.seed)
+    model = args.model
+    if Path(model).is_dir() and (Path(model) / "checkpoints").is_dir():  # a run folder: its final model
+        model = str(final_model_dir(model) or model)
+    res = evaluate_model(model, sets, settings, label=args.label or args.model)
+    tables = eval_tables(res)
+    if args.compare_to:
+        other = _other_eval(args.compare_to, sets, settings)
+        name = other.get("label") or args.compare_to
+        ours = res.get("label") or args.model
+        if name == ours:
+            name = f"{name} (other)"
+        evals = {ours: res, name: other}
+        tables += [t for s in sets if (t := exclusive_table(evals, [(ours, name)], s)) is not None]
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(res, indent=1, default=str))
+    md = f"# eval: {args.model}\n\n" + "\n\n".join(t.to_markdown() + f"\n\n*{t.caption}*" for t in tables) + "\n"
+    (out / "eval.md").write_text(md)
+    print()
+    for t in tables:
+        print(t.to_markdown())
+        print(f"  ({t.caption})\n")
+    if args.out:  # the full results of one file, kept for scripts that used --out
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=2, default=str))
-        print(f"wrote {args.out}")
+        Path(args.out).write_text(json.dumps(res, indent=1, default=str))
+    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
     return 0
 
 
+def _other_eval(target: str, sets, settings):
+    """--compare-to: an eval.json, a folder holding one, or a run folder (its final model is
+    evaluated here on the same sets with the same settings)."""
+    from hybridrl.eval.evaluate import evaluate_model, final_model_dir, load_eval
+
+    p = Path(target)
+    if p.is_file() or (p / "eval.json").exists():
+        return load_eval(p)
+    model = final_model_dir(p) if p.is_dir() else None
+    if model is None:
+        raise FileNotFoundError(f"--compare-to {target}: not an eval.json, a folder with one, or a run with a checkpoint")
+    return evaluate_model(str(model), sets, settings, label=p.name)
+
+
 def register(sub) -> None:
-    e = sub.add_parser("eval", help="greedy accuracy, avg@k and pass@k of a model on a task or file")
-    e.add_argument("--model", required=True, help="tiny | smollm2-135m | HF folder (e.g. a checkpoint's model/)")
-    src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--task")
-    src.add_argument("--data")
-    e.add_argument("--size", type=int, default=64, help="questions from the task's test split")
-    e.add_argument("--difficulty", default=None)
+    e = sub.add_parser("eval", help="greedy accuracy, avg@k and pass@k of a model on one or more eval sets",
+                       description="Evaluate a model: greedy exact match; with --samples K also avg@K and unbiased "
+                                   "pass@k (HPT protocol T=0.6, top-p 0.95); 95%% bootstrap CIs; per task/difficulty "
+                                   "breakdown. Several sets give in-/out-of-distribution columns. Writes eval.json "
+                                   "and eval.md into --output-dir.")
+    e.add_argument("--model", required=True,
+                   help="tiny | smollm2-135m | HF folder (a checkpoint's model/) | a run folder (its final model)")
+    e.add_argument("--task", help="built-in task(s), comma-separated, each NAME or NAME:LEVEL "
+                                  "(e.g. chain_sum,knights_knaves:2)")
+    e.add_argument("--data", action="append", help="eval file (.jsonl/.parquet/HF folder); repeat for several sets")
+    e.add_argument("--size", type=int, default=64, help="questions per built-in task (its test split)")
+    e.add_argument("--difficulty", default=None, help="default level for --task entries without :LEVEL")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--samples", type=int, default=0, help="sampled completions per question (avg@k, pass@k)")
-    e.add_argument("--k", default=None, help="comma-separated k for pass@k, e.g. 1,4,8")
+    e.add_argument("--samples", type=int, default=0, help="sampled completions per question (avg@K, pass@k)")
+    e.add_argument("--k", default=None, help="comma-separated k for pass@k, e.g. 1,4,8 (k <= --samples)")
     e.add_argument("--temperature", type=float, default=0.6)
     e.add_argument("--top-p", type=float, default=0.95)
     e.add_argument("--template", default="chat", choices=["vanilla", "chat", "r1"])
     e.add_argument("--max-new-tokens", type=int, default=256)
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--bf16", action="store_true")
-    e.add_argument("--out", help="write the full results (per question) as JSON")
+    e.add_argument("--label", default=None, help="name of this model in tables")
+    e.add_argument("--compare-to", default=None, metavar="RUN_OR_EVAL_JSON",
+                   help="another model's eval.json (or a run folder): print exclusive solves by difficulty "
+                        "(+X solved only by this model / -Y only by the other; HPT Table 4)")
+    e.add_argument("--output-dir", default="runs/eval", help="where eval.json and eval.md go")
+    e.add_argument("--out", help="also write the full results (per question) to this JSON file")
     e.set_defaults(func=cmd_eval)
+
+    def check(args):
+        if not args.task and not args.data:
+            e.error("one of --task or --data is required")
+        if args.k and args.samples < max(int(k) for k in args.k.split(",")):
+            e.error(f"--k {args.k}: pass@k needs k <= --samples (got --samples {args.samples})")
+        return cmd_eval(args)
+
+    e.set_defaults(func=check)

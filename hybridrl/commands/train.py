@@ -15,12 +15,16 @@ def _methods_help() -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from hybridrl.train.config import build_config
-    from hybridrl.train.loop import train
+    from hybridrl.train.loop import TrainingAborted, train
 
     cli = {"method": args.method, "model": args.model, "task": args.task, "data": args.data, "steps": args.steps,
            "output_dir": args.output_dir, "seed": args.seed}
     cfg = build_config(args.config, cli, args.overrides)
-    summary = train(cfg, resume=args.resume)
+    try:
+        summary = train(cfg, resume=args.resume)
+    except TrainingAborted as e:  # e.g. repeated non-finite updates: the message says what was saved
+        print(f"hybridrl: training aborted: {e}", file=sys.stderr)
+        return 1
     ev = summary.get("final_eval") or {}
     print(f"\nrun: {cfg.output_dir}  method={cfg.method}  steps={cfg.steps}")
     if summary.get("reward_first") is not None:

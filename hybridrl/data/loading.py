@@ -21,6 +21,11 @@ A bad row raises :class:`DataError` naming the file, the place and the field:
 1-based line numbers for JSONL and 0-based row indices for parquet and datasets folders
 (``data.parquet: row 3: ...``). Blank JSONL lines are skipped.
 
+Text fields (``prompt``, each ``answer``, ``demonstration``) longer than
+:data:`MAX_TEXT_CHARS` are an error: no model's context holds them, and they usually mean a
+broken export (a whole file pasted into one cell) that would otherwise surface as an
+out-of-memory crash in the middle of training.
+
 Demonstrations are then checked with the row's verifier (``hybridrl.rewards``, each under a
 time limit): one whose final answer does not verify against ``answer`` is dropped
 (``demonstration = None``) and counted (SuperRL C.3 "stringent answer filtering").
@@ -50,6 +55,8 @@ _TYPO_CUTOFF = 0.85
 """difflib ratio above which an unknown field is taken for a misspelt known one
 (``answers`` vs ``answer`` = 0.92; ``idx`` vs ``id`` = 0.8 is kept as metadata)."""
 DEMO_VERIFY_TIMEOUT_S = 5.0
+MAX_TEXT_CHARS = 1_000_000
+"""Longest accepted ``prompt`` / ``answer`` item / ``demonstration`` (≈ 250k tokens)."""
 
 
 class DataError(ValueError):
@@ -160,7 +167,7 @@ def row_from_record(record: Any, where: str, default_id: str) -> Row:
         metadata = {}
     elif not isinstance(metadata, dict):
         raise DataError(f"{where}: field 'metadata': expected an object, got {_type_name(metadata)}")
-    return Row(
+    row = Row(
         prompt=_prompt(record["prompt"], where),
         answer=_answer(record["answer"], where),
         demonstration=_optional_str(record, "demonstration", where),
@@ -169,6 +176,13 @@ def row_from_record(record: Any, where: str, default_id: str) -> Row:
         id=str(row_id),
         metadata={**extras, **metadata},
     )
+    prompt_chars = len(row.prompt) if isinstance(row.prompt, str) else sum(len(m["content"]) for m in row.prompt)
+    for name, n in [("prompt", prompt_chars), ("answer", max(map(len, row.answer))),
+                    ("demonstration", len(row.demonstration or ""))]:
+        if n > MAX_TEXT_CHARS:
+            raise DataError(f"{where}: field '{name}': {n:,} characters, over the limit of {MAX_TEXT_CHARS:,} "
+                            "(no model context holds it; a broken export?)")
+    return row
 
 
 def row_to_record(row: Row) -> dict[str, Any]:

@@ -1,12 +1,42 @@
-"""Evaluate a model on rows: greedy exact match, avg@k and pass@k from sampled answers."""
+"""Evaluate a model on rows: greedy exact match, avg@k and pass@k from sampled answers.
+
+Results are plain JSON-able dicts (written to ``eval.json``):
+
+    {"model": ..., "settings": {...}, "sets": {set_name: summary}}
+    summary = {"n", "greedy_correct", "greedy_accuracy", "greedy_ci95", "samples",
+               "avg@K", "avg@K_ci95", "pass@k", "pass@k_ci95", "pass_curve",
+               "breakdown": {"task/level": summary without rows} (only when there are several groups),
+               "rows": [per-question records: id, task, difficulty, greedy_correct, sample_correct, ...]}
+"""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from hybridrl.data.schema import Row
-from hybridrl.eval.metrics import bootstrap_ci, pass_at_k
+from hybridrl.eval.metrics import bootstrap_ci, difficulty_label, pass_at_k, pass_at_k_curve
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How answers are generated and scored (HPT protocol for sampling: T = 0.6, top-p 0.95)."""
+
+    template: str = "chat"
+    max_new_tokens: int = 256
+    samples: int = 0
+    """Sampled completions per question for avg@samples and pass@k (0 = greedy only)."""
+    temperature: float = 0.6
+    top_p: float = 0.95
+    ks: tuple[int, ...] = (1,)
+    bf16: bool = False
+    batch_size: int = 16
+    seed: int = 0
+    timeout_s: float = 2.0
+    reward_fn: str | None = None
 
 
 def evaluate_rows(
@@ -26,6 +56,7 @@ def evaluate_rows(
     progress: bool = True,
     timeout_s: float = 2.0,
     reward_fn: str | None = None,
+    desc: str = "eval",
 ) -> dict[str, Any]:
     """Greedy accuracy always; with ``samples`` > 0 also avg@samples and pass@k (HPT protocol:
     T = 0.6, top-p 0.95). Returns totals, a per-task/difficulty breakdown and per-row results."""
@@ -39,7 +70,7 @@ def evaluate_rows(
     gen = HFGenerator(model, tokenizer, bf16=bf16)
     per_row: list[dict[str, Any]] = []
     total = len(rows) * (1 + samples)
-    bar = tqdm(total=total, disable=not progress, desc="eval", unit="completion", dynamic_ncols=True)
+    bar = tqdm(total=total, disable=not progress, desc=desc, unit="completion", dynamic_ncols=True)
     for start in range(0, len(rows), batch_size):
         batch = rows[start: start + batch_size]
         ids = [tokenizer(format_prompt(r, template, tokenizer), add_special_tokens=False)["input_ids"] for r in batch]
@@ -54,9 +85,9 @@ def evaluate_rows(
             s_res, _ = score_completions(sampled.texts, s_rows, timeout_s=timeout_s, reward_fn=reward_fn)
             bar.update(len(s_rows))
         for j, row in enumerate(batch):
-            rec = {"id": row.id, "task": row.task, "difficulty": row.difficulty,
-                   "greedy_correct": bool(g_res[j].correct), "greedy_text": greedy.texts[j],
-                   "greedy_extracted": g_res[j].extracted}
+            rec = {"id": row.id if row.id is not None else f"row-{start + j}", "task": row.task,
+                   "difficulty": row.difficulty, "greedy_correct": bool(g_res[j].correct),
+                   "greedy_text": greedy.texts[j], "greedy_extracted": g_res[j].extracted}
             if s_res is not None:
                 rec["sample_correct"] = sum(bool(r.correct) for r in s_res[j * samples:(j + 1) * samples])
             per_row.append(rec)
@@ -64,23 +95,106 @@ def evaluate_rows(
     return summarize(per_row, samples=samples, ks=ks)
 
 
-def summarize(per_row: list[dict[str, Any]], *, samples: int = 0, ks: tuple[int, ...] = (1,)) -> dict[str, Any]:
-    """Totals and breakdowns from per-row results (also used on saved eval files)."""
+def summarize(per_row: list[dict[str, Any]], *, samples: int = 0, ks: tuple[int, ...] = (1,),
+              breakdown: bool = True) -> dict[str, Any]:
+    """Totals, bootstrap CIs and a per ``task/difficulty`` breakdown from per-row results
+    (also used on saved eval files)."""
     n = len(per_row)
     g = [1.0 if r["greedy_correct"] else 0.0 for r in per_row]
     out: dict[str, Any] = {"n": n, "greedy_correct": sum(g), "greedy_accuracy": sum(g) / max(1, n),
                            "greedy_ci95": bootstrap_ci(g), "samples": samples}
     if samples > 0:
-        avg = [r["sample_correct"] / samples for r in per_row]
+        counts = [int(r["sample_correct"]) for r in per_row]
+        avg = [c / samples for c in counts]
         out[f"avg@{samples}"] = sum(avg) / max(1, n)
         out[f"avg@{samples}_ci95"] = bootstrap_ci(avg)
         for k in ks:
-            if k <= samples:
-                out[f"pass@{k}"] = sum(pass_at_k(samples, r["sample_correct"], k) for r in per_row) / max(1, n)
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in per_row:
-        groups[f"{r['task']}|{r['difficulty']}"].append(r)
-    if len(groups) > 1:
-        out["breakdown"] = {key: summarize(rs, samples=samples, ks=ks) | {"breakdown": None} for key, rs in groups.items()}
-    out["rows"] = per_row
+            if 1 <= k <= samples:
+                vals = [pass_at_k(samples, c, k) for c in counts]
+                out[f"pass@{k}"] = sum(vals) / max(1, n)
+                out[f"pass@{k}_ci95"] = bootstrap_ci(vals)
+        out["pass_curve"] = {str(k): v for k, v in pass_at_k_curve(samples, counts).items()}
+    if breakdown:
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in per_row:
+            groups[difficulty_label(r)].append(r)
+        if len(groups) > 1:
+            out["breakdown"] = {key: summarize(rs, samples=samples, ks=ks, breakdown=False)
+                                for key, rs in sorted(groups.items())}
+        out["rows"] = per_row
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# several eval sets, one model
+
+
+def parse_task_specs(spec: str, *, size: int, seed: int, difficulty: str | None = None) -> dict[str, list[Row]]:
+    """``chain_sum,knights_knaves:2`` -> {set name: test rows}. ``name:level`` picks a
+    difficulty per set; ``difficulty`` is the default for the others."""
+    from hybridrl.data.tasks import build_task
+
+    sets: dict[str, list[Row]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, level = item.partition(":")
+        level = level or difficulty
+        sets[item] = build_task(name, size=size, seed=seed, difficulty=level, split="test")
+    return sets
+
+
+def load_data_sets(paths: list[str]) -> dict[str, list[Row]]:
+    """Data files -> {file stem (made unique): rows}."""
+    from hybridrl.data.loading import load_rows
+
+    sets: dict[str, list[Row]] = {}
+    for p in paths:
+        name = Path(p).stem if Path(p).is_file() else Path(p).name
+        while name in sets:
+            name += "'"
+        sets[name], _ = load_rows(p)
+    return sets
+
+
+def evaluate_model(model_name_or_path: str, sets: dict[str, list[Row]], settings: EvalSettings, *,
+                   progress: bool = True, label: str | None = None, model_seed: int = 0) -> dict[str, Any]:
+    """Load a model once and evaluate it on every set. Returns the ``eval.json`` structure.
+    ``model_seed`` only matters for ``tiny`` (its random init; use the training seed)."""
+    import torch
+
+    from hybridrl.models.loading import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(model_name_or_path, seed=model_seed)
+    if torch.cuda.is_available():
+        model.cuda()
+    model.eval()
+    s = settings
+    out = {"model": str(model_name_or_path), "label": label or str(model_name_or_path),
+           "settings": asdict(s), "sets": {}}
+    for name, rows in sets.items():
+        out["sets"][name] = evaluate_rows(
+            model, tok, rows, template=s.template, max_new_tokens=s.max_new_tokens, samples=s.samples,
+            temperature=s.temperature, top_p=s.top_p, ks=s.ks, bf16=s.bf16, batch_size=s.batch_size, seed=s.seed,
+            progress=progress, timeout_s=s.timeout_s, reward_fn=s.reward_fn, desc=f"eval {label or ''} {name}".strip())
+    del model
+    return out
+
+
+def load_eval(path: str | Path) -> dict[str, Any]:
+    """An ``eval.json`` (or a folder holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "eval.json"
+    if not p.exists():
+        raise FileNotFoundError(f"no eval results at {p}")
+    data = json.loads(p.read_text())
+    if "sets" not in data:  # a single-set result (older ``--out`` files)
+        data = {"model": str(path), "label": str(path), "settings": {}, "sets": {"data": data}}
+    return data
+
+
+def final_model_dir(run_dir: str | Path) -> Path | None:
+    """The model folder of a run's latest complete checkpoint (None if there is none)."""
+    from hybridrl.train.checkpoint import latest_checkpoint
+
+    c = latest_checkpoint(Path(run_dir))
+    return (c / "model") if c is not None else None

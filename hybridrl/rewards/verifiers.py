@@ -48,6 +48,7 @@ __all__ = [
     "get_verifier",
     "register_verifier",
     "NUMERIC_RG_TASKS",
+    "SAFE_RG_ANSWERS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,38 @@ class KnightsKnavesVerifier:
 # --------------------------------------------------------------------------- reasoning-gym
 
 
+_MATH_NAMES = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+                         "asinh", "acosh", "atanh", "exp", "log", "ln", "sqrt", "pi", "oo", "Abs", "Integral"})
+_ARITHMETIC_RE = re.compile(r"[\d\s+\-*/().]*")
+_SYMBOLIC_RE = re.compile(r"[A-Za-z\d\s+\-*/^().,]*")
+_WORD_RE = re.compile(r"[A-Za-z]+")
+
+
+def _symbolic_ok(answer: str) -> bool:
+    """Letters, digits, operators; every name a one-letter variable or a known math function."""
+    return bool(_SYMBOLIC_RE.fullmatch(answer)) and all(
+        len(w) == 1 or w in _MATH_NAMES for w in _WORD_RE.findall(answer))
+
+
+SAFE_RG_ANSWERS: dict[str, Callable[[str], bool]] = {
+    # these reasoning-gym scorers pass the model's answer to eval() or sympy's parse_expr (which
+    # calls eval): "__import__('os').system(...)" would run. An answer reaches them only if it
+    # is made of the characters their correct answers use, which cannot call anything.
+    "countdown": lambda a: bool(_ARITHMETIC_RE.fullmatch(a)),
+    "puzzle24": lambda a: bool(_ARITHMETIC_RE.fullmatch(a)),
+    "polynomial_multiplication": _symbolic_ok,
+    "simple_integration": _symbolic_ok,
+    "intermediate_integration": _symbolic_ok,
+    # eval() is only their partial-credit path (a Python list): plain grids/strings only
+    "spiral_matrix": lambda a: bool(re.fullmatch(r"[\d\s\-]*", a)),
+    "binary_matrix": lambda a: bool(re.fullmatch(r"[\d\s]*", a)),
+    "n_queens": lambda a: bool(re.fullmatch(r"[Q_\s]*", a)),
+    "string_insertion": lambda a: bool(re.fullmatch(r"[A-Za-z\s]*", a)),
+}
+"""reasoning-gym tasks whose scorer evaluates the answer as code -> the answers it may see
+(tests/reliability/test_safety.py checks this list against reasoning-gym's source)."""
+
+
 class ReasoningGymVerifier:
     """Score the extracted answer with reasoning-gym's own ``score_answer`` for ``task_name``.
 
@@ -142,6 +175,9 @@ class ReasoningGymVerifier:
     Correct iff the scorer returns exactly 1.0. Partial credit (reasoning-gym gives e.g. 0.01
     or 0.3 + 0.7·k/n for near misses) is **not** correct and scores 0: rewards stay binary so
     that every method sees the same signal (DESIGN §4 assumes binary R_i).
+
+    Model output is never evaluated as code: for the tasks of :data:`SAFE_RG_ANSWERS`, whose
+    scorers call ``eval``, an answer outside the task's safe alphabet scores 0 unscored.
     """
 
     def __init__(self, task_name: str):
@@ -162,6 +198,9 @@ class ReasoningGymVerifier:
         extracted = extract_answer(completion)
         if extracted is None:
             return _binary(False, None)
+        safe = SAFE_RG_ANSWERS.get(self.task_name)
+        if safe is not None and not safe(extracted):
+            return _binary(False, extracted)
         entry = {"question": row.prompt, "answer": row.answer[0], "metadata": row.metadata}
         value = float(self._scorer()(extracted, entry))
         return _binary(value == 1.0, extracted)

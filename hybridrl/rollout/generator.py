@@ -171,7 +171,7 @@ class HFGenerator:
             )
         return GenerationConfig(
             max_new_tokens=params.max_new_tokens,
-            min_new_tokens=0,
+            min_new_tokens=params.min_new_tokens,
             repetition_penalty=1.0,
             no_repeat_ngram_size=0,
             num_beams=1,

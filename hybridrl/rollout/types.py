@@ -20,6 +20,8 @@ class SamplingParams:
     """0 disables top-k."""
     greedy: bool = False
     """Greedy decoding (ignores temperature/top-p/top-k; log-probs are then at T=1)."""
+    min_new_tokens: int = 0
+    """Suppress EOS before this many tokens (benchmarks use it to fix the work per step)."""
     seed: int | None = None
     """Seed for this call (reproducible sampling); None uses the global RNG."""
 

@@ -6,6 +6,16 @@ value head, step) and ``COMPLETE``. It is written into a temporary folder and re
 a crash mid-write never leaves a folder that looks complete; ``latest_checkpoint`` only
 returns folders with the marker. Older checkpoints beyond ``keep_last`` are deleted
 after the new one is complete.
+
+Failure modes this is built for (tested in ``tests/reliability``):
+
+- ``kill -9`` at any point: files are fsynced before the rename, the rename is the commit;
+  a leftover ``.tmp-step-*`` folder is ignored and removed by the next save.
+- a failing write (full disk, ``ENOSPC``): the temporary folder is removed, the error is
+  re-raised with a note naming the previous checkpoint, which is untouched.
+- deleting (pruning, or replacing the same step): the folder is first renamed out of the
+  ``step-*`` namespace, so a crash mid-delete never leaves a half-deleted folder that still
+  looks complete.
 """
 
 from __future__ import annotations
@@ -46,26 +56,49 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep_last: int) -> Path:
-    """Write checkpoint ``step`` atomically; return its folder."""
+    """Write checkpoint ``step`` atomically; return its folder.
+
+    On any failure (e.g. ``OSError(ENOSPC)``) the partial folder is removed and the error is
+    re-raised; the checkpoints already on disk are left as they were.
+    """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:06d}"
     tmp = root / f".tmp-step-{step:06d}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
-    model.save_pretrained(tmp / "model", safe_serialization=True)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp / "model")
-    torch.save(state, tmp / "state.pt")
-    (tmp / MARKER).write_text(str(step))
-    _fsync_dir(tmp)
+    try:
+        tmp.mkdir()
+        model.save_pretrained(tmp / "model", safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp / "model")
+        torch.save(state, tmp / "state.pt")
+        (tmp / MARKER).write_text(str(step))
+        _fsync_tree(tmp)  # data on disk before the rename makes it visible
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, Exception):
+            prev = latest_checkpoint(run_dir)
+            e.add_note(f"checkpoint step {step} was not written ({root}); "
+                       f"the previous checkpoint is intact: {prev or 'none'}")
+        raise
     if final.exists():  # re-saving the same step (e.g. resumed and finished again)
-        shutil.rmtree(final)
+        _remove(final)
     os.replace(tmp, final)
     _fsync_dir(root)
     _prune(root, keep_last)
     return final
+
+
+def _fsync_tree(path: Path) -> None:
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -79,11 +112,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _remove(folder: Path) -> None:
+    """Delete a checkpoint folder: rename it out of the ``step-*`` namespace first (atomic),
+    so a crash mid-delete leaves a ``.trash-*`` folder, never a half-deleted checkpoint."""
+    trash = folder.parent / f".trash-{folder.name}-{os.getpid()}"
+    if trash.exists():
+        shutil.rmtree(trash, ignore_errors=True)
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def _prune(root: Path, keep_last: int) -> None:
     done = complete_checkpoints(root.parent)
     for old in done[: max(0, len(done) - max(1, keep_last))]:
-        shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob(".tmp-step-*"):
+        _remove(old)
+    for stale in [*root.glob(".tmp-step-*"), *root.glob(".trash-*")]:
         shutil.rmtree(stale, ignore_errors=True)
 
 

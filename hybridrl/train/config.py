@@ -68,6 +68,8 @@ class TrainConfig(MethodOptions):
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
+    min_new_tokens: int = 0
+    """Suppress EOS before this many tokens (benchmarks fix the work per step with it)."""
     sampling_seed: str = "step"
     """``step``: one seeded generate call per step (fastest); ``prompt``: each prompt's
     completions seeded by (seed, step, prompt position), so samples do not depend on how

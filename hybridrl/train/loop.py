@@ -15,6 +15,7 @@ exactly the one-process update of the global batch.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import time
@@ -292,7 +293,7 @@ class Trainer:
 
         def params(seed: int) -> SamplingParams:
             return SamplingParams(n=k, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                  top_p=cfg.top_p, top_k=cfg.top_k, seed=seed)
+                                  top_p=cfg.top_p, top_k=cfg.top_k, min_new_tokens=cfg.min_new_tokens, seed=seed)
 
         if cfg.sampling_seed == "prompt":
             # global position of each local prompt: rows are rows_global[rank::world]
@@ -385,7 +386,7 @@ class Trainer:
                 if self.nonfinite >= cfg.max_nonfinite_steps:
                     raise TrainingAborted(
                         f"{self.nonfinite} consecutive updates had a non-finite loss or gradient "
-                        f"(grad_norm={grad_norm}, losses={term_losses}); the last good checkpoint is kept")
+                        f"(grad_norm={grad_norm}, losses={term_losses})")
                 break
             self.nonfinite = 0
             self.optimizer.step()
@@ -431,7 +432,18 @@ class Trainer:
         try:
             for step in range(self.start_step, self.total_steps):
                 self._group_acc = None
-                record = self.step(step)
+                before = (self.sampler.state_dict(), ckpt.rng_state(), copy.deepcopy(self.controller.state_dict()))
+                try:
+                    record = self.step(step)
+                except TrainingAborted as e:
+                    # skipped updates never touch the weights or the optimizer: save the state as
+                    # it was before this step (its batch goes back to the sampler), then stop
+                    self.sampler.load_state_dict(before[0])
+                    ckpt.set_rng_state(before[1])
+                    self.controller.load_state_dict(before[2])
+                    saved = self.save(step)
+                    raise TrainingAborted(f"{e}; stopped at step {step}, the last good state is saved in "
+                                          f"{saved} (resume with --resume {self.run_dir})") from None
                 if main:
                     log.write(record)
                     trackers.log(record, step)

@@ -1,0 +1,127 @@
+"""Reading a run folder (written by :mod:`hybridrl.train.loop`): metrics, evals, per-prompt accuracy.
+
+Every reader tolerates missing files and a torn last line (a run killed mid-write) and returns
+empty data instead of raising, so a report can be built from whatever a run has.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """JSON objects, one per line; stops at the first unparsable line."""
+    out: list[dict[str, Any]] = []
+    if not Path(path).exists():
+        return out
+    for line in Path(path).read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return out
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(run_dir) / "config.yaml"
+    return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def series(records: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of a numeric key; steps without it (or non-finite) are left out."""
+    xs, ys = [], []
+    for i, r in enumerate(records):
+        v = _num(r.get(key))
+        if v is not None:
+            xs.append(int(r.get("step", i)))
+            ys.append(v)
+    return xs, ys
+
+
+def kl_stats(records: Sequence[dict[str, Any]]) -> dict[str, float] | None:
+    """SuperRL Table 2: min, max, range (max − min) and population variance of the per-step
+    ``kl``; None when the run logged no KL (beta = 0)."""
+    _, kl = series(records, "kl")
+    if not kl:
+        return None
+    mean = sum(kl) / len(kl)
+    return {"min": min(kl), "max": max(kl), "range": max(kl) - min(kl),
+            "variance": sum((x - mean) ** 2 for x in kl) / len(kl), "steps": len(kl)}
+
+
+def accuracy_grid(group_acc: Sequence[dict[str, Any]], step_epoch: dict[int, int] | None = None,
+                  max_columns: int = 60) -> tuple[list[str], list[int], list[list[float]], str]:
+    """Per-prompt rollout accuracy over training (HPT Fig. 3) from ``group_accuracy.jsonl``.
+
+    Columns are epochs when the prompts repeat (``step_epoch`` maps step -> epoch and
+    there are >= 2 epochs), else bins of consecutive steps (at most ``max_columns``).
+    A cell is the mean accuracy of the prompt's rollout groups in that column, NaN when the
+    prompt was not drawn there. Returns (prompt ids, column start labels, grid[prompt][column], unit).
+    """
+    if not group_acc:
+        return [], [], [], "step"
+    steps = [int(r["step"]) for r in group_acc]
+    epochs = {s: int(step_epoch[s]) for s in steps if step_epoch and s in step_epoch}
+    if epochs and len(set(epochs.values())) >= 2 and len(epochs) == len(steps):
+        col_of = {s: epochs[s] - min(epochs.values()) for s in steps}
+        labels = sorted(set(epochs.values()))
+        unit = "epoch"
+    else:
+        lo, hi = min(steps), max(steps)
+        width = max(1, math.ceil((hi - lo + 1) / max_columns))
+        col_of = {s: (s - lo) // width for s in steps}
+        labels = [lo + c * width for c in range(max(col_of.values()) + 1)]
+        unit = "step"
+    ids: list[str] = []
+    seen: set[str] = set()
+    cells: dict[tuple[str, int], list[float]] = {}
+    for r in group_acc:
+        for pid, acc in zip(r["ids"], r["acc"]):
+            pid = str(pid)
+            if pid not in seen:
+                seen.add(pid)
+                ids.append(pid)
+            cells.setdefault((pid, col_of[int(r["step"])]), []).append(float(acc))
+    grid = [[(sum(v) / len(v)) if (v := cells.get((pid, c))) else math.nan for c in range(len(labels))]
+            for pid in ids]
+    return ids, labels, grid, unit
+
+
+def step_to_epoch(records: Sequence[dict[str, Any]]) -> dict[int, int]:
+    return {int(r["step"]): int(r["epoch"]) for r in records if "step" in r and isinstance(r.get("epoch"), int)}
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """Everything a report reads from one run folder (missing parts are empty)."""
+    run_dir = Path(run_dir)
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    return {
+        "dir": run_dir,
+        "config": read_config(run_dir),
+        "metrics": metrics,
+        "eval": read_jsonl(run_dir / "eval.jsonl"),
+        "group_accuracy": read_jsonl(run_dir / "group_accuracy.jsonl"),
+        "summary": read_json(run_dir / "summary.json"),
+        "step_epoch": step_to_epoch(metrics),
+    }

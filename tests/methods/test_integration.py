@@ -1,0 +1,408 @@
+"""One integration test per method: a few steps of the real loop on the tiny model (CPU),
+with scripted rewards, asserting the method's signature behaviour.
+
+The controllers are tested alone with scripted inputs in the other files of this folder;
+here the whole path runs: sampler -> controller.needs -> generation -> reward workers ->
+controller.plan -> estimator presets -> aggregation -> AdamW -> controller.observe -> the
+metrics record. Rewards come from ``integration_rewards`` (always 0, always 1, even
+completion length, or a property of the prompt), so each test can say exactly what the
+method must do. ``spy_plans`` records what the loop handed each ``plan`` call and what came
+back (it calls the real ``plan``; nothing is mocked).
+
+At step 0 every PPO ratio is exactly 1 (the old log-probs are the current ones, detached),
+so a clipped-ratio term's per-token loss is −A_i; presets with a detached denominator
+(REINFORCE, RLOO, SRFT) write the surrogate as −A_i·log π (same gradient). Either way the
+logged term losses can be written down by hand from the rewards, the completion lengths
+and the sampling log-probs (temperature 1: the training log-probs at step 0).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from hybridrl.methods.registry import METHODS
+from hybridrl.train.config import build_config
+from hybridrl.train.loop import Trainer
+from integration_rewards import answer_is_even, reward_fn
+
+LR = 1e-3
+BASE = dict(model="tiny", task="chain_sum", train_size=16, eval_size=0, prompts_per_step=2, group_size=4,
+            max_new_tokens=8, micro_batch_size=8, lr=LR, progress=False)
+# a 2-step Adaptive Switch probe: sparse iff no rise in 2 steps and mean reward < 0.5
+PROBE = dict(superrl_k=2, superrl_m=2, superrl_increase_threshold=1, superrl_avg_threshold=0.5)
+
+
+def make_cfg(tmp_path, method: str, reward: str = "even_length", **kw):
+    opts = {**BASE, "reward_fn": reward_fn(reward), "output_dir": str(tmp_path / method), **kw}
+    return build_config(None, {"method": method}, [f"{k}={v}" for k, v in opts.items()])
+
+
+def make_trainer(tmp_path, method: str, reward: str = "even_length", **kw) -> Trainer:
+    return Trainer(make_cfg(tmp_path, method, reward, **kw))
+
+
+def spy_plans(t: Trainer, hook=None) -> list:
+    """Wrap ``t.controller.plan``: each call appends (ctx, data, updates). ``hook(data)`` runs
+    before the real plan, while the model is still the one that sampled."""
+    seen = []
+    real = t.controller.plan
+
+    def plan(ctx, data):
+        if hook is not None:
+            hook(data)
+        updates = real(ctx, data)
+        seen.append((ctx, data, updates))
+        return updates
+
+    t.controller.plan = plan
+    return seen
+
+
+def run(t: Trainer, steps: int = 3) -> list[dict]:
+    return [t.step(s) for s in range(steps)]
+
+
+def terms(updates) -> dict:
+    return {term.name: term for u in updates for term in u.terms}
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_every_method_has_an_integration_test():
+    tested = {"sft", "grpo", "dr_grpo", "reinforce", "rloo", "ppo", "sft_then_rl", "hpt", "superrl", "superrl_theta",
+              "superrl_per_step", "sasr", "ssr", "ssr_cosine", "static_hybrid", "luffy", "srft", "auto"}
+    assert set(METHODS) == tested
+
+
+# --- plain methods -------------------------------------------------------------------------
+
+
+def test_sft_trains_on_demonstrations_only(tmp_path):
+    t = make_trainer(tmp_path, "sft")
+    nll = []
+
+    def oracle(data):
+        # token-mean NLL of the demonstrations under the current model, by a plain forward pass
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for row in data.rows:
+                p, d = t.prompt_ids(row), t.demo_ids(row)
+                logits = t.model(torch.tensor([p + d])).logits[0].float()
+                logp = torch.log_softmax(logits[len(p) - 1: -1], -1)  # predicts d[0..]
+                total -= float(logp.gather(1, torch.tensor(d)[:, None]).sum())
+                count += len(d)
+        nll.append(total / count)
+
+    seen = spy_plans(t, oracle)
+    recs = run(t)
+    for rec, expected, (_, data, _) in zip(recs, nll, seen):
+        assert "reward" not in rec and data.rollouts is None  # SFT never samples
+        assert "pg_loss" not in rec and rec["sft_fraction"] == 1.0
+        assert rec["sft_loss"] == pytest.approx(expected, rel=1e-5)
+        assert rec["loss"] == rec["sft_loss"]
+
+
+def _oracle_advantages(method: str, rewards: list[float], groups: list[int]) -> list[float]:
+    """A simple loop over samples: the advantage each plain RL method must use."""
+    out = []
+    for i, r in enumerate(rewards):
+        g = [rewards[j] for j in range(len(rewards)) if groups[j] == groups[i]]
+        n, mean = len(g), sum(g) / len(g)
+        if method == "grpo":  # (R - mean) / (std + 1e-6), Bessel std
+            std = math.sqrt(sum((x - mean) ** 2 for x in g) / (n - 1))
+            out.append((r - mean) / (std + 1e-6))
+        elif method == "dr_grpo":  # R - mean, no std
+            out.append(r - mean)
+        elif method == "reinforce":  # ±1, no baseline
+            out.append(1.0 if r > 0.5 else -1.0)
+        elif method == "rloo":  # R - mean of the other n - 1
+            out.append(r - (sum(g) - r) / (n - 1))
+    return out
+
+
+def test_plain_rl_methods_differ_only_in_their_advantages(tmp_path):
+    """Same seed -> same rollouts and rewards; the advantages and the reduction differ.
+
+    Step 0 ratio = 1; with L_i the completion length, ℓ_i = Σ_t log π(y_it), N = 8 samples
+    and T = max_new_tokens = 8:
+      grpo (−A r, token-mean):                     −Σ A_i L_i / Σ L_i
+      dr_grpo (−A r, token-sum / T, seq-mean):     −Σ A_i L_i / T / N
+      reinforce, rloo (−A log π, token-sum, seq-mean): −Σ A_i ℓ_i / N
+    """
+    advs, rewards = {}, {}
+    for method in ("grpo", "dr_grpo", "reinforce", "rloo"):
+        t = make_trainer(tmp_path, method)
+        seen = spy_plans(t)
+        rec = t.step(0)
+        _, data, updates = seen[0]
+        r, groups = data.rewards.tolist(), data.rollouts.prompt_index.tolist()
+        lengths = data.rollouts.completion_mask.sum(1).tolist()
+        seq_logp = (data.rollouts.logprobs * data.rollouts.completion_mask).sum(1).tolist()
+        pg = terms(updates)["pg"]
+        assert pg.preset == method
+        expected = _oracle_advantages(method, r, groups)
+        assert pg.advantages.tolist() == pytest.approx(expected, abs=1e-6)
+        s = -sum(a * n for a, n in zip(expected, lengths))
+        want = {"grpo": s / sum(lengths), "dr_grpo": s / 8 / len(r),
+                "reinforce": -sum(a * l for a, l in zip(expected, seq_logp)) / len(r)}
+        want["rloo"] = want["reinforce"]
+        assert rec["pg_loss"] == pytest.approx(want[method], rel=1e-4, abs=1e-6)
+        advs[method], rewards[method] = pg.advantages.tolist(), r
+    assert len({tuple(r) for r in rewards.values()}) == 1  # the same samples for all four
+    r = rewards["grpo"]
+    mixed = [g for g in range(2) if 0 < sum(r[4 * g: 4 * g + 4]) < 4]
+    assert mixed, "precondition: at least one group with mixed rewards"
+    assert len({tuple(round(a, 6) for a in v) for v in advs.values()}) == 4
+
+
+def test_ppo_uses_gae_from_a_trained_value_head(tmp_path):
+    t = make_trainer(tmp_path, "ppo")
+    seen = spy_plans(t)
+    assert t.value_head is not None and float(t.value_head.weight.abs().sum()) == 0.0  # zero-initialised
+    rec = t.step(0)
+    pg = terms(seen[0][2])["pg"]
+    assert pg.preset == "ppo" and pg.advantages is None  # the loop computes GAE from the critic
+    assert rec["grad_norm"] > 0
+    assert float(t.value_head.weight.abs().sum()) > 0  # the value loss trained the head
+
+
+def test_sft_then_rl_switches_and_measures_kl_to_the_sft_model(tmp_path):
+    t = make_trainer(tmp_path, "sft_then_rl", sft_then_rl_sft_steps=1, beta=0.1)
+    recs = run(t)
+    assert [r["phase"] for r in recs] == ["sft", "rl", "rl"]
+    assert "reward" not in recs[0] and "reward" in recs[1]
+    # step 1: the reference was reset to the policy after the SFT step, so KL is 0 ...
+    assert recs[1]["kl"] == pytest.approx(0.0, abs=1e-7)
+    # ... and after one RL update the policy has moved away from it
+    assert recs[1]["grad_norm"] > 0 and recs[2]["kl"] > 1e-7
+
+
+# --- HPT -----------------------------------------------------------------------------------
+
+
+def test_hpt_all_rollouts_wrong_trains_by_sft_only(tmp_path):
+    t = make_trainer(tmp_path, "hpt", "always_zero")
+    seen = spy_plans(t)
+    for rec, (_, data, updates) in zip(run(t), seen):
+        assert rec["reward"] == 0.0  # rollouts are sampled (the gate needs them) ...
+        assert rec["sft_fraction"] == 1.0 and rec["hpt/num_sft"] == 2 and rec["hpt/num_rl"] == 0
+        assert len(terms(updates)["pg"].indices) == 0  # ... and all dropped
+        assert rec["pg_loss"] == 0.0 and rec["sft_loss"] > 0 and rec["loss"] == rec["sft_loss"]
+
+
+def test_hpt_all_rollouts_right_trains_by_rl_only(tmp_path):
+    # every group is all-correct: Dr. GRPO advantages are 0, and no SFT -> no gradient at all
+    t = make_trainer(tmp_path, "hpt", "always_one")
+    w0 = weights(t.model)
+    for rec in run(t):
+        assert rec["sft_fraction"] == 0.0 and rec["hpt/num_sft"] == 0 and rec["hpt/num_rl"] == 2
+        assert rec["sft_loss"] == 0.0 and rec["grad_norm"] == 0.0
+    for k, v in weights(t.model).items():
+        assert torch.equal(v, w0[k])
+
+
+def test_hpt_gates_each_prompt(tmp_path):
+    # reward = 1 for every rollout of a prompt with an even answer: those prompts get Dr. GRPO
+    # on their rollouts, the others SFT on their demonstration
+    t = make_trainer(tmp_path, "hpt", "even_answer")
+    seen = spy_plans(t)
+    recs = run(t)
+    kinds = []
+    for rec, (_, data, updates) in zip(recs, seen):
+        odd = [i for i, row in enumerate(data.rows) if not answer_is_even(row)]
+        by = terms(updates)
+        assert by["sft"].indices.tolist() == odd
+        kept_rows = sorted(set(data.rollouts.prompt_index[by["pg"].indices].tolist()))
+        assert kept_rows == [i for i in range(len(data.rows)) if i not in odd]
+        assert rec["sft_fraction"] == len(odd) / 2
+        kinds.append(updates[0].kind)
+    assert "hybrid" in kinds  # precondition: this seed has a step with one prompt of each
+
+
+# --- SuperRL -------------------------------------------------------------------------------
+
+
+def test_superrl_sparse_switches_to_the_hybrid_actor(tmp_path):
+    t = make_trainer(tmp_path, "superrl", "always_zero", **PROBE)
+    recs = run(t)
+    assert [r["switch_decision"] for r in recs] == ["probing", "sparse", "sparse"]
+    assert [r["superrl/phase"] for r in recs] == ["probe", "probe", "hybrid"]
+    assert recs[1]["superrl/increase_num"] == 0 and recs[1]["superrl/recent_avg"] == 0.0
+    for r in recs[:2]:  # probe: pure RL, the learnable weights untouched
+        assert "sft_loss" not in r and r["sigma_pg"] == 1.0 and r["sigma_sft"] == 1.0
+    h = recs[2]
+    assert h["pg_loss"] == 0.0 and h["sft_loss"] > 0  # both terms, pg is 0 (all rewards equal)
+    # L = e^{-2 s_pg} L_pg + e^{-2 s_sft} L_sft + s_pg + s_sft at s = 0:
+    #   dL/ds_pg = −2 L_pg + 1 = 1 > 0,   dL/ds_sft = −2 L_sft + 1 < 0 (L_sft > 0.5)
+    # AdamW's first step moves each by lr against the gradient's sign:
+    #   s_pg = −lr -> σ_pg = e^{−lr};  s_sft = +lr -> σ_sft = e^{+lr}
+    assert h["sft_loss"] > 0.5
+    assert h["sigma_pg"] == pytest.approx(math.exp(-LR), rel=1e-6)
+    assert h["sigma_sft"] == pytest.approx(math.exp(LR), rel=1e-6)
+
+
+def test_superrl_dense_stays_vanilla_rl(tmp_path):
+    t = make_trainer(tmp_path, "superrl", "always_one", **PROBE)
+    recs = run(t)
+    assert [r["switch_decision"] for r in recs] == ["probing", "dense", "dense"]
+    assert recs[2]["superrl/phase"] == "rl" and "sft_loss" not in recs[2]
+    assert recs[2]["sigma_pg"] == 1.0 and recs[2]["sigma_sft"] == 1.0
+
+
+def test_superrl_theta_moves_weight_towards_the_smaller_loss(tmp_path):
+    t = make_trainer(tmp_path, "superrl_theta", "always_zero", **PROBE)
+    recs = run(t)
+    assert recs[1]["theta"] == 0.0 and recs[1]["w_pg"] == 0.5
+    # L = σ(α) L_pg + (1 − σ(α)) L_sft, dL/dα = σ'(α)(L_pg − L_sft) < 0 (L_pg = 0): α += lr
+    assert recs[2]["pg_loss"] == 0.0 and recs[2]["sft_loss"] > 0
+    assert recs[2]["theta"] == pytest.approx(LR, rel=1e-5)
+    assert recs[2]["w_pg"] > 0.5 and recs[2]["w_pg"] + recs[2]["w_sft"] == pytest.approx(1.0)
+
+
+def test_superrl_per_step_makes_an_rl_then_an_sft_update(tmp_path):
+    t = make_trainer(tmp_path, "superrl_per_step", "always_zero", **PROBE)
+    seen = spy_plans(t)
+    recs = run(t)
+    assert [u.kind for u in seen[2][2]] == ["rl", "sft"]
+    h = recs[2]
+    assert h["grad_norm/rl"] == 0.0 and h["grad_norm/sft"] > 0  # two updates were logged
+    assert "sigma_pg" not in h
+    assert h["sigma_sft"] == pytest.approx(math.exp(LR), rel=1e-6)  # e^{-2s} L_sft + s: s += lr
+
+
+# --- SASR family ---------------------------------------------------------------------------
+
+
+def _draws(seed: int, n: int) -> list[float]:
+    g = torch.Generator().manual_seed(seed)
+    return [float(torch.rand((), generator=g)) for _ in range(n)]
+
+
+def test_sasr_warms_up_then_switches_by_gradient_norm(tmp_path):
+    t = make_trainer(tmp_path, "sasr", sasr_warmup_steps=2, sasr_gamma=3.0)
+    recs = run(t)
+    for r in recs[:2]:  # W = 2 warm-up SFT steps: no rollouts
+        assert "reward" not in r and r["sasr_p"] == 1.0 and r["sft_fraction"] == 1.0
+    # G_warmup = ‖∇L_SFT‖ of the last warm-up step = G_last, so p = G / (G + 3 G) = 0.25
+    assert recs[2]["sasr/g_warmup"] == recs[1]["grad_norm"]
+    assert recs[2]["sasr_p"] == pytest.approx(0.25, abs=1e-12)
+    (u,) = _draws(0, 1)
+    assert u >= 0.25  # precondition (seed 0: u = 0.496): step 2 is a GRPO step
+    assert "reward" in recs[2] and recs[2]["sft_fraction"] == 0.0 and "pg_loss" in recs[2]
+
+
+def test_ssr_alternates(tmp_path):
+    recs = run(make_trainer(tmp_path, "ssr"))
+    assert ["reward" in r for r in recs] == [False, True, False]
+    assert [r["sft_fraction"] for r in recs] == [1.0, 0.0, 1.0]
+    assert "sft_loss" in recs[0] and "pg_loss" in recs[1] and "sft_loss" not in recs[1]
+
+
+def test_ssr_cosine_follows_its_schedule(tmp_path):
+    t = make_trainer(tmp_path, "ssr_cosine", steps=3)
+    recs = run(t)
+    # I(s) = 0.5 (1 + cos(π s / 3)) (U − L) + L with U = 1, L = 0: 1, 0.75, 0.25
+    assert [r["ssr_cosine/p_sft"] for r in recs] == pytest.approx([1.0, 0.75, 0.25])
+    us = _draws(0, 3)
+    assert ["reward" not in r for r in recs] == [u < p for u, p in zip(us, [1.0, 0.75, 0.25])]
+
+
+def test_static_hybrid_follows_data_epochs(tmp_path):
+    # 2 rows, 2 prompts per step: one epoch per step; default 2 epochs SFT then 1 of GRPO
+    recs = run(make_trainer(tmp_path, "static_hybrid", train_size=2))
+    assert [r["epoch"] for r in recs] == [0, 1, 2]
+    assert ["reward" in r for r in recs] == [False, False, True]
+    assert [r["sft_fraction"] for r in recs] == [1.0, 1.0, 0.0]
+
+
+# --- LUFFY, SRFT ---------------------------------------------------------------------------
+
+
+def test_luffy_replaces_one_rollout_per_group_by_the_demo(tmp_path):
+    t = make_trainer(tmp_path, "luffy", "always_zero", luffy_n_off=1)
+    seen = spy_plans(t)
+    rec = t.step(0)
+    _, data, updates = seen[0]
+    assert data.rollouts.num_samples == 2 * 3  # n − n_off = 4 − 1 sampled per prompt
+    by = terms(updates)
+    assert by["off"].source == "demo" and by["off"].indices.tolist() == [0, 1]
+    # group = 3 rollouts (R = 0) + the demo (R = 1): mean 1/4, no std
+    assert by["pg"].advantages.tolist() == pytest.approx([-0.25] * 6)
+    assert by["off"].advantages.tolist() == pytest.approx([0.75, 0.75])
+    assert rec["offline_fraction"] == 0.25
+    assert rec["off_loss"] < 0 and rec["grad_norm"] > 0  # the shaped demo term pulls up π(τ*)
+
+
+def test_srft_has_both_entropy_weighted_terms(tmp_path):
+    t = make_trainer(tmp_path, "srft", "always_zero")
+    seen = spy_plans(t)
+    rec = t.step(0)
+    ro = seen[0][1].rollouts
+    # every sample is negative: weight −1, detached denominator -> per-token loss −(−1)·log π,
+    # token mean = Σ log π / Σ L (plain policy gradient pushing log π down)
+    assert rec["pg/srft_weight_mean"] == -1.0
+    want = float((ro.logprobs * ro.completion_mask).sum() / ro.completion_mask.sum())
+    assert rec["pg_loss"] == pytest.approx(want, rel=1e-4)
+    # demonstrations: NLL weighted 0.5·exp(−H), H > 0
+    assert 0.0 < rec["sft/srft_weight_mean"] < 0.5 and rec["sft_loss"] > 0
+    assert rec["srft/num_neg"] == 8 and rec["sft_fraction"] == 1.0
+
+
+# --- Auto ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reward,decision,method", [("always_zero", "sparse", "hpt"), ("always_one", "dense", "grpo")])
+def test_auto_probes_then_delegates(tmp_path, reward, decision, method):
+    recs = run(make_trainer(tmp_path, "auto", reward, **PROBE))
+    assert [r["auto/method"] for r in recs] == ["probing", method, method]
+    assert recs[1]["switch_decision"] == decision and recs[1]["auto/reason"].startswith(decision)
+    assert [r["sft_fraction"] for r in recs[:2]] == [0.0, 0.0]
+    if decision == "sparse":  # HPT with every rollout wrong: all SFT
+        assert recs[2]["hpt/num_sft"] == 2 and recs[2]["sft_fraction"] == 1.0 and recs[2]["sft_loss"] > 0
+    else:
+        assert "sft_loss" not in recs[2] and "hpt/num_sft" not in recs[2]
+
+
+# --- resume through the real loop ----------------------------------------------------------
+
+RESUME = {
+    "hpt": dict(reward="even_answer"),
+    "superrl": dict(reward="always_zero", **PROBE),  # the probe ends at step 1, hybrid from 2
+    "sasr": dict(reward="even_length", sasr_warmup_steps=2),
+}
+
+
+@pytest.mark.parametrize("method", list(RESUME))
+def test_resume_equals_uninterrupted(tmp_path, method):
+    """6 steps == 3 steps + checkpoint + resume for 3 more: weights, rewards and the
+    controller's logged state."""
+    kw = dict(RESUME[method])
+    full = Trainer(make_cfg(tmp_path / "full", method, steps=6, **kw))
+    full.run()
+    Trainer(make_cfg(tmp_path / "part", method, steps=3, **kw)).run()
+    resumed = Trainer(make_cfg(tmp_path / "part", method, steps=6, **kw), resume=tmp_path / "part" / method)
+    assert resumed.start_step == 3
+    resumed.run()
+    wf, wr = weights(full.model), weights(resumed.model)
+    for k in wf:
+        torch.testing.assert_close(wf[k], wr[k], atol=1e-6, rtol=0)
+
+    def load(d):
+        return [json.loads(l) for l in (d / method / "metrics.jsonl").read_text().splitlines()]
+
+    a, b = load(tmp_path / "full"), load(tmp_path / "part")
+    assert [r["step"] for r in b] == list(range(6))
+    keys = ("reward", "sft_fraction", "sft_loss", "pg_loss", "sasr_p", "sigma_pg", "sigma_sft", "switch_decision")
+    for ra, rb in zip(a, b):
+        for k in keys:
+            assert (k in ra) == (k in rb), (ra["step"], k)
+            if k in ra and isinstance(ra[k], float):
+                assert rb[k] == pytest.approx(ra[k], rel=1e-5, abs=1e-7), (ra["step"], k)
+            elif k in ra:
+                assert rb[k] == ra[k], (ra["step"], k)
