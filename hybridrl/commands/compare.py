@@ -14,7 +14,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise SystemExit("hybridrl compare: error: --methods lists a method twice")
     cli = {"model": args.model, "task": args.task, "data": args.data, "steps": args.steps, "seed": args.seed}
     ks = tuple(int(k) for k in args.k.split(",")) if args.k else (1,)
-    res = run_compare(methods, output_dir=args.output_dir, cli=cli, overrides=args.overrides,
+    res = run_compare(methods, output_dir=args.output_dir, cli=cli, overrides=args.overrides, config=args.config,
                       eval_size=args.eval_size, eval_tasks=args.eval_task, eval_data=args.eval_data,
                       samples=args.samples, ks=ks, temperature=args.temperature, top_p=args.top_p,
                       evaluate_base=not args.no_base)
@@ -33,7 +33,8 @@ def register(sub) -> None:
                     "a half-finished one resumes), evaluates each final model and the base model on the eval "
                     "set(s), and writes report.md and a self-contained report.html with tables and plots.")
     c.add_argument("--methods", required=True, help="comma-separated, e.g. grpo,hpt,superrl")
-    src = c.add_mutually_exclusive_group(required=True)
+    c.add_argument("--config", default=None, help="YAML training config shared by every method (method is set per run)")
+    src = c.add_mutually_exclusive_group()  # or task/data in --config
     src.add_argument("--task", help="built-in training task (its test split is the first eval set)")
     src.add_argument("--data", help="training file")
     c.add_argument("--model", default=None, help="tiny | smollm2-135m | HF folder (default: the config default)")

@@ -91,7 +91,6 @@ def register(sub) -> None:
                         "(+X solved only by this model / -Y only by the other; HPT Table 4)")
     e.add_argument("--output-dir", default="runs/eval", help="where eval.json and eval.md go")
     e.add_argument("--out", help="also write the full results (per question) to this JSON file")
-    e.set_defaults(func=cmd_eval)
 
     def check(args):
         if not args.task and not args.data:

@@ -116,6 +116,7 @@ def run_compare(
     output_dir: str | Path,
     cli: dict[str, Any],
     overrides: list[str] | None = None,
+    config: str | Path | None = None,
     eval_size: int = 64,
     eval_tasks: str | None = None,
     eval_data: list[str] | None = None,
@@ -128,8 +129,8 @@ def run_compare(
     notes: list[str] | None = None,
     log: Callable[[str], None] = _say,
 ) -> dict[str, Any]:
-    """Train each method (``cli``: build_config's CLI dict — model, task/data, steps, seed;
-    ``overrides``: ``key=value`` for every method), evaluate base and final models, write
+    """Train each method (``config``: a YAML file; ``cli``: build_config's CLI dict — model,
+    task/data, steps, seed; ``overrides``: ``key=value`` for every method), evaluate base and final models, write
     the report. Returns ``{"runs", "evals", "report", "status", "wall_time_s"}``."""
     from hybridrl.report import build_report
     from hybridrl.train.config import build_config
@@ -146,7 +147,7 @@ def run_compare(
         overrides.append(f"save_every={max(1, int(cli.get('steps') or 100) // 4)}")
     if "keep_last" not in keys:
         overrides.append("keep_last=1")
-    cfgs = {m: build_config(None, {**cli, "method": m, "output_dir": str(out / m)}, overrides) for m in methods}
+    cfgs = {m: build_config(config, {**cli, "method": m, "output_dir": str(out / m)}, overrides) for m in methods}
     first = next(iter(cfgs.values()))
     sets = default_eval_sets(first, eval_size, eval_tasks, eval_data)
     settings = EvalSettings(template=first.template, max_new_tokens=first.eval_max_new_tokens or first.max_new_tokens,

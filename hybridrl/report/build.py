@@ -147,7 +147,7 @@ def _setup(runs: dict[str, dict[str, Any]], evals: dict[str, dict[str, Any]]) ->
         parts.append("Methods: " + ", ".join(f"`{l}` ({r['dir']})" for l, r in runs.items()) + ".")
     if evals:
         s = next(iter(evals.values())).get("settings") or {}
-        if s:
+        if s.get("template"):
             samp = (f"; {s['samples']} samples per question at T={s.get('temperature')}, top-p {s.get('top_p')} "
                     f"for avg@{s['samples']} and pass@k") if s.get("samples") else ""
             parts.append(f"Evaluation: greedy decoding, template `{s.get('template')}`, "

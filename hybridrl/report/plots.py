@@ -191,9 +191,8 @@ def plot_heatmap(run: dict[str, Any], path: Path, title: str, order: list[str] |
 
     plt = _plt()
     a = np.array(grid, dtype=float)
-    fig, ax = plt.subplots(figsize=(min(12, 3 + 0.25 * len(cols)), min(10, 2 + 0.12 * len(ids))))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("white")
+    fig, ax = plt.subplots(figsize=(min(12, max(5.5, 3 + 0.25 * len(cols))), min(10, max(3.2, 2 + 0.12 * len(ids)))))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     im = ax.imshow(np.ma.masked_invalid(a), aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="rollout accuracy")
     _axes(ax, ids, cols, unit)
@@ -218,9 +217,8 @@ def plot_heatmap_diff(ours: dict[str, Any], theirs: dict[str, Any], path: Path, 
     ai, bi = {p: i for i, p in enumerate(a_ids)}, {p: i for i, p in enumerate(b_ids)}
     d = np.array([[a_grid[ai[p]][c] - b_grid[bi[p]][c] for c in range(ncols)] for p in common], dtype=float)
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(min(12, 3 + 0.25 * ncols), min(10, 2 + 0.12 * len(common))))
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("white")
+    fig, ax = plt.subplots(figsize=(min(12, max(5.5, 3 + 0.25 * ncols)), min(10, max(3.2, 2 + 0.12 * len(common)))))
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
     im = ax.imshow(np.ma.masked_invalid(d), aspect="auto", cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="accuracy difference")
     _axes(ax, common, a_cols[:ncols], unit)

@@ -59,8 +59,10 @@ def metric_names(evals: dict[str, dict[str, Any]]) -> list[str]:
     if first:
         some = next(iter(first["sets"].values()), {})
         names += [k for k in some if k.startswith("avg@") and not k.endswith("_ci95")]
-        names += sorted((k for k in some if k.startswith("pass@") and not k.endswith("_ci95")),
-                        key=lambda k: int(k.split("@")[1]))
+        has_avg = len(names) > 1
+        # pass@1 is avg@K again (same estimator, k = 1): listed only without avg@K
+        names += sorted((k for k in some if k.startswith("pass@") and not k.endswith("_ci95")
+                         and not (has_avg and k == "pass@1")), key=lambda k: int(k.split("@")[1]))
     return names
 
 
@@ -176,7 +178,15 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
         rows.append(row)
     out = [Table(["metric"] + [f"{s} (n={r['n']})" for s, r in sets.items()], rows,
                  caption=f"{result.get('label', result.get('model'))}: accuracy in % with 95% bootstrap CI")]
-    for s, res in sets.items():
+    per_set = list(sets.items())
+    if len(sets) > 1 and all("rows" in r for r in sets.values()):
+        # every question of every set, grouped by task/difficulty (in- vs out-of-distribution levels)
+        from hybridrl.eval.evaluate import summarize
+
+        st = result.get("settings") or {}
+        allrows = [row for r in sets.values() for row in r["rows"]]
+        per_set.append(("all sets", summarize(allrows, samples=st.get("samples", 0), ks=tuple(st.get("ks", (1,))))))
+    for s, res in per_set:
         b = res.get("breakdown")
         if not b:
             continue

@@ -76,6 +76,11 @@ def _main() -> None:
 
     from multiprocessing.connection import Connection
 
+    import logging
+
+    # the parent logs the first failure's traceback once; workers (several, replaced on
+    # time-outs) would each print their own copy
+    logging.getLogger("hybridrl.rewards").setLevel(logging.ERROR)
     out_fd = os.dup(1)
     os.dup2(2, 1)
     reader = Connection(os.dup(0), writable=False)

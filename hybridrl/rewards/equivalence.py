@@ -25,6 +25,33 @@ MAX_SYMBOLIC_CHARS = 512
 """Answers longer than this skip math-verify (only the string/numeric tests run): a model's
 final answer is short, and sympy's cost grows badly with the input size."""
 
+# Answers sympy may take unbounded time on (found by tests/reliability fuzzing: each one costs
+# the pool a 2 s time-out and a worker restart). They still get the string/numeric tests.
+_COSTLY_RE = re.compile(
+    r"\^\s*\{[^{}]*(?:\^|\*\*|!)"  # a power inside an exponent: 10^{10^{10}}, 2^{3!}
+    r"|\^\s*\(?[\d.]+\)?\s*\^"  # a^b^c
+    r"|(?:\^|\*\*)\s*[{(]?\s*-?\d{4,}"  # an exponent of 4+ digits
+    r"|\*\*[^*]*\*\*"  # x**y**z
+    r"|(?:\d{3,}|[})\]])\s*!"  # factorial of a big number or of an expression
+    r"|\\(?:def|newcommand|renewcommand|sum|prod|int|lim|binom|frac\s*\{\s*d\^)"
+)
+MAX_NESTING = 20
+"""Deeper brace/parenthesis nesting than this skips math-verify too (sympy recursion)."""
+
+
+def _too_costly(pred: str) -> bool:
+    if _COSTLY_RE.search(pred):
+        return True
+    depth = deepest = 0
+    for ch in pred:
+        if ch in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "})]":
+            depth -= 1
+    return deepest > MAX_NESTING
+
+
 _TEXT_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _SPACE_RE = re.compile(r"\s+")
 _INT_OR_DEC_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -102,7 +129,7 @@ def _answers_match_unguarded(pred: str, references: list[str]) -> bool:
     value = parse_number(pred)
     if value is not None and any(parse_number(r) == value for r in refs):
         return True
-    if len(pred) > MAX_SYMBOLIC_CHARS:
+    if len(pred) > MAX_SYMBOLIC_CHARS or _too_costly(pred):
         return False
     for ref in refs:
         try:

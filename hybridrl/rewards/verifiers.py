@@ -322,8 +322,10 @@ class UserReward:
         return {"path": self.path, "n_errors": 0, "last_traceback": None, "_logged": True}
 
     def _fail(self, message: str, tb: str | None = None) -> RewardResult:
+        # a message may quote the whole completion (100 KB): keep what a reader needs
+        message = message if len(message) <= 300 else message[:300] + "..."
         self.n_errors += 1
-        self.last_traceback = tb or message
+        self.last_traceback = (tb if len(tb) <= 4000 else tb[:4000] + "...") if tb else message
         if not self._logged:
             self._logged = True
             logger.warning("user reward %s failed (logged once; later failures are only counted):\n%s",

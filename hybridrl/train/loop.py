@@ -362,6 +362,8 @@ class Trainer:
         stats_all: dict[str, float] = {}
         grad_norm = 0.0
         skipped = False
+        used_w: dict[str, float] | None = None
+        used_reg = 0.0
         for it in range(cfg.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
             for ts in states:
@@ -389,6 +391,10 @@ class Trainer:
                         f"(grad_norm={grad_norm}, losses={term_losses})")
                 break
             self.nonfinite = 0
+            if it == 0:  # the weights the logged loss was formed with (they move at the step)
+                used_w = {n: float(torch.as_tensor(weight_of(n)).detach()) for n in term_losses}
+                used_reg = self.controller.regularizer()
+                used_reg = float(used_reg.detach()) if used_reg is not None else 0.0
             self.optimizer.step()
         # global term losses (each rank's share sums to the whole-batch loss)
         # every rank lists the same names (a term may be empty on one rank and not another)
@@ -401,9 +407,10 @@ class Trainer:
         # name, `loss` adds up, `grad_norm` is the first update's and `grad_norm/<kind>` each one's
         for n, v in term_losses.items():
             record[f"{n}_loss"] = record.get(f"{n}_loss", 0.0) + v
-        total = sum(float(torch.as_tensor(weight_of(n)).detach()) * v for n, v in term_losses.items())
-        reg = self.controller.regularizer()
-        record["loss"] = record.get("loss", 0.0) + total + (float(reg.detach()) if reg is not None else 0.0)
+        if used_w is None:  # the update was skipped before any step
+            used_w = {n: float(torch.as_tensor(weight_of(n)).detach()) for n in term_losses}
+        total = sum(used_w.get(n, 1.0) * v for n, v in term_losses.items())
+        record["loss"] = record.get("loss", 0.0) + total + used_reg
         if vals[-2] > 0:
             record.setdefault("entropy", vals[-3] / vals[-2])
         if self.cfg.beta > 0:

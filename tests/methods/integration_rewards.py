@@ -34,6 +34,11 @@ def even_length(completion: str, row) -> float:
     return float(len(completion) % 2 == 0)
 
 
+def even_char_sum(completion: str, row) -> float:
+    # like even_length, a coin flip per sample that does not depend on the prompt
+    return float(sum(map(ord, completion)) % 2 == 0)
+
+
 def even_answer(completion: str, row) -> float:
     # a property of the prompt, not of the completion: a prompt's whole group scores 1 when
     # its reference answer is even, else 0 (so HPT's gate is decided per prompt in advance)

@@ -28,15 +28,16 @@ def test_batch_of_64_is_fast_and_right():
 
 def test_pathological_inputs_time_out_within_limit():
     rows = [Row(prompt="q", answer=["1"])] * 3
-    comps = ["\\boxed{10^{10^{10^{10}}}}", "7 " * 50_000, "\\boxed{1}"]  # hang, 100 KB, fine
+    comps = ["\\boxed{10^{10^{10^{10}}}}", "7 " * 50_000, "\\boxed{1}"]  # sympy would hang, 100 KB, fine
     t0 = time.perf_counter()
     results, metrics = score_completions(comps, rows, timeout_s=1.0, workers=2)
     elapsed = time.perf_counter() - t0
-    assert results[0].timed_out and results[0].score == 0.0  # killed at 1 s
+    # the exponent tower never reaches sympy (equivalence._too_costly): wrong at once, no time-out
+    assert results[0].score == 0.0 and not results[0].timed_out
     assert results[1].score == 0.0 and not results[1].timed_out  # 100 KB: scored, wrong
-    assert results[2].score == 1.0  # the other worker carried on
-    assert metrics["reward/timeouts"] == 1
-    assert elapsed < 1.0 + 0.5  # the limit plus scheduling slack
+    assert results[2].score == 1.0
+    assert metrics["reward/timeouts"] == 0
+    assert elapsed < 1.0  # (time-outs themselves: test_sleeping_verifier_times_out_and_pool_recovers)
 
 
 def test_sleeping_verifier_times_out_and_pool_recovers():
@@ -74,11 +75,13 @@ def test_scoring_works_from_a_thread():
     out = {}
     rows = [Row(prompt="q", answer=["1"])] * 2
     t = threading.Thread(target=lambda: out.update(r=score_completions(
-        ["\\boxed{10^{10^{10^{10}}}}", "\\boxed{1}"], rows, timeout_s=0.5, workers=2)))
+        ["a", "b"], rows, timeout_s=0.5, workers=2, verifier=SleepyVerifier(30))))
     t.start()
-    t.join(timeout=10)
+    t.join(timeout=60)  # generous: worker start-up on a loaded machine; a hang would never return
     results, _ = out["r"]
-    assert results[0].timed_out and results[1].score == 1.0
+    assert all(r.timed_out for r in results)  # killed at the limit, from a non-main thread
+    results, _ = score_completions(["\\boxed{1}"], rows[:1], timeout_s=10.0, workers=2)
+    assert results[0].score == 1.0
 
 
 def test_import_is_light():

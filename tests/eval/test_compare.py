@@ -1,0 +1,84 @@
+"""compare and eval end to end on the tiny model (a few seconds each)."""
+
+import json
+
+from hybridrl.cli import main
+
+TINY = ["train_size=8", "prompts_per_step=2", "group_size=2", "max_new_tokens=6", "micro_batch_size=4",
+        "progress=false"]
+
+
+def _compare(out, capsys):
+    rc = main(["compare", "--methods", "grpo,hpt", "--task", "chain_sum", "--model", "tiny", "--steps", "1",
+               "--output-dir", str(out), "--eval-size", "3", *TINY])
+    assert rc == 0
+    return capsys.readouterr().out
+
+
+def test_compare_trains_evaluates_reports_and_skips_finished_runs(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    first = _compare(out, capsys)
+    for m in ("grpo", "hpt"):
+        assert (out / m / "summary.json").exists()
+        assert (out / "evals" / f"{m}.json").exists()
+    assert (out / "evals" / "base.json").exists()
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert "| base |" in first and "| hpt |" in first and "report:" in first
+    md = (out / "report.md").read_text()
+    assert "| grpo | 1 |" in md  # training table: one step logged
+    mtimes = {m: (out / m / "metrics.jsonl").stat().st_mtime_ns for m in ("grpo", "hpt")}
+    ev_mtime = (out / "evals" / "hpt.json").stat().st_mtime_ns
+
+    second = _compare(out, capsys)
+    assert "grpo: finished run found" in second and "hpt: finished run found" in second
+    assert "not retrained" in second and "evaluation found" in second
+    assert {m: (out / m / "metrics.jsonl").stat().st_mtime_ns for m in ("grpo", "hpt")} == mtimes
+    assert (out / "evals" / "hpt.json").stat().st_mtime_ns == ev_mtime
+
+
+def test_compare_refuses_a_finished_run_with_other_settings(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--methods", "grpo", "--task", "chain_sum", "--model", "tiny", "--steps", "1",
+                 "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY]) == 0
+    capsys.readouterr()
+    rc = main(["compare", "--methods", "grpo", "--task", "chain_sum", "--model", "tiny", "--steps", "2",
+               "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY])
+    assert rc == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_compare_resumes_a_half_finished_run(tmp_path, capsys):
+    from hybridrl.train.config import build_config
+    from hybridrl.train.loop import train
+
+    out = tmp_path / "cmp"
+    # a 2-step run that checkpointed after step 1 and then "crashed" (no summary.json)
+    overrides = TINY + ["eval_size=0", "save_every=1", "keep_last=2"]
+    cfg = build_config(None, {"method": "grpo", "model": "tiny", "task": "chain_sum", "steps": 2,
+                              "output_dir": str(out / "grpo")}, overrides)
+    train(cfg)
+    (out / "grpo" / "summary.json").unlink()
+    import shutil
+
+    shutil.rmtree(out / "grpo" / "checkpoints" / "step-000002")
+    assert main(["compare", "--methods", "grpo", "--task", "chain_sum", "--model", "tiny", "--steps", "2",
+                 "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY, "save_every=1", "keep_last=2"]) == 0
+    text = capsys.readouterr().out
+    assert "grpo: resuming from" in text and "step-000001" in text
+    steps = [json.loads(l)["step"] for l in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1]
+
+
+def test_eval_cli_writes_json_and_markdown_with_exclusive_solves(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    common = ["--model", "tiny", "--task", "chain_sum,knights_knaves:1", "--size", "3", "--max-new-tokens", "6",
+              "--samples", "2", "--k", "1,2"]
+    assert main(["eval", *common, "--output-dir", str(a)]) == 0
+    assert main(["eval", *common, "--output-dir", str(b), "--label", "again", "--compare-to", str(a / "eval.json")]) == 0
+    text = capsys.readouterr().out
+    res = json.loads((b / "eval.json").read_text())
+    assert set(res["sets"]) == {"chain_sum", "knights_knaves:1"}
+    assert res["sets"]["knights_knaves:1"]["n"] == 3 and "pass@2" in res["sets"]["chain_sum"]
+    assert "avg@2" in (b / "eval.md").read_text()
+    # the same model twice: nothing is solved by one and not the other
+    assert "again vs tiny" in text and "+0 / −0" in text
