@@ -78,6 +78,9 @@ class TrainConfig(MethodOptions):
     # --- optimisation ------------------------------------------------------------------
     lr: float = 1e-6
     """AdamW learning rate (TRL's GRPO default; HPT used 5e-6 on 7B models)."""
+    loss_weight_lr: float | None = None
+    """Learning rate of learnable loss weights (SuperRL's s_pg, s_sft, θ); None = ``lr``.
+    They share the optimizer but not the gradient clipping of the policy."""
     weight_decay: float = 0.0
     warmup_steps: int = 0
     lr_scheduler: str = "constant"

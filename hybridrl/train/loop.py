@@ -150,11 +150,16 @@ class Trainer:
             torch.nn.init.zeros_(self.value_head.bias)
         self.controller = build_controller(cfg)
         self.params = [p for p in model.parameters() if p.requires_grad]
-        extra = list(self.controller.parameters()) + (list(self.value_head.parameters()) if self.value_head else [])
-        self.optimizer = torch.optim.AdamW(
-            [{"params": self.params}, {"params": extra, "weight_decay": 0.0}] if extra else self.params,
-            lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.all_params = self.params + extra
+        # one optimizer; learnable loss weights (SuperRL) may have their own learning rate
+        groups = [{"params": self.params}]
+        weights_params = list(self.controller.parameters())
+        if weights_params:
+            groups.append({"params": weights_params, "weight_decay": 0.0,
+                           "lr": cfg.loss_weight_lr if cfg.loss_weight_lr is not None else cfg.lr})
+        if self.value_head is not None:
+            groups.append({"params": list(self.value_head.parameters()), "weight_decay": 0.0})
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.all_params = [p for g in groups for p in g["params"]]
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg))
         self.sampler = PromptSampler(self.train_rows, cfg.prompts_per_step, cfg.seed)
         self.generator = HFGenerator(model, tok, bf16=cfg.bf16)
@@ -379,9 +384,13 @@ class Trainer:
             if reg is not None and self.dist.main:
                 reg.backward()
             self.dist.sum_grads(self.all_params)
-            gn = torch.nn.utils.clip_grad_norm_(self.all_params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
+            # the policy's gradient norm is clipped and logged (SASR reads it); the value head and
+            # the learnable loss weights are only checked for finiteness
+            gn = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
             grad_norm = float(gn)
-            if not math.isfinite(grad_norm) or any(not math.isfinite(v) for v in term_losses.values()):
+            extra_finite = all(p.grad is None or bool(torch.isfinite(p.grad).all())
+                               for p in self.all_params[len(self.params):])
+            if not math.isfinite(grad_norm) or not extra_finite or any(not math.isfinite(v) for v in term_losses.values()):
                 self.optimizer.zero_grad(set_to_none=True)
                 skipped = True
                 self.nonfinite += 1
@@ -418,6 +427,8 @@ class Trainer:
         for key, v in stats_all.items():
             if "/" in key:
                 record[key] = v
+        if self.value_head is not None:
+            record["vf_loss"] = record.get("vf_loss", 0.0) + self.dist.sum([stats_all.get("vf_loss", 0.0)])[0]
         record.setdefault("grad_norm", grad_norm)
         record[f"grad_norm/{update.kind}"] = grad_norm
         record["update_skipped"] = record.get("update_skipped", False) or skipped
