@@ -62,6 +62,7 @@ def sequence_logprobs(
     *,
     temperature: float = 1.0,
     return_entropy: bool = False,
+    entropy_grad: bool = True,
     return_hidden: bool = False,
     pad_token_id: int | None = None,
 ) -> dict[str, torch.Tensor]:
@@ -76,6 +77,8 @@ def sequence_logprobs(
         temperature: logits are divided by it (the sampling temperature, so that the result is
             comparable with the generator's sampling log-probs).
         return_entropy: also return the token entropy.
+        entropy_grad: keep the entropy differentiable (an entropy bonus needs it); False computes
+            it without autograd, which saves a (N, T, V) tensor kept for backward.
         return_hidden: also return the last hidden states (for a value head).
         pad_token_id: id used for padding; default ``model.config.pad_token_id`` (or 0).
 
@@ -123,8 +126,10 @@ def sequence_logprobs(
     fmask = mask.to(z.dtype)
     result = {"logprobs": _pad_right((token_logits - lse) * fmask, t_full)}
     if return_entropy:
-        probs = torch.softmax(z, dim=-1)
-        entropy = lse - (probs * z).sum(-1)  # H = log Z - E_p[z]
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            zz = z if entropy_grad else z.detach()
+            probs = torch.softmax(zz, dim=-1)
+            entropy = (lse if entropy_grad else lse.detach()) - (probs * zz).sum(-1)  # H = log Z - E_p[z]
         result["entropy"] = _pad_right(entropy * fmask, t_full)
     if return_hidden:
         hidden = out.hidden_states[-1][:, lp - 1 : lp - 1 + t, :]  # (N, T, H)

@@ -187,6 +187,8 @@ def term_backward(
         with s.autocast():
             out = sequence_logprobs(model, mb.prompt_ids, mb.prompt_index, mb.completion_ids, mb.mask,
                                     temperature=s.temperature, return_entropy=True,
+                                    # only an entropy bonus differentiates the entropy
+                                    entropy_grad=on_policy and bool(s.entropy_coef),
                                     return_hidden=value_head is not None and ts.returns is not None)
         logp = out["logprobs"].float()
         entropy = out["entropy"].float()

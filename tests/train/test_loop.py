@@ -150,3 +150,30 @@ def test_two_processes_equal_one(tiny_args, tmp_path):
         outs[n] = load_file(str(out / "checkpoints" / "step-000002" / "model" / "model.safetensors"))
     for k in outs[1]:
         torch.testing.assert_close(outs[1][k], outs[2][k], atol=1e-5, rtol=0)
+
+
+def test_lora_trains_only_the_adapter_and_resumes(tiny_args, tmp_path):
+    t = Trainer(cfg_of(tiny_args, steps=2, lora_r=4, lora_alpha=8, eval_size=0, output_dir=str(tmp_path / "l")))
+    base = {k: v.clone() for k, v in t.model.state_dict().items() if "lora_" not in k}
+    lora0 = {k: v.clone() for k, v in t.model.state_dict().items() if "lora_B" in k}
+    assert lora0 and all(float(v.abs().sum()) == 0 for v in lora0.values())  # peft initialises B = 0
+    t.run()
+    after = t.model.state_dict()
+    for k, v in base.items():
+        assert torch.equal(after[k], v), k  # the base weights are frozen
+    assert any(float(after[k].abs().sum()) > 0 for k in lora0)  # the adapter moved
+    r = Trainer(cfg_of(tiny_args, steps=3, lora_r=4, lora_alpha=8, eval_size=0, output_dir=str(tmp_path / "l")),
+                resume=tmp_path / "l")
+    assert r.start_step == 2
+    for k in lora0:
+        torch.testing.assert_close(r.model.state_dict()[k], after[k], atol=0, rtol=0)
+
+
+def test_gradient_checkpointing_and_bf16_run(tiny_args):
+    # checkpointing changes memory, not the maths: the first update equals the plain one
+    plain = Trainer(cfg_of(tiny_args, steps=1, eval_size=0)).step(0)
+    ckpt = Trainer(cfg_of(tiny_args, steps=1, eval_size=0, gradient_checkpointing=True)).step(0)
+    assert ckpt["loss"] == pytest.approx(plain["loss"], abs=1e-6)
+    assert ckpt["grad_norm"] == pytest.approx(plain["grad_norm"], rel=1e-5)
+    rec = Trainer(cfg_of(tiny_args, steps=1, eval_size=0, bf16=True)).step(0)
+    assert rec["grad_norm"] > 0 and rec["loss"] == rec["loss"]
