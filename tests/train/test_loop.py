@@ -177,3 +177,15 @@ def test_gradient_checkpointing_and_bf16_run(tiny_args):
     assert ckpt["grad_norm"] == pytest.approx(plain["grad_norm"], rel=1e-5)
     rec = Trainer(cfg_of(tiny_args, steps=1, eval_size=0, bf16=True)).step(0)
     assert rec["grad_norm"] > 0 and rec["loss"] == rec["loss"]
+
+
+def test_overrides_may_come_before_and_between_options(tmp_path):
+    out = tmp_path / "o"
+    rc = main(["train", "steps=1", "--method", "grpo", "--model", "tiny", "prompts_per_step=2", "--task", "chain_sum",
+               "group_size=2", "train_size=8", "eval_size=0", "max_new_tokens=4", "progress=false",
+               "--output-dir", str(out)])
+    assert rc == 0
+    cfg = (out / "config.yaml").read_text()
+    assert "steps: 1\n" in cfg and "prompts_per_step: 2\n" in cfg and "group_size: 2\n" in cfg
+    with pytest.raises(SystemExit):
+        main(["train", "--method", "grpo", "--bogus-flag"])
