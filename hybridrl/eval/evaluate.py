@@ -74,13 +74,13 @@ def evaluate_rows(
     for start in range(0, len(rows), batch_size):
         batch = rows[start: start + batch_size]
         ids = [tokenizer(format_prompt(r, template, tokenizer), add_special_tokens=False)["input_ids"] for r in batch]
-        greedy = gen.generate(ids, SamplingParams(n=1, max_new_tokens=max_new_tokens, greedy=True))
+        greedy = gen.generate(ids, SamplingParams(n=1, max_new_tokens=max_new_tokens, greedy=True, return_logprobs=False))
         g_res, _ = score_completions(greedy.texts, batch, timeout_s=timeout_s, reward_fn=reward_fn)
         bar.update(len(batch))
         s_res = None
         if samples > 0:
             sampled = gen.generate(ids, SamplingParams(n=samples, max_new_tokens=max_new_tokens, temperature=temperature,
-                                                       top_p=top_p, seed=seed + start))
+                                                       top_p=top_p, seed=seed + start, return_logprobs=False))
             s_rows = [batch[int(i)] for i in sampled.prompt_index]
             s_res, _ = score_completions(sampled.texts, s_rows, timeout_s=timeout_s, reward_fn=reward_fn)
             bar.update(len(s_rows))

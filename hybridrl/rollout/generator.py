@@ -143,7 +143,7 @@ class HFGenerator:
         # out.logits: T tensors of (B, V), raw (before temperature/top-k/top-p processors).
         temperature = 1.0 if params.greedy else params.temperature
         steps = []
-        for step, step_logits in enumerate(out.logits):
+        for step, step_logits in enumerate(out.logits if params.return_logprobs else ()):
             z = step_logits.float() / temperature
             steps.append(
                 z.gather(-1, ids[:, step : step + 1]).squeeze(-1) - torch.logsumexp(z, dim=-1)
@@ -178,7 +178,7 @@ class HFGenerator:
             num_return_sequences=1,
             eos_token_id=self.eos_token_ids,
             pad_token_id=self.pad_token_id,
-            output_logits=True,
+            output_logits=params.return_logprobs,
             return_dict_in_generate=True,
             use_cache=True,
             **sampling,

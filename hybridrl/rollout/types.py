@@ -20,6 +20,9 @@ class SamplingParams:
     """0 disables top-k."""
     greedy: bool = False
     """Greedy decoding (ignores temperature/top-p/top-k; log-probs are then at T=1)."""
+    return_logprobs: bool = True
+    """Compute the sampling log-probs (keeps every step's (B, V) logits during generation);
+    False returns zeros and saves that memory (the trainer recomputes them by default)."""
     min_new_tokens: int = 0
     """Suppress EOS before this many tokens (benchmarks use it to fix the work per step)."""
     seed: int | None = None

@@ -302,7 +302,9 @@ class Trainer:
 
         def params(seed: int) -> SamplingParams:
             return SamplingParams(n=k, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                  top_p=cfg.top_p, top_k=cfg.top_k, min_new_tokens=cfg.min_new_tokens, seed=seed)
+                                  top_p=cfg.top_p, top_k=cfg.top_k, min_new_tokens=cfg.min_new_tokens, seed=seed,
+                                  # only the `sampling` denominator reads the generator's log-probs
+                                  return_logprobs=cfg.old_logprobs == "sampling")
 
         if cfg.sampling_seed == "prompt":
             # global position of each local prompt: rows are rows_global[rank::world]

@@ -137,7 +137,8 @@ def test_plain_rl_methods_differ_only_in_their_advantages(tmp_path):
     """
     advs, rewards = {}, {}
     for method in ("grpo", "dr_grpo", "reinforce", "rloo"):
-        t = make_trainer(tmp_path, method)
+        # the sampler's log-probs are the oracle for log π at step 0: ask the generator for them
+        t = make_trainer(tmp_path, method, old_logprobs="sampling")
         seen = spy_plans(t)
         rec = t.step(0)
         _, data, updates = seen[0]
@@ -342,7 +343,7 @@ def test_luffy_replaces_one_rollout_per_group_by_the_demo(tmp_path):
 
 
 def test_srft_has_both_entropy_weighted_terms(tmp_path):
-    t = make_trainer(tmp_path, "srft", "always_zero")
+    t = make_trainer(tmp_path, "srft", "always_zero", old_logprobs="sampling")  # sampler log-probs as the oracle
     seen = spy_plans(t)
     rec = t.step(0)
     ro = seen[0][1].rollouts

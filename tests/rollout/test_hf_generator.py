@@ -185,3 +185,18 @@ def test_rejects_empty_prompt(setup):
     model, tok, _ = setup
     with pytest.raises(ValueError, match="non-empty"):
         HFGenerator(model, tok).generate([[]], SamplingParams(n=1, max_new_tokens=2))
+
+
+def test_without_logprobs_the_samples_are_the_same():
+    # return_logprobs only decides whether logits are kept; the sampled tokens do not change
+    from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer
+    from hybridrl.rollout.generator import HFGenerator
+    from hybridrl.rollout.types import SamplingParams
+
+    tok = build_tiny_tokenizer()
+    gen = HFGenerator(build_tiny_model(tok, seed=0), tok)
+    prompts = [tok("12+7=", add_special_tokens=False)["input_ids"], tok("3*4", add_special_tokens=False)["input_ids"]]
+    a = gen.generate(prompts, SamplingParams(n=3, max_new_tokens=10, seed=5))
+    b = gen.generate(prompts, SamplingParams(n=3, max_new_tokens=10, seed=5, return_logprobs=False))
+    assert torch.equal(a.completion_ids, b.completion_ids) and torch.equal(a.completion_mask, b.completion_mask)
+    assert float(a.logprobs.abs().sum()) > 0 and float(b.logprobs.abs().sum()) == 0.0
