@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 
 def _tasks_help() -> str:
     from hybridrl.data.tasks import describe_tasks

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 def _methods_help() -> str:
     from hybridrl.methods.registry import METHODS

@@ -111,6 +111,8 @@ class Controller:
 
     def __init__(self, config: Any):
         self.config = config
+        self._metrics: dict[str, Any] = {}
+        """What :meth:`plan` reports about the last step; logged and checkpointed by default."""
 
     # -- per step --------------------------------------------------------------------
     def needs(self, ctx: StepContext) -> Needs:
@@ -142,10 +144,10 @@ class Controller:
     # -- logging and resume ----------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
         """Controller state logged every step (``sigma_pg``, ``sasr_p``, ...)."""
-        return {}
+        return dict(self._metrics)
 
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        return {"metrics": dict(self._metrics)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        self._metrics = dict(state.get("metrics", {}))

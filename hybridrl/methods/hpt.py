@@ -83,7 +83,6 @@ class HPTController(Controller):
             raise ValueError(f"hpt_variant: unknown '{self.variant}'; choose one of {', '.join(VARIANTS)}")
         self._excluded: set[str] = set()
         self._group_acc: dict[str, float] = {}
-        self._metrics: dict[str, Any] = {}
 
     def needs(self, ctx: StepContext) -> Needs:
         return Needs(rollouts=True, demos=True)
@@ -139,14 +138,10 @@ class HPTController(Controller):
         (``#i`` = position in the step batch for rows without one), for training heatmaps."""
         return dict(self._group_acc)
 
-    def metrics(self) -> dict[str, Any]:
-        return dict(self._metrics)
-
     def state_dict(self) -> dict[str, Any]:
-        return {"excluded": sorted(self._excluded), "metrics": dict(self._metrics),
-                "group_acc": dict(self._group_acc)}
+        return {**super().state_dict(), "excluded": sorted(self._excluded), "group_acc": dict(self._group_acc)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self._excluded = set(state.get("excluded", []))
-        self._metrics = dict(state.get("metrics", {}))
         self._group_acc = dict(state.get("group_acc", {}))

@@ -70,7 +70,6 @@ class LUFFYController(Controller):
         self.on_only = bool(config.luffy_adv_on_only)
         if not 0 <= self.n_off < self.n:
             raise ValueError(f"luffy_n_off must be in [0, group_size) (got {self.n_off}, group_size={self.n})")
-        self._metrics: dict[str, Any] = {}
 
     def needs(self, ctx: StepContext) -> Needs:
         return Needs(rollouts=True, rollouts_per_prompt=self.n - self.n_off, demos=True)
@@ -90,12 +89,3 @@ class LUFFYController(Controller):
         self._metrics = {"offline_fraction": len(off_group) / total if total else 0.0,
                          "luffy/num_off": len(off_group)}
         return [Update([pg, off], kind="hybrid")]
-
-    def metrics(self) -> dict[str, Any]:
-        return dict(self._metrics)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"metrics": dict(self._metrics)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._metrics = dict(state.get("metrics", {}))

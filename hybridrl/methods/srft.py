@@ -15,7 +15,6 @@ only chooses the sequences and the binary rewards.
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 
@@ -25,10 +24,6 @@ from hybridrl.methods.plain import demo_term
 
 class SRFTController(Controller):
     """SFT (0.5·exp(−H)) on demonstrations + entropy-weighted policy gradient on rollouts."""
-
-    def __init__(self, config: Any):
-        super().__init__(config)
-        self._metrics: dict[str, Any] = {}
 
     def needs(self, ctx: StepContext) -> Needs:
         return Needs(rollouts=True, demos=True)
@@ -41,12 +36,3 @@ class SRFTController(Controller):
         self._metrics = {"sft_fraction": len(sft.indices) / max(1, len(data.rows)),
                          "srft/num_pos": int(binary.sum()), "srft/num_neg": int((binary == 0).sum())}
         return [Update([pg, sft], kind="hybrid")]
-
-    def metrics(self) -> dict[str, Any]:
-        return dict(self._metrics)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"metrics": dict(self._metrics)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._metrics = dict(state.get("metrics", {}))

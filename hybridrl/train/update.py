@@ -20,7 +20,7 @@ from hybridrl.core.aggregation import agg_loss
 from hybridrl.core.presets import get_preset, term_loss
 from hybridrl.core.regularizers import kl_penalty, value_loss
 from hybridrl.core.advantages import gae_advantages
-from hybridrl.methods.base import LossTerm, StepData
+from hybridrl.methods.base import LossTerm
 from hybridrl.rollout.logprobs import sequence_logprobs
 from hybridrl.rollout.types import RolloutBatch
 
