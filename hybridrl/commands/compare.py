@@ -17,7 +17,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     res = run_compare(methods, output_dir=args.output_dir, cli=cli, overrides=args.overrides, config=args.config,
                       eval_size=args.eval_size, eval_tasks=args.eval_task, eval_data=args.eval_data,
                       samples=args.samples, ks=ks, temperature=args.temperature, top_p=args.top_p,
-                      evaluate_base=not args.no_base)
+                      evaluate_base=not args.no_base, eval_seed=args.eval_seed,
+                      eval_task_size=args.eval_task_size, eval_batch_size=args.eval_batch_size)
     table = accuracy_table(res["evals"])
     print("\n" + table.to_markdown())
     print(f"  ({table.caption})")
@@ -42,7 +43,13 @@ def register(sub) -> None:
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--output-dir", default="runs/compare")
     c.add_argument("--eval-size", type=int, default=64, help="questions per built-in eval task")
+    c.add_argument("--eval-seed", type=int, default=None,
+                   help="seed of the built-in eval sets (default: --seed); fix it to compare training seeds on one test set")
     c.add_argument("--eval-task", default=None, help="extra eval sets: NAME[:LEVEL],... (out-of-distribution columns)")
+    c.add_argument("--eval-task-size", type=int, default=None,
+                   help="questions per --eval-task set (default: --eval-size)")
+    c.add_argument("--eval-batch-size", type=int, default=16,
+                   help="questions generated together in eval (larger is faster on CPU, up to memory)")
     c.add_argument("--eval-data", action="append", help="extra eval file; repeat for several")
     c.add_argument("--samples", type=int, default=0, help="sampled completions per eval question (avg@K, pass@k)")
     c.add_argument("--k", default=None, help="comma-separated k for pass@k (k <= --samples)")

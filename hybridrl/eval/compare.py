@@ -61,25 +61,44 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     return run_dir, "trained"
 
 
+def questions_digest(sets: dict[str, list]) -> dict[str, str]:
+    """Per eval set, a short sha256 of its questions (prompt and answers, in order)."""
+    import hashlib
+
+    out = {}
+    for name, rows in sets.items():
+        h = hashlib.sha256()
+        for r in rows:
+            h.update(json.dumps([r.prompt if isinstance(r.prompt, str) else repr(r.prompt), list(r.answer or [])],
+                                default=str).encode())
+        out[name] = h.hexdigest()[:16]
+    return out
+
+
 def evaluate_cached(label: str, model: str, sets: dict[str, list], settings: EvalSettings, out_dir: Path,
                     log: Callable[[str], None] = _say, model_seed: int = 0) -> dict[str, Any]:
     """Evaluate ``model`` on ``sets`` unless ``out_dir/evals/<label>.json`` already holds the
-    same evaluation (model, settings, question ids)."""
+    same evaluation (model, settings, question ids and a digest of the questions' text: built-in
+    ids are positions, so the text tells a set drawn with another seed apart). A file written
+    before digests were saved is matched on ids alone."""
     path = out_dir / "evals" / f"{label}.json"
     want = {name: [r.id for r in rows] for name, rows in sets.items()}
+    digest = questions_digest(sets)
     if path.exists():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             old = {}
         same = (old.get("model") == str(model) and old.get("settings") == json.loads(json.dumps(asdict(settings)))
-                and {s: [r["id"] for r in v.get("rows", [])] for s, v in old.get("sets", {}).items()} == want)
+                and {s: [r["id"] for r in v.get("rows", [])] for s, v in old.get("sets", {}).items()} == want
+                and old.get("questions_digest", digest) == digest)
         if same:
             log(f"  {label}: evaluation found in {path}, not redone")
             return old
     t0 = time.time()
     res = evaluate_model(model, sets, settings, label=label, model_seed=model_seed)
     res["wall_time_s"] = time.time() - t0
+    res["questions_digest"] = digest
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(res, indent=1, default=str))
@@ -87,9 +106,14 @@ def evaluate_cached(label: str, model: str, sets: dict[str, list], settings: Eva
     return res
 
 
-def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: list[str] | None) -> dict[str, list]:
+def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: list[str] | None,
+                      eval_seed: int | None = None, eval_task_size: int | None = None) -> dict[str, list]:
     """The training task's test split (``eval_size`` questions) — or the config's
-    ``eval_data`` — plus any extra eval tasks (``name[:level],...``) and files (out-of-distribution columns)."""
+    ``eval_data`` — plus any extra eval tasks (``name[:level],...``) and files (out-of-distribution columns).
+    Built-in sets are drawn with ``eval_seed`` (default: the training seed), so runs with
+    different training seeds can share one test set; extra tasks have ``eval_task_size``
+    questions each (default ``eval_size``)."""
+    seed = cfg.seed if eval_seed is None else eval_seed
     from hybridrl.data.tasks import build_task
     from hybridrl.eval.evaluate import load_data_sets, parse_task_specs
     from hybridrl.train.config import ConfigError
@@ -99,9 +123,9 @@ def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: li
         sets.update(load_data_sets([cfg.eval_data]))
     elif cfg.task:
         name = cfg.task + (f":{cfg.difficulty}" if cfg.difficulty is not None else "")
-        sets[name] = build_task(cfg.task, size=eval_size, seed=cfg.seed, difficulty=cfg.difficulty, split="test")
+        sets[name] = build_task(cfg.task, size=eval_size, seed=seed, difficulty=cfg.difficulty, split="test")
     if eval_tasks:
-        sets.update(parse_task_specs(eval_tasks, size=eval_size, seed=cfg.seed))
+        sets.update(parse_task_specs(eval_tasks, size=eval_task_size or eval_size, seed=seed))
     if eval_data:
         sets.update(load_data_sets(eval_data))
     if not sets:
@@ -125,6 +149,9 @@ def run_compare(
     temperature: float = 0.6,
     top_p: float = 0.95,
     evaluate_base: bool = True,
+    eval_seed: int | None = None,
+    eval_task_size: int | None = None,
+    eval_batch_size: int = 16,
     title: str | None = None,
     notes: list[str] | None = None,
     log: Callable[[str], None] = _say,
@@ -149,10 +176,11 @@ def run_compare(
         overrides.append("keep_last=1")
     cfgs = {m: build_config(config, {**cli, "method": m, "output_dir": str(out / m)}, overrides) for m in methods}
     first = next(iter(cfgs.values()))
-    sets = default_eval_sets(first, eval_size, eval_tasks, eval_data)
+    sets = default_eval_sets(first, eval_size, eval_tasks, eval_data, eval_seed, eval_task_size)
     settings = EvalSettings(template=first.template, max_new_tokens=first.eval_max_new_tokens or first.max_new_tokens,
                             samples=samples, temperature=temperature, top_p=top_p, ks=tuple(ks), bf16=first.bf16,
-                            seed=first.seed, timeout_s=first.reward_timeout, reward_fn=first.reward_fn)
+                            seed=first.seed, timeout_s=first.reward_timeout, reward_fn=first.reward_fn,
+                            batch_size=eval_batch_size)
     total = len(methods) * 2 + int(evaluate_base)
     stage = 0
 

@@ -82,3 +82,44 @@ def test_eval_cli_writes_json_and_markdown_with_exclusive_solves(tmp_path, capsy
     assert "avg@2" in (b / "eval.md").read_text()
     # the same model twice: nothing is solved by one and not the other
     assert "again vs tiny" in text and "+0 / −0" in text
+
+
+def test_eval_sets_can_be_fixed_across_training_seeds_and_sized_per_extra_task():
+    from hybridrl.eval.compare import default_eval_sets
+    from hybridrl.train.config import build_config
+
+    def sets(seed, **kw):
+        cfg = build_config(None, {"model": "tiny", "task": "chain_sum", "seed": seed, "method": "grpo"})
+        return default_eval_sets(cfg, 20, "basic_arithmetic:1", None, **kw)
+
+    text = lambda s: {k: [r.prompt for r in v] for k, v in s.items()}  # noqa: E731
+    a, b = sets(0, eval_seed=7, eval_task_size=5), sets(1, eval_seed=7, eval_task_size=5)
+    assert text(a) == text(b)  # same test questions whatever the training seed
+    assert [len(v) for v in a.values()] == [20, 5]  # the training task's set, then the extra task
+    assert text(sets(0)) != text(sets(1))  # without eval_seed the training seed draws them
+
+
+def test_cached_eval_is_redone_when_the_questions_differ_under_the_same_ids(tmp_path, monkeypatch):
+    """Built-in ids are positions (chain_sum-test-0, ...): another seed gives other questions
+    under the same ids, and the cache must not hand back the old scores."""
+    import hybridrl.eval.compare as comp
+    from hybridrl.data.tasks import build_task
+    from hybridrl.eval.evaluate import EvalSettings
+
+    calls = []
+
+    def fake_eval(model, sets, settings, label, model_seed=0):
+        calls.append(label)
+        return {"model": str(model), "settings": json.loads(json.dumps(comp.asdict(settings))),
+                "sets": {k: {"rows": [{"id": r.id} for r in v]} for k, v in sets.items()}}
+
+    monkeypatch.setattr(comp, "evaluate_model", fake_eval)
+    s0 = {"cs": build_task("chain_sum", size=4, seed=0, split="test")}
+    s1 = {"cs": build_task("chain_sum", size=4, seed=1, split="test")}
+    assert [r.id for r in s0["cs"]] == [r.id for r in s1["cs"]] and s0 != s1
+    quiet = lambda msg: None  # noqa: E731
+    comp.evaluate_cached("base", "m", s0, EvalSettings(), tmp_path, quiet)
+    comp.evaluate_cached("base", "m", s0, EvalSettings(), tmp_path, quiet)  # same questions: cached
+    assert calls == ["base"]
+    comp.evaluate_cached("base", "m", s1, EvalSettings(), tmp_path, quiet)  # other questions: redone
+    assert calls == ["base", "base"]
