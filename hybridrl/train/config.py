@@ -62,6 +62,13 @@ class TrainConfig(MethodOptions):
     old_logprobs: str = "current"
     """Denominator of the PPO ratio: ``current`` (the policy before this step's first update,
     recomputed in the first pass, as TRL) or ``sampling`` (the generator's log-probs)."""
+    skip_zero_advantage: bool = True
+    """Skip the forward/backward of a micro-batch whose advantages are all zero (every group in
+    it all-right or all-wrong) when nothing else in its loss has a gradient (no KL, entropy bonus
+    or value loss): its gradient is exactly zero, so the update is the same, only cheaper.
+    Under sparse rewards most RL micro-batches are such. Their tokens are then missing from the
+    logged ``entropy``; ``update/skipped_microbatches`` counts them. Put micro_batch_size = a
+    multiple of group_size so a micro-batch holds whole groups."""
 
     # --- sampling ----------------------------------------------------------------------
     max_new_tokens: int = 256

@@ -177,7 +177,7 @@ class Trainer:
             beta=cfg.beta, kl_estimator=cfg.kl_estimator, entropy_coef=cfg.entropy_coef, vf_coef=cfg.vf_coef,
             gae_gamma=cfg.gae_gamma, gae_lambda=cfg.gae_lambda, cliprange_value=cfg.cliprange_value,
             micro_batch_size=cfg.micro_batch_size, old_logprobs=cfg.old_logprobs,
-            autocast=_autocast(cfg, self.device))
+            autocast=_autocast(cfg, self.device), skip_zero_advantage=cfg.skip_zero_advantage)
         self.start_step = 0
         self.nonfinite = 0
         self.total_steps = cfg.steps
@@ -377,11 +377,13 @@ class Trainer:
         used_reg = 0.0
         for it in range(cfg.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
+            skipped_mb_it = 0.0
             for ts in states:
                 if ts is None:
                     continue
                 st = term_backward(ts, it, self.model, self.ref_model, self.value_head,
                                    lambda name=ts.term.name: weight_of(name), 1.0, self.settings)
+                skipped_mb_it += st["skipped_mb"]
                 if it == 0:
                     term_losses[ts.term.name] = term_losses.get(ts.term.name, 0.0) + st.pop("loss")
                     for key, v in st.items():
@@ -389,6 +391,13 @@ class Trainer:
             reg = self.controller.regularizer()
             if reg is not None and self.dist.main:
                 reg.backward()
+            if skipped_mb_it:
+                # no backward reached the policy when every micro-batch was skipped (zero
+                # advantages): give it the zero gradient the zero loss would have, so AdamW's
+                # moments and weight decay act exactly as without the skip
+                for p in self.params:
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
             self.dist.sum_grads(self.all_params)
             # the policy's gradient norm is clipped and logged (SASR reads it); the value head and
             # the learnable loss weights are only checked for finiteness
@@ -426,13 +435,16 @@ class Trainer:
             used_w = {n: float(torch.as_tensor(weight_of(n)).detach()) for n in term_losses}
         total = sum(used_w.get(n, 1.0) * v for n, v in term_losses.items())
         record["loss"] = record.get("loss", 0.0) + total + used_reg
-        if vals[-2] > 0:
-            record.setdefault("entropy", vals[-3] / vals[-2])
+        if vals[-2] > 0 and record.get("entropy") is None:
+            record["entropy"] = vals[-3] / vals[-2]
+        record.setdefault("entropy", None)  # null: every micro-batch was skipped (zero advantages)
         if self.cfg.beta > 0:
             record["kl"] = record.get("kl", 0.0) + vals[-1]
         for key, v in stats_all.items():
             if "/" in key:
                 record[key] = v
+        record["update/skipped_microbatches"] = (record.get("update/skipped_microbatches", 0.0)
+                                                 + self.dist.sum([stats_all.get("skipped_mb", 0.0)])[0])
         if self.value_head is not None:
             record["vf_loss"] = record.get("vf_loss", 0.0) + self.dist.sum([stats_all.get("vf_loss", 0.0)])[0]
         record.setdefault("grad_norm", grad_norm)

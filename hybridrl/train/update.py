@@ -95,6 +95,7 @@ class LossSettings:
     micro_batch_size: int
     old_logprobs: str
     autocast: Callable[[], Any]
+    skip_zero_advantage: bool = True
 
 
 class TermState:
@@ -180,10 +181,20 @@ def term_backward(
     mode = s.loss_agg_mode or preset.agg_mode
     agg = dict(num_tokens=ts.num_tokens_global, num_seqs=ts.num_seqs_global, max_len=s.max_len)
     on_policy = term.source == "rollout"
-    stats = {"loss": 0.0, "kl": 0.0, "entropy_sum": 0.0, "tokens": 0.0, "vf_loss": 0.0}
+    stats = {"loss": 0.0, "kl": 0.0, "entropy_sum": 0.0, "tokens": 0.0, "vf_loss": 0.0, "skipped_mb": 0.0}
     extra: dict[str, float] = {}
+    # a micro-batch's gradient is exactly zero when its advantages are all zero and no other part
+    # of its loss has one (the PG loss of every preset is the advantage times a finite factor)
+    grad_free_else = not (on_policy and s.beta > 0 and ref_model is not None) and not (on_policy and s.entropy_coef) \
+        and not (value_head is not None and ts.returns is not None)
     for k, sl in enumerate(chunks(len(seqs), s.micro_batch_size)):
         mb = seqs.slice(sl)
+        if (s.skip_zero_advantage and grad_free_else and ts.advantages is not None
+                and not bool(ts.advantages[sl].any())):
+            if iteration == 0:
+                ts.old_logp.append(None)  # keeps the micro-batch index k aligned
+            stats["skipped_mb"] += 1.0
+            continue
         with s.autocast():
             out = sequence_logprobs(model, mb.prompt_ids, mb.prompt_index, mb.completion_ids, mb.mask,
                                     temperature=s.temperature, return_entropy=True,

@@ -12,3 +12,8 @@ def always_zero(completion: str, row) -> float:
 
 def always_one(completion: str, row) -> float:
     return 1.0
+
+
+def even_length_on_odd_prompts(completion: str, row) -> float:
+    # even_length on about half the questions, 0 on the rest: those groups have zero advantage
+    return float(len(completion) % 2 == 0) if len(row.prompt) % 2 else 0.0

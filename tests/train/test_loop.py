@@ -189,3 +189,22 @@ def test_overrides_may_come_before_and_between_options(tmp_path):
     assert "steps: 1\n" in cfg and "prompts_per_step: 2\n" in cfg and "group_size: 2\n" in cfg
     with pytest.raises(SystemExit):
         main(["train", "--method", "grpo", "--bogus-flag"])
+
+
+def test_skipping_zero_advantage_micro_batches_changes_nothing(tiny_args):
+    """A micro-batch (= one group here) whose advantages are all zero is not run forward and
+    backward: the weights after 6 steps are those of the run that computes its zero gradient,
+    including steps where every micro-batch is skipped (AdamW momentum and weight decay act)."""
+    runs = []
+    for skip in (True, False):
+        t = Trainer(cfg_of(tiny_args, steps=6, skip_zero_advantage=skip, save_every=0, eval_size=0,
+                           weight_decay=0.1, reward_fn="reward_fns:even_length_on_odd_prompts"))
+        recs = [t.step(s) for s in range(6)]
+        runs.append((weights(t.model), recs))
+    (w1, r1), (w0, r0) = runs
+    skipped = [r["update/skipped_microbatches"] for r in r1]
+    assert all(r["update/skipped_microbatches"] == 0 for r in r0)
+    assert 2.0 in skipped and max(r["grad_norm"] for r in r1) > 0  # an all-skipped step and real updates
+    assert [r["loss"] for r in r1] == pytest.approx([r["loss"] for r in r0], abs=1e-6)
+    for k in w1:
+        torch.testing.assert_close(w1[k], w0[k], atol=1e-6, rtol=0)
