@@ -58,3 +58,16 @@ def test_recipe_cites_its_values(method):
             continue
         commented = "#" in line or lines[i - 1].lstrip().startswith("#")
         assert commented, f"{method}.yaml: '{key}: {values[key]}' differs from the default with no comment saying why"
+
+
+@pytest.mark.parametrize("setting", ["dense", "sparse"])
+def test_study_recipes_load_for_every_studied_method(setting):
+    """recipes/study/*.yaml (docs/results.md) are shared by every method of the study."""
+    for method in ("sft", "grpo", "dr_grpo", "sft_then_rl", "hpt", "superrl", "sasr", "luffy", "auto"):
+        cfg = build_config(RECIPES / "study" / f"{setting}.yaml", {"method": method})
+        assert cfg.method == method and cfg.task == "chain_sum"
+
+
+def test_study_settings_differ_only_in_difficulty():
+    dense, sparse = (yaml.safe_load((RECIPES / "study" / f"{s}.yaml").read_text()) for s in ("dense", "sparse"))
+    assert {k for k in dense.keys() | sparse.keys() if dense.get(k) != sparse.get(k)} == {"difficulty"}
