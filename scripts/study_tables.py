@@ -81,6 +81,38 @@ def seeds_table(study: Path, setting: str, methods: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired_diff(a: dict, b: dict, s: str, reps: int = 2000, seed: int = 0) -> tuple[float, float, float] | None:
+    """Accuracy of a minus b on set s with a 95% paired bootstrap CI (resampling questions)."""
+    import random
+
+    ra = {r["id"]: r["greedy_correct"] for r in a["sets"].get(s, {}).get("rows", [])}
+    rb = {r["id"]: r["greedy_correct"] for r in b["sets"].get(s, {}).get("rows", [])}
+    ids = [i for i in ra if i in rb]
+    if not ids:
+        return None
+    d = [float(ra[i]) - float(rb[i]) for i in ids]
+    rng = random.Random(seed)
+    boots = sorted(sum(rng.choice(d) for _ in d) / len(d) for _ in range(reps))
+    return sum(d) / len(d), boots[int(0.025 * reps)], boots[int(0.975 * reps) - 1]
+
+
+def diff_table(d: Path, ref: str = "grpo") -> str:
+    evals = load_evals(d)
+    if ref not in evals:
+        return ""
+    sets = list(evals[ref]["sets"])
+    lines = [f"| method − {ref} | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+    for label, e in evals.items():
+        if label == ref:
+            continue
+        cells = []
+        for s in sets:
+            r = paired_diff(e, evals[ref], s)
+            cells.append("–" if r is None else f"{100 * r[0]:+.1f} [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}]")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def switch_table(study: Path) -> str:
     lines = ["| run | probe rewards (per step) | increase_num | recent_avg | decision | then |",
              "|---|---|---|---|---|---|"]
@@ -129,8 +161,13 @@ def main() -> None:
     for d in sorted(study.glob("*-s*")):
         print(f"### {d.name}\n\ngreedy accuracy % [95% bootstrap CI] (correct count)\n")
         print(setting_table(d))
-    print("### sparse, main comparison over seeds (greedy accuracy %)\n")
-    print(seeds_table(study, "sparse", MAIN))
+        dt = diff_table(d)
+        if dt:
+            print("paired difference to GRPO, points of accuracy [95% paired bootstrap CI over questions]\n")
+            print(dt)
+    for setting in ("sparse", "dense"):
+        print(f"### {setting}, over seeds (greedy accuracy % on the in-distribution set)\n")
+        print(seeds_table(study, setting, MAIN if setting == "sparse" else ["sft", "grpo", "hpt"]))
     print("### Adaptive Switch\n")
     print(switch_table(study))
     if a.export:
