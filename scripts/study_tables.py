@@ -63,7 +63,7 @@ def setting_table(d: Path) -> str:
 
 
 def seeds_table(study: Path, setting: str, methods: list[str]) -> str:
-    dirs = sorted(study.glob(f"{setting}-s*"))
+    dirs = sorted(p for p in study.glob(f"{setting}-s*") if p.is_dir())
     per = {d.name: load_evals(d) for d in dirs}
     if not per:
         return ""
@@ -135,8 +135,40 @@ def switch_table(study: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def accuracy_figure(study: Path, path: Path) -> None:
+    """Greedy accuracy (in-distribution set) per method with 95% CIs, one panel per seed-0 setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dirs = [study / "dense-s0", study / "sparse-s0"]
+    fig, axes = plt.subplots(1, len(dirs), figsize=(11, 3.6), squeeze=False)
+    for ax, d in zip(axes[0], dirs):
+        evals = load_evals(d)
+        if not evals:
+            continue
+        s = next(iter(next(iter(evals.values()))["sets"]))
+        labels = list(evals)
+        acc = [100 * evals[m]["sets"][s]["greedy_accuracy"] for m in labels]
+        lo = [a - 100 * evals[m]["sets"][s]["greedy_ci95"][0] for a, m in zip(acc, labels)]
+        hi = [100 * evals[m]["sets"][s]["greedy_ci95"][1] - a for a, m in zip(acc, labels)]
+        colors = ["grey" if m == "base" else "tab:blue" if m in ("grpo", "dr_grpo") else
+                  "tab:green" if m == "sft" else "tab:orange" for m in labels]
+        ax.bar(range(len(labels)), acc, yerr=[lo, hi], color=colors, capsize=3)
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel("greedy accuracy %")
+        ax.set_title(f"{d.name.split('-')[0]}: {s}, n={evals[labels[0]]['sets'][s]['n']}, seed 0", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("8 steps x 16 rollouts per method; bars: 95% bootstrap CI (grey base, blue RL, green SFT, "
+                 "orange SFT+RL)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
 def export(study: Path, dest: Path) -> None:
-    for d in sorted(study.glob("*-s*")):
+    for d in sorted(p for p in study.glob("*-s*") if p.is_dir()):
         for p in (d / "evals").glob("*.json"):
             e = json.loads(p.read_text())
             (dest / d.name / "evals").mkdir(parents=True, exist_ok=True)
@@ -156,9 +188,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("study", nargs="?", default="runs/study")
     ap.add_argument("--export", default=None, help="copy configs/metrics/summaries/evals here")
+    ap.add_argument("--figure", default=None, help="write the accuracy bar chart (PNG) here")
     a = ap.parse_args()
     study = Path(a.study)
-    for d in sorted(study.glob("*-s*")):
+    for d in sorted(p for p in study.glob("*-s*") if p.is_dir()):
         print(f"### {d.name}\n\ngreedy accuracy % [95% bootstrap CI] (correct count)\n")
         print(setting_table(d))
         dt = diff_table(d)
@@ -172,6 +205,8 @@ def main() -> None:
     print(switch_table(study))
     if a.export:
         export(study, Path(a.export))
+    if a.figure:
+        accuracy_figure(study, Path(a.figure))
 
 
 if __name__ == "__main__":
