@@ -184,9 +184,10 @@ def term_backward(
     stats = {"loss": 0.0, "kl": 0.0, "entropy_sum": 0.0, "tokens": 0.0, "vf_loss": 0.0, "skipped_mb": 0.0}
     extra: dict[str, float] = {}
     # a micro-batch's gradient is exactly zero when its advantages are all zero and no other part
-    # of its loss has one (the PG loss of every preset is the advantage times a finite factor)
+    # of its loss has one (the PG loss of every preset is the advantage times a finite factor);
+    # not for SRFT's rollout term, whose "advantages" are rewards mapped to 0.1·exp(H) or −1
     grad_free_else = not (on_policy and s.beta > 0 and ref_model is not None) and not (on_policy and s.entropy_coef) \
-        and not (value_head is not None and ts.returns is not None)
+        and not (value_head is not None and ts.returns is not None) and ts.preset.weighting is None
     for k, sl in enumerate(chunks(len(seqs), s.micro_batch_size)):
         mb = seqs.slice(sl)
         if (s.skip_zero_advantage and grad_free_else and ts.advantages is not None
