@@ -49,7 +49,7 @@ def register(sub) -> None:
     c.add_argument("--eval-task-size", type=int, default=None,
                    help="questions per --eval-task set (default: --eval-size)")
     c.add_argument("--eval-batch-size", type=int, default=16,
-                   help="questions generated together in eval (larger is faster on CPU, up to memory)")
+                   help="questions generated together when evaluating; larger is faster on CPU, up to memory")
     c.add_argument("--eval-data", action="append", help="extra eval file; repeat for several")
     c.add_argument("--samples", type=int, default=0, help="sampled completions per eval question (avg@K, pass@k)")
     c.add_argument("--k", default=None, help="comma-separated k for pass@k (k <= --samples)")

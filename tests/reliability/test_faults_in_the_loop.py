@@ -73,7 +73,9 @@ def test_k_nonfinite_updates_stop_with_a_message_and_the_last_good_checkpoint(ti
 
     monkeypatch.setattr(Trainer, "step", step)
     run = tmp_path / "run"
-    over = tiny_overrides(steps=8, save_every=1, keep_last=10, max_nonfinite_steps=3)
+    # the fault is injected into the loss: keep every micro-batch computed (a zero-advantage one
+    # is otherwise skipped, never reaches the loss and so cannot fail)
+    over = tiny_overrides(steps=8, save_every=1, keep_last=10, max_nonfinite_steps=3, skip_zero_advantage=False)
     rc = main(["train", "--method", "grpo", "--model", "tiny", "--task", "chain_sum", *over])
     err = capsys.readouterr().err
     assert rc == 1
