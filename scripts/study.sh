@@ -42,4 +42,10 @@ unset OMP_NUM_THREADS
 run dense 0 "$ALL"  > "$OUT/dense-s0.log" 2>&1
 run sparse 0 "$ALL" > "$OUT/sparse-s0.log" 2>&1
 run sparse 1 "$MAIN" --no-base > "$OUT/sparse-s1.log" 2>&1
+# extra runs of docs/results.md: dense seed 1 (sft, grpo, hpt) and the sparse setting at 24 steps
+export OMP_NUM_THREADS=1
+for m in grpo hpt sft; do run dense 1 "$m" --no-base >> "$OUT/dense-s1.log" 2>&1; done &
+$HY compare --config recipes/study/sparse.yaml "${EVAL[@]}" --seed 0 --steps 24 --methods sft,hpt --no-base \
+    --output-dir "$OUT/long-sparse-s0" > "$OUT/long-sparse-s0.log" 2>&1 &
+wait
 echo "study done: $OUT"
