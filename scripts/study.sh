@@ -21,13 +21,11 @@ run() {  # run SETTING SEED METHODS [compare flags]
   $HY compare --config "recipes/study/$1.yaml" "${EVAL[@]}" --seed "$2" --methods "$3" \
       --output-dir "$OUT/$1-s$2" "${@:4}"
 }
-stream() {  # stream SETTING:SEED:METHOD ... (the first run of a setting/seed also evaluates the base model)
+stream() {  # stream SETTING:SEED:METHOD ... (the base model is evaluated by the report commands below)
   for item in "$@"; do
     IFS=: read -r setting seed method <<< "$item"
-    base=--no-base; [ "$seed" = 0 ] && [ ! -e "$OUT/$setting-s0/.base-started" ] && base= \
-      && mkdir -p "$OUT/$setting-s0" && touch "$OUT/$setting-s0/.base-started"
     echo "=== $(date +%T) $setting seed $seed $method"
-    run "$setting" "$seed" "$method" $base || echo "!!! $setting seed $seed $method failed"
+    run "$setting" "$seed" "$method" --no-base || echo "!!! $setting seed $seed $method failed"
   done
 }
 mkdir -p "$OUT"

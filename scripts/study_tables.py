@@ -15,6 +15,9 @@ import json
 import shutil
 from pathlib import Path
 
+from hybridrl.eval.metrics import bootstrap_ci
+from hybridrl.report.runs import read_jsonl
+
 ORDER = ["base", "sft", "grpo", "dr_grpo", "sft_then_rl", "hpt", "superrl", "sasr", "luffy", "auto"]
 MAIN = ["grpo", "hpt", "superrl", "sasr"]
 
@@ -31,8 +34,7 @@ def load_evals(d: Path) -> dict[str, dict]:
 
 
 def records(run: Path) -> list[dict]:
-    p = run / "metrics.jsonl"
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
+    return read_jsonl(run / "metrics.jsonl")
 
 
 def cell(e: dict, s: str) -> str:
@@ -81,19 +83,14 @@ def seeds_table(study: Path, setting: str, methods: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def paired_diff(a: dict, b: dict, s: str, reps: int = 2000, seed: int = 0) -> tuple[float, float, float] | None:
+def paired_diff(a: dict, b: dict, s: str) -> tuple[float, float, float] | None:
     """Accuracy of a minus b on set s with a 95% paired bootstrap CI (resampling questions)."""
-    import random
-
     ra = {r["id"]: r["greedy_correct"] for r in a["sets"].get(s, {}).get("rows", [])}
     rb = {r["id"]: r["greedy_correct"] for r in b["sets"].get(s, {}).get("rows", [])}
-    ids = [i for i in ra if i in rb]
-    if not ids:
+    d = [float(ra[i]) - float(rb[i]) for i in ra if i in rb]
+    if not d:
         return None
-    d = [float(ra[i]) - float(rb[i]) for i in ids]
-    rng = random.Random(seed)
-    boots = sorted(sum(rng.choice(d) for _ in d) / len(d) for _ in range(reps))
-    return sum(d) / len(d), boots[int(0.025 * reps)], boots[int(0.975 * reps) - 1]
+    return (sum(d) / len(d), *bootstrap_ci(d, iters=2000))
 
 
 def diff_table(d: Path, ref: str = "grpo") -> str:
