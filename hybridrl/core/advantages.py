@@ -47,8 +47,16 @@ def grpo_advantages(
 
     Std convention: ``unbiased=True`` (Bessel, divide by n_g - 1) like TRL's
     `GRPOTrainer` and verl (`torch.std`); ``unbiased=False`` gives the
-    population std. DeepSeekMath does not state which. A group of size 1 has
-    advantage 0 (its mean is itself). A group with equal rewards has 0/(0+eps) = 0.
+    population std. DeepSeekMath does not state which. A group with equal rewards has
+    0/(0+eps) = 0.
+
+    Groups of one sample: A = 0 here (the sample is its own baseline, so it carries no
+    signal). verl instead sets mean 0, std 1 for a one-sample group, giving A = R/(1+eps)
+    (with std) or A = R (without): the raw reward. We keep 0 because a one-sample group has
+    no baseline to compare with and R alone would push up every rewarded sample with no
+    contrast; the one place that relies on verl's convention, HPT's OFF/ON variant (the
+    gated prompt's group is its demonstration alone, official A = R(τ*) = 1), sets A = 1
+    itself (``hybridrl.methods.hpt``) and never calls this function for it.
 
     Args:
         rewards: (N,) float.
@@ -118,12 +126,22 @@ def gae_advantages(
         token_rewards: (N, T) reward per token (usually the verifier reward on the
             last valid token, minus a KL penalty per token if used).
         values: (N, T) critic values V(s_t), detached.
-        mask: (N, T) right-padded (each row is 1...1 0...0).
+        mask: (N, T) right-padded (each row is 1...1 0...0). A mask with holes
+            (0 between 1s, e.g. tool outputs in a multi-turn completion) is rejected with
+            a ValueError: verl carries values across such holes, this recursion would
+            restart at each one, and neither is checked here, so we refuse rather than
+            guess.
     Returns:
         (advantages, returns), both (N, T), 0 at masked positions. Not whitened:
         PPO implementations usually whiten A over the batch; do it in the caller.
     """
     m = mask.bool()
+    # right-padded: once a row has a 0 it has no later 1 (cummin of the row keeps the mask)
+    if m.numel() and not bool((m.int().cummin(dim=-1).values.bool() == m).all()):
+        bad = int((m.int().cummin(dim=-1).values.bool() != m).any(-1).nonzero()[0])
+        raise ValueError(
+            f"gae_advantages: mask row {bad} has holes (a 0 between 1s); GAE here needs "
+            "right-padded masks (multi-turn masks with tool tokens are not supported)")
     zero = torch.zeros_like(values)
     r = torch.where(m, token_rewards, zero)
     v = torch.where(m, values, zero).detach()
@@ -141,6 +159,18 @@ def gae_advantages(
     return adv, returns
 
 
+def sequence_entropy(entropy: Tensor, mask: Tensor) -> Tensor:
+    """Per-sequence entropy H_i = Σ_t m_it H_it / Σ_t m_it, detached (0 for an empty row).
+
+    The official SRFT code's ``masked_mean(entropy, response_mask, axis=-1)`` (its
+    ``mix_actor.py``, ``offline_loss_type == "srft"``). (N, T), (N, T) -> (N,).
+    """
+    m = mask.bool()
+    ent = entropy.detach()
+    total = torch.where(m, ent, torch.zeros_like(ent)).sum(-1)
+    return total / m.sum(-1).clamp(min=1).to(total.dtype)
+
+
 def srft_weights(
     entropy: Tensor,
     mask: Tensor | None = None,
@@ -150,41 +180,44 @@ def srft_weights(
     pos_coef: float = 0.1,
     neg_weight: float = -1.0,
 ) -> Tensor:
-    """SRFT entropy-aware weights (Fu et al. 2025, "SRFT" §4; HPT baseline, DESIGN §4).
+    """SRFT entropy-aware weights, one per sequence (Fu et al. 2025, "SRFT" §4; HPT baseline,
+    official code ``mix_actor.py``; DESIGN §4).
 
     The weights play the role of Â in `policy_loss` with the `detached`
-    denominator (loss = -w · log π):
+    denominator (loss = -w_i · log π):
 
-        demo tokens (rewards=None):     w = sft_coef · exp(-H)     = 0.5 · exp(-H)
-        rollout with R_i > 0:           w = pos_coef · exp(+H)     = 0.1 · exp(H)
-        rollout with R_i <= 0:          w = neg_weight             = -1 (plain PG pushing log π down)
+        demonstration i (rewards=None):  w_i = sft_coef · exp(-H_i)   = 0.5 · exp(-H_i)
+        rollout i with R_i > 0:          w_i = pos_coef · exp(+H_i)   = 0.1 · exp(H_i)
+        rollout i with R_i <= 0:         w_i = neg_weight             = -1 (plain PG pushing log π down)
 
-    H is *the policy entropy* H(π_θ), detached. The SRFT paper writes the
-    weights as `stopgrad(exp(∓H(π_θ)))`, a single scalar multiplying the
-    expectation over the batch, not a per-token quantity; we follow that:
-    H is the masked mean of the token entropies passed in (the batch-level
-    policy entropy). Passing a 0-dim tensor uses it as H directly: do that with
-    the step-level entropy when the batch is split into micro-batches, so the
-    weight (and so the loss) does not depend on the micro-batch layout.
+    H_i is the entropy of sequence i under the current policy: the masked mean of its
+    token entropies (`sequence_entropy`), detached, as the official code computes it
+    (``masked_mean(entropy, response_mask, axis=-1)``). The SRFT paper writes one
+    ``stopgrad(exp(∓H(π_θ)))``; the official code, which HPT's comparison ran, uses the
+    per-sequence value, and so do we. Each H_i depends only on its own sequence, so the
+    weights do not depend on how the batch is split into micro-batches.
+
+    A 0-dim ``entropy`` is used as H for every sequence (needs ``rewards`` to know how many
+    there are, else a 0-dim weight is returned).
 
     Args:
-        entropy: (N, T) token entropies, or a 0-dim tensor H. Detached here.
-        mask: (N, T) tokens over which H is averaged (required for (N, T) entropy).
-        rewards: (N,) rewards of the rollouts; None for the SFT (demo) weight.
+        entropy: (N, T) token entropies (or a 0-dim H). Detached here.
+        mask: (N, T) tokens of each sequence (required for (N, T) entropy).
+        rewards: (N,) rewards of the rollouts; None for the SFT (demonstration) weight.
     Returns:
-        0-dim weight (rewards=None) or (N,) per-sequence weights.
+        (N,) per-sequence weights (0-dim for a 0-dim entropy without rewards).
     """
     ent = entropy.detach()
     if ent.dim() == 0:
         h = ent
     else:
         if mask is None:
-            raise ValueError("srft_weights needs `mask` to average (N, T) entropies")
-        m = mask.bool()
-        h = torch.where(m, ent, torch.zeros_like(ent)).sum() / m.sum().clamp(min=1)
+            raise ValueError("srft_weights needs `mask` to average (N, T) entropies per sequence")
+        h = sequence_entropy(ent, mask)  # (N,)
     if rewards is None:
         return sft_coef * torch.exp(-h)
     pos = (pos_coef * torch.exp(h)).to(rewards.dtype if rewards.is_floating_point() else h.dtype)
+    pos = pos.expand(rewards.shape)
     return torch.where(rewards > 0, pos, torch.full_like(pos, neg_weight))
 
 

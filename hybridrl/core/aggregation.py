@@ -15,6 +15,10 @@ pass the GLOBAL counts of the whole step batch:
   whole step batch (`(mask.sum(-1) > 0).sum()`, summed over micro-batches and
   ranks; fully masked rows contribute 0 and are not counted).
 
+The two *sum* modes (``token-sum-norm``, ``seq-sum-token-mean``) need no count at all: every
+sequence contributes a fixed amount, so they are invariant by construction; their scale grows
+with the batch (they reproduce per-sample weights of official code, e.g. HPT's balance).
+
 Then ``sum over micro-batches and ranks of agg_loss(...) == agg_loss(whole batch)``
 exactly, in value and gradient. DDP *averages* gradients over W processes, so a
 DDP caller multiplies each rank's loss by W (tested in
@@ -35,6 +39,8 @@ AGG_MODES: tuple[str, ...] = (
     "seq-mean-token-mean",
     "seq-mean-token-sum",
     "seq-mean-token-sum-norm",
+    "token-sum-norm",
+    "seq-sum-token-mean",
 )
 
 
@@ -65,6 +71,12 @@ def agg_loss(
             - ``seq-mean-token-sum``: Σ_i Σ_t l_it / num_seqs (sequence-level REINFORCE).
             - ``seq-mean-token-sum-norm``: Σ_i Σ_t l_it / max_len / num_seqs
               (Dr. GRPO, "Understanding R1-Zero" §3.1: a constant instead of |y_i|).
+            - ``token-sum-norm``: Σ_i Σ_t l_it / max_len, no division by the number of
+              sequences (the HPT/LUFFY official code's ``loss_remove_token_mean=True`` per
+              micro-batch, written per sample).
+            - ``seq-sum-token-mean``: Σ_i (Σ_t l_it / |y_i|), each sequence its own token
+              mean, summed (HPT eq. 12 per demonstration; the official SFT token mean of a
+              micro-batch holding one demonstration).
         num_tokens: global unmasked-token count (see module docstring); default local.
         num_seqs: global count of non-empty sequences; default local.
         max_len: the constant of Dr. GRPO (the generation budget). Default `T`
@@ -90,6 +102,10 @@ def agg_loss(
         return seq_val.sum() / n_seqs
     if mode == "seq-mean-token-sum":
         return seq_sum.sum() / n_seqs
-    # seq-mean-token-sum-norm
+    if mode == "seq-sum-token-mean":
+        return (seq_sum / seq_len.clamp(min=1).to(lm.dtype)).sum()
     horizon = float(loss_mat.shape[-1] if max_len is None else max_len)
+    if mode == "token-sum-norm":
+        return seq_sum.sum() / horizon
+    # seq-mean-token-sum-norm
     return seq_sum.sum() / horizon / n_seqs

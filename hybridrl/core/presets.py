@@ -15,6 +15,16 @@ Aggregation choices (the paper's, unless noted):
   `agg_loss` directly to reproduce the original.
 - ``reinforce`` / ``rloo``: sequence-level estimators (Ahmadian et al. 2024
   use log π(y) = Σ_t log π(y_t)), hence ``seq-mean-token-sum``.
+
+Clipping choices:
+- GRPO (and every ``ppo``-clipped preset) does *not* dual-clip by default, although verl's
+  vanilla policy loss always does (c = 3). Dual-clip (Ye et al. 2020) is not part of PPO,
+  DeepSeekMath's GRPO (eq. 3), TRL's GRPOTrainer or the HPT/LUFFY official losses; it only
+  acts on tokens with A < 0 and ratio > c, which cannot occur at the first update of a batch
+  (ratio ≡ 1) and are rare after. ``rl_preset=grpo_dual`` is GRPO with verl's dual-clip
+  (c = ``dual_clip_c``, default 3).
+- GSPO's sequence log-ratio is clamped in ``policy_loss`` (see there); k3 KL is clamped as
+  verl's ``low_var_kl`` (``regularizers.kl_penalty``).
 """
 
 from __future__ import annotations
@@ -76,8 +86,11 @@ class Preset:
 _PRESETS = (
     Preset(
         "sft", "detached", None, "none", "constant", "token-mean",
-        "SFT: token-mean NLL over demonstration tokens. HPT Table 1 row SFT "
-        "(π_ref = π_θ, Â ≡ 1), eq. 12 / eq. 14-15.",
+        "SFT: token-mean NLL over all demonstration tokens of the step. HPT Table 1 "
+        "row SFT (π_ref = π_θ, Â ≡ 1), eq. 14-15. HPT eq. 12 is written for one "
+        "demonstration (1/|τ*| Σ_t); over several, the token mean weighs each "
+        "demonstration by its length (as the official compute_sft_pure_loss over a "
+        "micro-batch); `seq-mean-token-mean` gives the mean of per-demonstration means.",
     ),
     Preset(
         "reinforce", "detached", None, "none", "reinforce", "seq-mean-token-sum",
@@ -99,6 +112,11 @@ _PRESETS = (
         "GRPO: DeepSeekMath (Shao et al. 2024) eq. 3 with the group-normalised "
         "advantage of §4.1.2; HPT Table 1 row GRPO, eq. 16-17. Token-mean "
         "aggregation (TRL default), not the paper's per-sequence mean.",
+    ),
+    Preset(
+        "grpo_dual", "rollout", None, "dual", "grpo", "token-mean",
+        "GRPO with dual-clip (Ye et al. 2020, c = dual_clip_c, default 3) on negative-"
+        "advantage tokens, as verl's vanilla policy loss always applies it.",
     ),
     Preset(
         "dr_grpo", "rollout", None, "ppo", "dr_grpo", "seq-mean-token-sum-norm",
@@ -128,34 +146,61 @@ _PRESETS = (
         eps_low=1.0, eps_high=0.2,
     ),
     Preset(
-        "luffy_off_policy", "one", "luffy", "none", "dr_grpo", "token-mean",
+        "luffy_off_policy", "one", "luffy", "none", "dr_grpo", "seq-mean-token-sum-norm",
         "LUFFY (Yan et al. 2025) §3.3, off-policy (demonstration) tokens: "
         "π_ref ≡ 1, policy shaping f(π) = π/(π+γ), γ = 0.1, no clipping; group "
-        "advantage over on ∪ off without std (official code). HPT Table 1 row LUFFY.",
+        "advantage over on ∪ off without std; Σ tokens / max_len over the mixed "
+        "on + off batch (official loss_remove_token_mean True). HPT Table 1 row LUFFY.",
     ),
     Preset(
-        "luffy_on_policy", "rollout", None, "ppo", "dr_grpo", "token-mean",
-        "LUFFY (Yan et al. 2025) on-policy tokens: the PPO-clip ratio against "
-        "π_θold, same group advantage as the off-policy tokens.",
+        "luffy_on_policy", "rollout", None, "none", "dr_grpo", "seq-mean-token-sum-norm",
+        "LUFFY (Yan et al. 2025) on-policy tokens as the official scripts run them "
+        "(loss_remove_clip True): the unclipped ratio π_θ/π_θold, same group "
+        "advantage as the off-policy tokens, Σ tokens / max_len over the mixed batch.",
     ),
     Preset(
-        "srft_off_policy", "one", None, "none", "grpo", "seq-mean-token-mean",
-        "SRFT (Fu et al. 2025) offline RL on demonstrations as written in HPT "
-        "Table 1 / eq. 19-20: π_ref ≡ 1, no clipping, Â normalised over on ∪ off.",
+        "srft_off_policy", "one", "luffy", "none", "dr_grpo", "seq-mean-token-sum-norm",
+        "SRFT (Fu et al. 2025) off-policy RL on the demonstrations, as HPT Table 1 / eq. 19 "
+        "lists it and as the official code runs it (train_srft.sh: off_policy_reshape "
+        "p_div_p_0.1, grpo_use_std False, loss_remove_token_mean True): π_ref ≡ 1, shaping "
+        "f(π) = π/(π+0.1), no clipping, Â = R − mean over the group of rollouts ∪ "
+        "demonstration; Σ tokens / max_len, normalised together with the rollout term.",
     ),
     Preset(
-        "srft", "detached", None, "none", "given", "token-mean",
+        "srft", "detached", None, "none", "given", "seq-mean-token-sum-norm",
         "SRFT (Fu et al. 2025) §4, on-policy rollouts: positive samples "
-        "(advantages = binary reward > 0) weighted 0.1·exp(H), negative samples "
-        "weight -1 (plain policy gradient pushing log π down); H = detached "
-        "batch policy entropy (see `srft_weights`). DESIGN §4.",
+        "(advantages = binary reward > 0) weighted 0.1·exp(H_i), negative samples "
+        "weight -1 (plain policy gradient pushing log π down); H_i = detached entropy "
+        "of sequence i (masked mean, `srft_weights`). Σ tokens / max_len like the "
+        "official code (loss_remove_token_mean True). DESIGN §4.",
         weighting="srft_rollout",
     ),
     Preset(
         "srft_sft", "detached", None, "none", "constant", "token-mean",
         "SRFT (Fu et al. 2025) §4, demonstration tokens: NLL weighted "
-        "0.5·exp(-H), H = detached batch policy entropy (see `srft_weights`).",
+        "0.5·exp(-H_i), H_i = detached entropy of demonstration i under the policy "
+        "(masked mean, `srft_weights`); token mean over demonstration tokens as "
+        "the official compute_sft_pure_loss.",
         weighting="srft_sft",
+    ),
+    Preset(
+        "hpt_rl_official", "rollout", None, "none", "dr_grpo", "token-sum-norm",
+        "HPT's RL term as its official code runs it (exp_scripts/train.sh: grpo_use_std False, "
+        "loss_remove_clip True, loss_remove_token_mean True): Â = R − mean, no clipping, "
+        "Σ tokens / max_len with no division by the number of sequences (per sample). "
+        "Selected by hpt_balance=official.",
+    ),
+    Preset(
+        "hpt_sft_official", "detached", None, "none", "constant", "seq-sum-token-mean",
+        "HPT's SFT term as its official code weighs it per sample: each demonstration's "
+        "token-mean NLL (eq. 12, compute_sft_pure_loss on a micro-batch holding it), "
+        "summed over demonstrations; times hpt_sft_coef. Selected by hpt_balance=official.",
+    ),
+    Preset(
+        "hpt_off_official", "one", "luffy", "none", "dr_grpo", "token-sum-norm",
+        "HPT OFF/ON and Mix/ON off-policy demonstration term under hpt_balance=official: "
+        "LUFFY's shaped term f(π) = π/(π+0.1), π_ref ≡ 1, with the same Σ tokens / max_len "
+        "as the official rollouts (compute_token_on_off_policy_loss).",
     ),
 )
 
@@ -197,8 +242,9 @@ def term_loss(
             or binary rewards for "srft"). None for "constant" presets (Â ≡ 1);
             a tensor given to a "constant" preset is used as a per-sequence/token weight.
         mask: (N, T).
-        entropy: (N, T) token entropies or a 0-dim batch entropy; needed by the
-            SRFT presets (detached inside), ignored otherwise.
+        entropy: (N, T) token entropies of these very sequences; needed by the SRFT
+            presets, which weight each sequence by its own detached mean entropy
+            (`srft_weights`), ignored otherwise.
         eps_low, eps_high: clip range; None -> the preset's paper value
             (`Preset.eps_low` / `eps_high`), else ε_low = 0.2, ε_high = ε_low.
         dual_clip_c, shaping_gamma: see `policy_loss`.
@@ -218,10 +264,10 @@ def term_loss(
         if entropy is None:
             raise ValueError(f"preset {p.name!r} needs `entropy`")
         if p.weighting == "srft_sft":
-            w = srft_weights(entropy, mask)  # 0-dim: 0.5·exp(-H)
+            w = srft_weights(entropy, mask)  # (N,): 0.5·exp(-H_i), H_i of each demonstration
             adv = adv * w
         else:
-            adv = srft_weights(entropy, mask, rewards=adv)  # (N,): 0.1·exp(H) or -1
+            adv = srft_weights(entropy, mask, rewards=adv)  # (N,): 0.1·exp(H_i) or -1
         extra["srft_weight_mean"] = adv.detach().float().mean()
 
     lo = eps_low if eps_low is not None else (p.eps_low if p.eps_low is not None else 0.2)

@@ -10,6 +10,11 @@ from torch import Tensor
 
 KL_KINDS: tuple[str, ...] = ("k1", "k2", "k3")
 
+K3_LOG_RATIO_CLAMP = 20.0
+"""|log ρ| bound before k3's exponential (verl ``kl_penalty`` "low_var_kl": ``clamp(kl, -20, 20)``)."""
+K3_VALUE_CLAMP = 10.0
+"""k3 value bound (verl: ``clamp(kld, min=-10, max=10)``)."""
+
 
 def kl_penalty(logp: Tensor, ref_logp: Tensor, kind: str = "k3", *, mask: Tensor | None = None) -> Tensor:
     """Per-token estimate of KL(π_θ ‖ π_ref) from samples of π_θ (Schulman, "Approximating KL divergence", 2020).
@@ -18,6 +23,11 @@ def kl_penalty(logp: Tensor, ref_logp: Tensor, kind: str = "k3", *, mask: Tensor
         k1 = -log ρ                       unbiased, high variance, can be negative
         k2 = ½ (log ρ)²                   biased, low variance, ≥ 0
         k3 = (ρ - 1) - log ρ              unbiased, low variance, ≥ 0 (GRPO, DeepSeekMath eq. 4)
+
+    k3 is clamped as in verl's ``low_var_kl``: log ρ to [-20, 20] before the exponential, the
+    value to [-10, 10] after (so at log ρ = 25 it is 10, not e^25 - 26 ≈ 7.2e10). Where a
+    clamp is active the token carries no gradient (as in verl): such a token is already far
+    outside any trust region, and an unbounded exp would dominate the whole batch.
 
     Args:
         logp, ref_logp: (N, T) log-probs of the sampled tokens; `ref_logp` is treated as constant.
@@ -39,7 +49,9 @@ def kl_penalty(logp: Tensor, ref_logp: Tensor, kind: str = "k3", *, mask: Tensor
         return -log_rho
     if kind == "k2":
         return 0.5 * log_rho**2
-    return torch.expm1(log_rho) - log_rho  # expm1: exact near ρ = 1
+    log_rho = log_rho.clamp(-K3_LOG_RATIO_CLAMP, K3_LOG_RATIO_CLAMP)
+    k3 = torch.expm1(log_rho) - log_rho  # expm1: exact near ρ = 1
+    return k3.clamp(-K3_VALUE_CLAMP, K3_VALUE_CLAMP)
 
 
 def entropy_from_logits(logits: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ from hybridrl.core.advantages import (
     grpo_advantages,
     reinforce_advantages,
     rloo_advantages,
+    sequence_entropy,
     srft_weights,
 )
 
@@ -93,18 +94,39 @@ def test_srft_weights_hand_values():
     ent = torch.tensor([[1.0, 3.0, NAN]])
     mask = torch.tensor([[1, 1, 0]])
     # H = (1 + 3) / 2 = 2 ; SFT weight 0.5 e^-2 = 0.0676676
-    assert srft_weights(ent, mask).item() == pytest.approx(0.0676676, abs=1e-6)
-    # positive: 0.1 e^2 = 0.7389056 ; negative: -1
-    w = srft_weights(ent, mask, rewards=torch.tensor([1.0, 0.0]))
-    assert torch.allclose(w, torch.tensor([0.7389056, -1.0]), atol=1e-6)
+    assert srft_weights(ent, mask).tolist() == pytest.approx([0.0676676], abs=1e-6)
     # a 0-dim entropy is used as H directly
     assert srft_weights(torch.tensor(2.0)).item() == pytest.approx(0.0676676, abs=1e-6)
+
+
+def test_srft_weights_are_per_sequence():
+    # official SRFT: H_i = masked_mean(entropy, mask, axis=-1), one per sequence
+    ent = torch.tensor([[1.0, 3.0, NAN], [0.0, 0.0, 0.0], [0.5, NAN, NAN]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0]])
+    # H = [(1+3)/2, 0, 0.5] = [2, 0, 0.5]
+    assert sequence_entropy(ent, mask).tolist() == pytest.approx([2.0, 0.0, 0.5], abs=1e-7)
+    # SFT: 0.5 e^-H = [0.5 e^-2, 0.5, 0.5 e^-0.5] = [0.0676676, 0.5, 0.3032653]
+    #   (a batch mean H = (1+3+0+0+0+0.5)/6 = 0.75 would give 0.2361833 for all three)
+    assert srft_weights(ent, mask).tolist() == pytest.approx([0.0676676, 0.5, 0.3032653], abs=1e-6)
+    # rollouts with R = [1, 1, 0]: 0.1 e^H = [0.7389056, 0.1], then -1
+    w = srft_weights(ent, mask, rewards=torch.tensor([1.0, 1.0, 0.0]))
+    assert w.tolist() == pytest.approx([0.7389056, 0.1, -1.0], abs=1e-6)
 
 
 def test_srft_weights_are_detached():
     ent = torch.tensor([[1.0, 3.0]], requires_grad=True)
     w = srft_weights(ent, torch.ones(1, 2), rewards=torch.tensor([1.0]))
     assert not w.requires_grad
+
+
+def test_gae_rejects_masks_with_holes():
+    v = torch.zeros(2, 4)
+    r = torch.zeros(2, 4)
+    ok = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]])  # right-padded, and an empty row: fine
+    gae_advantages(r, v, ok)
+    holes = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0]])  # row 1: a tool-output hole
+    with pytest.raises(ValueError, match="row 1 has holes"):
+        gae_advantages(r, v, holes)
 
 
 def test_registry():

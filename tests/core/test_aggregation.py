@@ -22,6 +22,8 @@ def _example():
         ("seq-mean-token-mean", 3.25),  # (6/3 + 9/2) / 2 = (2 + 4.5) / 2
         ("seq-mean-token-sum", 7.5),  # (6 + 9) / 2
         ("seq-mean-token-sum-norm", 2.5),  # (6 + 9) / T=3 / 2
+        ("token-sum-norm", 5.0),  # (6 + 9) / T=3, no division by the 2 sequences
+        ("seq-sum-token-mean", 6.5),  # 6/3 + 9/2 = 2 + 4.5, summed not averaged
     ],
 )
 def test_hand_values(mode, expected):

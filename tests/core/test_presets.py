@@ -44,23 +44,35 @@ CASES = [
     ("rloo", [-0.5], [-0.25, -0.5], -0.75),  # -(-0.5)(-0.5) = -0.25 ; sum
     ("ppo", [1.0], [-1.1051709, -1.2], -1.1525855),  # r2 clipped to 1.2 ; mean
     ("grpo", [1.0], [-1.1051709, -1.2], -1.1525855),
-    ("luffy_on_policy", [1.0], [-1.1051709, -1.2], -1.1525855),
+    # luffy on-policy: unclipped (official loss_remove_clip) ; Σ / max_len 4 / 1 seq
+    #   -(1.1051709 + 1.3498588) / 4 = -2.4550297 / 4
+    ("luffy_on_policy", [1.0], [-1.1051709, -1.3498588], -0.6137574),
+    # hpt official RL: same unclipped surrogate, Σ / max_len without / #seqs (1 seq here)
+    ("hpt_rl_official", [1.0], [-1.1051709, -1.3498588], -0.6137574),
+    # grpo_dual with A = -1: ppo gives max(1.1051709, 0.9 -> clipped? r in [0.8, 1.2]: r1 = 1.105 in
+    #   range -> 1.1051709 ; r2 = 1.3498588 > 1.2 -> max(1.3498588, 1.2) = 1.3498588) ; both < cap 3
+    ("grpo_dual", [-1.0], [1.1051709, 1.3498588], 1.2275149),
     ("dr_grpo", [1.0], [-1.1051709, -1.2], -0.5762927),  # -2.3051709 / max_len 4 / 1 seq
     ("dapo", [1.0], [-1.1051709, -1.28], -1.1925855),  # eps_high 0.28: r2 -> 1.28
     # gspo: s = e^0.2 = 1.2214028 -> clip to 1 + 4e-4 on both tokens
     ("gspo", [1.0], [-1.0004, -1.0004], -1.0004),
     # cispo: w = clip(r, 0, 1.2) = [1.1051709, 1.2] ; -w A logp = [0.5525855, 1.2]
     ("cispo", [1.0], [0.5525855, 1.2], 0.8762927),
-    # luffy: f(π) = π/(π+0.1) = [0.8584633, 0.7862697] ; -A f
-    ("luffy_off_policy", [1.0], [-0.8584633, -0.7862697], -0.8223665),
-    # srft offline: -A π ; seq-mean-token-mean = -(0.6065307+0.3678794)/2
-    ("srft_off_policy", [1.0], [-0.6065307, -0.3678794], -0.4872051),
-    # srft positive: w = 0.1 e^2 = 0.7389056 ; -w logp = [0.3694528, 0.7389056]
-    ("srft", [1.0], [0.3694528, 0.7389056], 0.5541792),
-    # srft negative: w = -1 ; -(-1) logp = logp
-    ("srft", [0.0], [-0.5, -1.0], -0.75),
+    # luffy: f(π) = π/(π+0.1) = [0.8584633, 0.7862697] ; -A f ; Σ / max_len 4 / 1 seq
+    #   = -1.6447330 / 4
+    ("luffy_off_policy", [1.0], [-0.8584633, -0.7862697], -0.4111833),
+    ("hpt_off_official", [1.0], [-0.8584633, -0.7862697], -0.4111833),
+    # srft offline (official p_div_p_0.1 shaping): the same as LUFFY's off-policy term
+    ("srft_off_policy", [1.0], [-0.8584633, -0.7862697], -0.4111833),
+    # srft positive: H_0 = (1+3)/2 = 2, w = 0.1 e^2 = 0.7389056 ; -w logp = [0.3694528, 0.7389056]
+    #   Σ / max_len 4 / 1 seq = 1.1083584 / 4
+    ("srft", [1.0], [0.3694528, 0.7389056], 0.2770896),
+    # srft negative: w = -1 ; -(-1) logp = logp ; -1.5 / 4
+    ("srft", [0.0], [-0.5, -1.0], -0.375),
     # srft_sft: w = 0.5 e^-2 = 0.0676676 ; -w logp = [0.0338338, 0.0676676]
     ("srft_sft", None, [0.0338338, 0.0676676], 0.0507507),
+    # hpt official SFT: -logp ; one sequence's token mean (0.5+1)/2, summed over 1 sequence
+    ("hpt_sft_official", None, [0.5, 1.0], 0.75),
 ]
 
 

@@ -73,3 +73,18 @@ def test_value_loss_hand_values():
     assert torch.allclose(loss, torch.tensor([[0.845, 0.18, 0.0]]), atol=1e-6)
     loss.sum().backward()
     assert torch.allclose(v.grad, torch.tensor([[0.0, 0.6, 0.0]]), atol=1e-6)
+
+
+def test_k3_is_clamped_like_verl():
+    # verl low_var_kl: log ρ clamped to [-20, 20], k3 clamped to [-10, 10]
+    lp = torch.tensor([[0.0, 0.0, 0.0, 0.0]], requires_grad=True)
+    ref = torch.tensor([[25.0, 3.0, -25.0, 2.0]])  # log ρ = ref - logp
+    k3 = kl_penalty(lp, ref, "k3")
+    # 25 -> clamp 20 -> e^20 - 1 - 20 = 4.85e8 -> clamp 10
+    # 3 -> e^3 - 1 - 3 = 20.0855369 - 4 = 16.0855369 -> clamp 10
+    # -25 -> clamp -20 -> e^-20 - 1 + 20 = 19.0000000 -> clamp 10
+    # 2 -> e^2 - 1 - 2 = 7.3890561 - 3 = 4.3890561 (inside, unchanged)
+    assert k3.tolist()[0] == pytest.approx([10.0, 10.0, 10.0, 4.3890561], abs=1e-6)
+    k3.sum().backward()
+    # clamped tokens carry no gradient; d k3 / d logp = 1 - ρ = 1 - e^2 = -6.3890561 inside
+    assert lp.grad.tolist()[0] == pytest.approx([0.0, 0.0, 0.0, -6.3890561], abs=1e-6)
