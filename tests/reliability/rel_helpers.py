@@ -3,11 +3,6 @@
 import math
 
 
-def even_length(completion: str, row) -> float:
-    # dense and model-independent: about half the samples score 1
-    return float(len(completion) % 2 == 0)
-
-
 def faulty(completion: str, row) -> float:
     """A buggy user reward: raises on odd lengths, returns garbage for lengths divisible by 4,
     else a valid score."""

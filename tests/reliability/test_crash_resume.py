@@ -26,7 +26,7 @@ def args(out: Path, steps: int = STEPS) -> list[str]:
     return ["train", "--method", "grpo", "--model", "tiny", "--task", "chain_sum", "--steps", str(steps),
             "--output-dir", str(out), "train_size=16", "eval_size=0", "prompts_per_step=2", "group_size=4",
             "max_new_tokens=12", "micro_batch_size=4", "lr=1e-3", "progress=false", "save_every=1", "keep_last=2",
-            "reward_fn=rel_helpers:even_length"]
+            "reward_fn=scripted_rewards:even_length"]
 
 
 def final_weights(run: Path, steps: int = STEPS) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from hybridrl.cli import main
 from hybridrl.train import checkpoint as ckpt
 from hybridrl.train.config import build_config
 from hybridrl.train.loop import Trainer
+from hybridrl.train.sampler import PromptSampler
 
 
 class NaNInjector:
@@ -47,7 +48,7 @@ def weights(model):
 
 def test_one_nonfinite_update_is_skipped_and_the_run_goes_on(tiny_overrides, monkeypatch):
     nan = NaNInjector(monkeypatch)
-    t = Trainer(cfg_of(tiny_overrides(steps=3)))
+    t = Trainer(cfg_of(tiny_overrides(steps=3, eval_size=0)))
     t.step(0)
     w0, opt0 = weights(t.model), [int(s["step"]) for s in t.optimizer.state.values()]
     nan.on = True
@@ -71,11 +72,27 @@ def test_k_nonfinite_updates_stop_with_a_message_and_the_last_good_checkpoint(ti
         nan.on = s >= 2
         return real_step(self, s)
 
+    # every batch the sampler hands out, and the rows it samples from
+    drawn, samplers = [], []
+    real_next, real_init = PromptSampler.next, PromptSampler.__init__
+
+    def spy_init(self, rows, batch, seed):
+        real_init(self, rows, batch, seed)
+        samplers.append((rows, batch, seed))
+
+    def spy_next(self, exclude=None):
+        rows, epoch = real_next(self, exclude)
+        drawn.append([r.id for r in rows])
+        return rows, epoch
+
     monkeypatch.setattr(Trainer, "step", step)
+    monkeypatch.setattr(PromptSampler, "__init__", spy_init)
+    monkeypatch.setattr(PromptSampler, "next", spy_next)
     run = tmp_path / "run"
     # the fault is injected into the loss: keep every micro-batch computed (a zero-advantage one
     # is otherwise skipped, never reaches the loss and so cannot fail)
-    over = tiny_overrides(steps=8, save_every=1, keep_last=10, max_nonfinite_steps=3, skip_zero_advantage=False)
+    over = tiny_overrides(steps=8, save_every=1, keep_last=10, max_nonfinite_steps=3, skip_zero_advantage=False,
+                          eval_size=0)
     rc = main(["train", "--method", "grpo", "--model", "tiny", "--task", "chain_sum", *over])
     err = capsys.readouterr().err
     assert rc == 1
@@ -90,13 +107,24 @@ def test_k_nonfinite_updates_stop_with_a_message_and_the_last_good_checkpoint(ti
     final = load_file(str(run / "checkpoints" / "step-000004" / "model" / "model.safetensors"))
     assert good.keys() == final.keys() and all(torch.equal(good[k], final[k]) for k in good)
     state = ckpt.load_state(run / "checkpoints" / "step-000004")
-    assert state["step"] == 4 and state["sampler"] == ckpt.load_state(run / "checkpoints" / "step-000004")["sampler"]
+    assert state["step"] == 4
+    # the aborted step's batch went back to the sampler: the state is that after 4 batches
+    # (steps 0-3) of 2 rows = position 8 of epoch 0 (16 rows), not 10 (after step 4's draw)
+    assert state["sampler"] == {"epoch": 0, "position": 8}
+    # the order the batches must come in, from a fresh sampler over the same rows
+    rows, batch, seed = samplers[0]
+    oracle_sampler = PromptSampler(rows, batch, seed)
+    oracle = [[r.id for r in real_next(oracle_sampler)[0]] for _ in range(8)]  # unspied
+    assert drawn == oracle[:5]  # steps 0-4 (4 aborted)
 
     # the faults are gone (say, a lower lr): --resume continues from the saved state to the end
     monkeypatch.setattr(Trainer, "step", real_step)
     nan.on = False
+    drawn.clear()
     rc = main(["train", "--method", "grpo", "--model", "tiny", "--task", "chain_sum", "--resume", str(run), *over])
     assert rc == 0, capsys.readouterr().err
+    # the resumed step 4 trains on the batch the aborted step 4 had drawn, then on 5, 6, 7
+    assert drawn == oracle[4:8]
     recs = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == list(range(8))
     assert ckpt.latest_checkpoint(run).name == "step-000008"
@@ -105,7 +133,7 @@ def test_k_nonfinite_updates_stop_with_a_message_and_the_last_good_checkpoint(ti
 def test_faulty_user_reward_scores_zero_is_counted_and_logged_once(tiny_overrides, monkeypatch, caplog):
     # rel_helpers.faulty: raises on odd lengths, returns NaN on lengths divisible by 4, else 1.0
     monkeypatch.setattr(scoring, "_LOGGED_TRACEBACK", False)
-    t = Trainer(cfg_of(tiny_overrides(steps=3, reward_fn="rel_helpers:faulty")))
+    t = Trainer(cfg_of(tiny_overrides(steps=3, eval_size=0, reward_fn="rel_helpers:faulty")))
     with caplog.at_level(logging.WARNING, logger="hybridrl.rewards.scoring"):
         recs = [t.step(s) for s in range(3)]
     errors = sum(r["reward/errors"] for r in recs)
