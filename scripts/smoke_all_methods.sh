@@ -11,14 +11,16 @@ declare -A EXTRA=(
   [superrl_theta]="superrl_k=1 superrl_m=1 superrl_increase_threshold=1 superrl_avg_threshold=1.01"
   [superrl_per_step]="superrl_k=1 superrl_m=1 superrl_increase_threshold=1 superrl_avg_threshold=1.01"
   [auto]="superrl_k=1 superrl_m=1 superrl_increase_threshold=1 superrl_avg_threshold=1.01"
-  [static_hybrid]="static_hybrid_sft_epochs=1 train_size=2"
+  [static_hybrid]="static_hybrid_unit=step static_hybrid_sft=1"
+  [superrl_ppo]="superrl_k=1 superrl_m=1 superrl_increase_threshold=1 superrl_avg_threshold=1.01 rl_preset=ppo"
 )
 touch ${OUT:-/tmp/hybridrl-smoke}/results.tsv
-for M in ${METHODS:-sft grpo dr_grpo ppo reinforce rloo sft_then_rl hpt superrl superrl_theta superrl_per_step sasr ssr ssr_cosine static_hybrid luffy srft auto}; do
+# superrl_ppo = superrl with rl_preset=ppo (the PPO hybrid of SuperRL Tables 3-4: a value head + GAE)
+for M in ${METHODS:-sft grpo dr_grpo ppo reinforce rloo sft_then_rl hpt superrl superrl_ppo superrl_theta superrl_per_step sasr ssr ssr_cosine static_hybrid luffy srft auto}; do
   rm -rf ${OUT:-/tmp/hybridrl-smoke}/$M
   echo "=== $M $(date +%T)" >> ${OUT:-/tmp/hybridrl-smoke}/log.txt
   t0=$(date +%s.%N)
-  .venv/bin/hybridrl train --method $M --model smollm2-135m --task chain_sum --steps 2 --output-dir ${OUT:-/tmp/hybridrl-smoke}/$M $COMMON ${EXTRA[$M]} >> ${OUT:-/tmp/hybridrl-smoke}/log.txt 2>&1
+  .venv/bin/hybridrl train --method ${M%_ppo} --model smollm2-135m --task chain_sum --steps 2 --output-dir ${OUT:-/tmp/hybridrl-smoke}/$M $COMMON ${EXTRA[$M]} >> ${OUT:-/tmp/hybridrl-smoke}/log.txt 2>&1
   rc=$?
   t1=$(date +%s.%N)
   printf "%s\t%s\t%.1f\n" $M $rc $(echo "$t1 - $t0" | bc) >> ${OUT:-/tmp/hybridrl-smoke}/results.tsv

@@ -105,17 +105,10 @@ class AutoController(Controller):
         if d is not None and self.start is not None:
             d.observe(self._ctx(ctx), feedback)
 
-    # while probing (and on the step the decision is taken) these are the probe's: none
+    # while probing (and on the step the decision is taken) these are the probe's: none.
+    # The delegate's updates carry their own weighting (SuperRL's learnable weights).
     def _active(self) -> Controller | None:
         return self.delegate if self.start is not None else None
-
-    def loss_weights(self) -> dict[str, torch.Tensor | float]:
-        d = self._active()
-        return d.loss_weights() if d is not None else {}
-
-    def regularizer(self) -> torch.Tensor | None:
-        d = self._active()
-        return d.regularizer() if d is not None else None
 
     def excluded_ids(self) -> set[str]:
         d = self._active()

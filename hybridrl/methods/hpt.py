@@ -1,28 +1,67 @@
-"""HPT: Hybrid Post-Training with a per-question performance gate (HPT §3.4, Alg. 1, §5.4).
+"""HPT: Hybrid Post-Training with a per-question performance gate (HPT §3.4, Alg. 1, §5.4;
+official code TsinghuaC3I/Unify-Post-Training, exp_scripts/train.sh and hpt/verl/verl/mix_src).
 
 For every prompt q of the step, n rollouts are sampled and verified; P = (# correct) / n.
 Feedback functions give the RL weight α = f(P) and the SFT weight β = g(P) (eq. 9), and the
 prompt contributes ``α · L_RL(rollouts) + β · L_SFT(τ*)`` (eq. 13). The default pair is the
 hard switch of eq. 10 with γ counted in rollouts, as in the official code
 (``on_solve_num <= switch_gate``): at most γ correct -> SFT on the demonstration and the
-rollouts are dropped; otherwise Dr. GRPO on the rollouts (eq. 11, A_i = R_i − mean).
+rollouts are dropped; otherwise Dr. GRPO on the rollouts (eq. 11, A_i = R_i − mean: the
+paper's text under eq. 11 divides by the std, but eq. 11 is named Dr. GRPO and the official
+runs set ``grpo_use_std=False``; we follow the code).
+
+Gates (``hpt_alpha_fn``):
+
+- ``switch`` (eq. 10), with the official three-way extension ``hpt_gamma_off``
+  (``switch_gate_off``): count ≤ γ -> SFT on τ*; γ < count ≤ γ_off -> off-policy RL on τ*
+  (LUFFY's shaped term, A = 1), rollouts dropped; count > γ_off -> on-policy RL. The official
+  scripts set γ = γ_off = 0 (no middle band); None = γ.
+- ``linear``: α = P, β = 1 − P.
+- ``soft0`` / ``soft1`` / ``soft2``: the official ``unify_strategy="soft"`` coefficient tables
+  (``soft_type`` 0/1/2): every prompt gets its demonstration in the group (n − 1 rollouts +
+  τ*, advantages over rollouts ∪ τ*) and per-prompt weights (on, off, sft) for the rollouts'
+  RL, the off-policy RL on τ* and the SFT on τ*, looked up by the official count
+  (# correct rollouts + 1 for τ*, 1..8 for n = 8). The released trainer computes these
+  coefficients but its actor never reads them, so the official soft runs trained all three
+  terms at weight 1; we apply them as their names say.
+
+Balance (``hpt_balance``):
+
+- ``paper`` (default, layout-free): RL is Dr. GRPO over the kept rollouts (Σ tokens / max_len
+  / number of sequences, shared with the off-policy demonstration term of OFF/ON and Mix/ON,
+  as the official Σ/max_len covers both), SFT one token mean over the gated prompts'
+  demonstrations. The update does not depend on how the step is split into micro-batches.
+- ``official``: the per-sample weights of the official code: every rollout (and off-policy
+  demonstration) token weighs 1/max_len with no division by the number of sequences
+  (``loss_remove_token_mean=True``), unclipped (``loss_remove_clip=True``); every
+  demonstration weighs ``hpt_sft_coef`` through its own token mean (``compute_sft_pure_loss``
+  on a micro-batch holding it). In the official code the SFT term is a token mean *per
+  micro-batch*, so the weight a demonstration gets depends on how many others share its
+  micro-batch (dynamic batching by tokens); we fix it to the case of one demonstration per
+  micro-batch, the common one in their 8-GPU runs (few gated prompts per GPU). The official
+  gradient is also averaged over its 8 data-parallel ranks: a common factor of every weight,
+  which only matters through gradient clipping.
+
+``hpt_sft_coef`` (official ``sft_loss_coef``: 1.0; 0.3 for Qwen2.5-Math-1.5B) multiplies the SFT
+term under either balance.
 
 Departures from the paper / official code, and why:
 
-- The SFT/RL ratio of the official code depends on the micro-batch layout; here the SFT
-  term is a token mean over the demonstration tokens of the gated prompts of the whole step
-  and the RL term is Dr. GRPO over the kept rollouts, each reduced once (DESIGN §4).
 - A gated prompt without a demonstration cannot be trained by SFT: it stays on RL
   (α = 1, β = 0). With the hard switch and γ = 0 its rollouts all failed, so its Dr. GRPO
   advantages are 0 and it contributes nothing, as if it were dropped.
-- The §5.4 variants replace (``off``) or complement (``mix``) the SFT term by LUFFY's
-  off-policy term on the demonstration. In the official code a gated prompt's group is the
+- OFF/ON, Mix/ON and the middle band: in the official code a gated prompt's group is its
   demonstration alone (its rollouts are removed) with reward 1, and verl's GRPO gives a
-  one-sample group mean 0 and std 1, so its advantage is R(τ*) = 1; we pass A = 1.
+  one-sample group mean 0 and std 1, so its advantage is R(τ*) = 1; we pass A = 1 directly
+  (our GRPO gives one-sample groups A = 0, ``core.advantages.grpo_advantages``).
 - Removal of SFT-ed questions (``hpt_remove_sft_solved``, the official ``remove_sfted_data``):
-  :meth:`HPTController.excluded_ids` returns the ids of rows that were trained by SFT only
-  (β > 0 and α = 0); the prompt sampler skips them from then on. Rows without an ``id``
-  cannot be excluded.
+  :meth:`HPTController.excluded_ids` returns the ids of rows trained by SFT alone (an SFT
+  weight and neither on- nor off-policy RL); the prompt sampler skips them from then on.
+- The official optimizer step is skipped when the gradient norm exceeds 80 (on top of
+  clipping at 1.0); we only clip (recipes/hpt.yaml).
+- ``sft_fraction`` is the paper's sample-level share (Fig. 6/8, official ``uni/sft_data_ratio``):
+  demonstrations trained by SFT ÷ (all demonstration samples + kept rollouts); the share of
+  prompts gated to SFT is ``sft_prompt_share`` (Σ β / P).
 """
 
 from __future__ import annotations
@@ -32,10 +71,28 @@ from typing import Any
 import torch
 
 from hybridrl.core.advantages import dr_grpo_advantages
-from hybridrl.methods.base import Controller, LossTerm, Needs, StepContext, StepData, Update
+from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Needs, StepContext, StepData, Update
+from hybridrl.methods.luffy import luffy_advantages
 
-ALPHA_FNS = ("switch", "linear")
+SOFT_TABLES: dict[str, dict[int, tuple[float, float, float]]] = {
+    # official mix_trainer.py, unify_strategy "soft": count -> (on_coef, off_coef, sft_coef);
+    # count = correct rollouts + 1 (the demonstration), so 0 "should not occur" (their comment)
+    "soft0": {0: (1., 1., 1.), 1: (0., 0., 1.), 2: (0.125, 0.5, 0.5), 3: (0.25, 1., 0.25),
+              4: (0.5, 0.5, 0.125), 5: (1., 0.25, 0.), 6: (1., 0.125, 0.), 7: (1., 0., 0.), 8: (1., 0., 0.)},
+    "soft1": {0: (1., 1., 1.), 1: (0., 1., 1.), 2: (0.125, 1., 0.5), 3: (0.25, 1., 0.25),
+              4: (0.5, 1., 0.125), 5: (1., 1., 0.), 6: (1., 1., 0.), 7: (1., 1., 0.), 8: (1., 1., 0.)},
+    "soft2": {0: (1., 1., 1.), 1: (0., 0., 1.), 2: (0.125, 0., 0.5), 3: (0.25, 0., 0.25),
+              4: (0.5, 0., 0.125), 5: (1., 0., 0.), 6: (1., 0., 0.), 7: (1., 0., 0.), 8: (1., 0., 0.)},
+}
+ALPHA_FNS = ("switch", "linear", *SOFT_TABLES)
 VARIANTS = ("sft", "off", "mix")
+BALANCES = ("paper", "official")
+NORM_GROUP = "rl"
+"""Rollout and off-policy demonstration terms share one Σ/max_len normaliser (paper balance)."""
+PRESETS = {  # term -> preset, by balance
+    "paper": {"pg": "dr_grpo", "sft": "sft", "off": "luffy_off_policy"},
+    "official": {"pg": "hpt_rl_official", "sft": "hpt_sft_official", "off": "hpt_off_official"},
+}
 
 
 def feedback_coefficients(
@@ -58,8 +115,21 @@ def feedback_coefficients(
     elif fn == "linear":
         alpha = num_correct.float() / num_samples.float().clamp(min=1)
     else:
-        raise ValueError(f"hpt_alpha_fn: unknown feedback function '{fn}'; choose one of {', '.join(ALPHA_FNS)}")
+        raise ValueError(f"hpt_alpha_fn: unknown feedback function '{fn}'; choose one of switch, linear")
     return alpha, 1.0 - alpha
+
+
+def soft_coefficients(num_correct: torch.Tensor, table: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(on, off, sft) weights per prompt from an official soft table; key = correct rollouts + 1.
+
+    Args:
+        num_correct: (P,) correct rollouts per prompt (of n − 1 = 7).
+    Returns:
+        three (P,) float tensors.
+    """
+    rows = [SOFT_TABLES[table][min(8, int(c) + 1)] for c in num_correct.tolist()]
+    on, off, sft = (torch.tensor([r[i] for r in rows], dtype=torch.float32) for i in range(3))
+    return on, off, sft
 
 
 def row_key(row, i: int) -> str:
@@ -73,19 +143,49 @@ class HPTController(Controller):
     def __init__(self, config: Any):
         super().__init__(config)
         self.gamma = int(config.hpt_gamma)
+        self.gamma_off = self.gamma if config.hpt_gamma_off is None else int(config.hpt_gamma_off)
         self.alpha_fn = config.hpt_alpha_fn
         self.variant = config.hpt_variant
         self.mix_sft_coef = float(config.hpt_mix_sft_coef)
+        self.sft_coef = float(config.hpt_sft_coef)
+        self.balance = config.hpt_balance
         self.remove_sft_solved = bool(config.hpt_remove_sft_solved)
         if self.alpha_fn not in ALPHA_FNS:
             raise ValueError(f"hpt_alpha_fn: unknown '{self.alpha_fn}'; choose one of {', '.join(ALPHA_FNS)}")
         if self.variant not in VARIANTS:
             raise ValueError(f"hpt_variant: unknown '{self.variant}'; choose one of {', '.join(VARIANTS)}")
+        if self.balance not in BALANCES:
+            raise ValueError(f"hpt_balance: unknown '{self.balance}'; choose one of {', '.join(BALANCES)}")
+        if self.gamma_off < self.gamma:
+            raise ValueError(f"hpt_gamma_off ({self.gamma_off}) must be >= hpt_gamma ({self.gamma})")
+        if self.sft_coef < 0:
+            raise ValueError(f"hpt_sft_coef must be >= 0 (got {self.sft_coef})")
+        if self.alpha_fn in SOFT_TABLES and int(config.group_size) != 8:
+            raise ValueError(f"hpt_alpha_fn={self.alpha_fn}: the official tables are for n = 8 samples "
+                             f"(7 rollouts + the demonstration); got group_size={config.group_size}")
         self._excluded: set[str] = set()
-        self._group_acc: dict[str, float] = {}
 
     def needs(self, ctx: StepContext) -> Needs:
-        return Needs(rollouts=True, demos=True)
+        if self.alpha_fn in SOFT_TABLES:  # the demonstration takes one of the n places
+            return Needs(rollouts=True, rollouts_per_prompt=int(self.config.group_size) - 1)
+        return Needs(rollouts=True)
+
+    def _weights(self, count: torch.Tensor, n: torch.Tensor, has_demo: torch.Tensor):
+        """Per-prompt (on, off, sft) weights (each (P,)) of the gate."""
+        if self.alpha_fn in SOFT_TABLES:
+            on, off, sft = soft_coefficients(count, self.alpha_fn)
+        else:
+            alpha, beta = feedback_coefficients(count, n, self.gamma, self.alpha_fn)
+            band = ((count > self.gamma) & (count <= self.gamma_off)).float() if self.alpha_fn == "switch" \
+                else torch.zeros_like(alpha)
+            on = alpha * (1 - band)  # the middle band trains τ* off-policy instead of the rollouts
+            use_sft, use_off = self.variant in ("sft", "mix"), self.variant in ("off", "mix")
+            sft = beta * float(use_sft)
+            off = beta * float(use_off) + band
+        # no demonstration: RL on the rollouts only
+        on = torch.where(has_demo, on, torch.ones_like(on))
+        zero = torch.zeros_like(on)
+        return on, torch.where(has_demo, off, zero), torch.where(has_demo, sft, zero)
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         assert data.rollouts is not None and data.rewards is not None and data.correct is not None
@@ -93,55 +193,60 @@ class HPTController(Controller):
         pidx = data.rollouts.prompt_index.long()  # (N,) row of each rollout
         count = torch.zeros(num_rows).index_add_(0, pidx, data.correct.float())  # (P,) correct per prompt
         n = torch.zeros(num_rows).index_add_(0, pidx, torch.ones(len(pidx)))  # (P,) rollouts per prompt
-        alpha, beta = feedback_coefficients(count, n, self.gamma, self.alpha_fn)
         has_demo = torch.tensor([bool(r.demonstration) for r in data.rows], dtype=torch.bool)
-        alpha = torch.where(has_demo, alpha, torch.ones_like(alpha))  # no τ*: stays on RL
-        beta = torch.where(has_demo, beta, torch.zeros_like(beta))
+        on, off_w, sft_w = self._weights(count, n, has_demo)
+        presets = PRESETS[self.balance]
+        group = NORM_GROUP if self.balance == "paper" else None  # the sum modes need no shared counts
 
-        # RL term: Dr. GRPO advantages within each prompt's full group of n rollouts, then keep
-        # the rollouts of prompts with α > 0 (the gated prompts' rollouts are dropped)
-        adv = dr_grpo_advantages(data.rewards.float(), pidx)  # (N,) A_i = R_i - mean_q(R)
-        keep = torch.nonzero(alpha[pidx] > 0).flatten()
-        pg = LossTerm("pg", "dr_grpo", "rollout", keep, advantages=adv[keep], seq_weights=alpha[pidx[keep]])
+        # RL term: Dr. GRPO advantages within each prompt's group (its n rollouts; under the soft
+        # tables rollouts ∪ τ*), then keep the rollouts of prompts with an RL weight
+        rewards = data.rewards.float()
+        demo_rows = torch.nonzero(has_demo).flatten()
+        if self.alpha_fn in SOFT_TABLES:
+            adv, a_demo = luffy_advantages(rewards, pidx, torch.ones(len(demo_rows)), demo_rows, num_rows)
+            off_adv = torch.zeros(num_rows).index_copy_(0, demo_rows, a_demo)  # (P,)
+        else:
+            adv = dr_grpo_advantages(rewards, pidx)  # (N,) A_i = R_i - mean_q(R)
+            off_adv = torch.ones(num_rows)  # the demonstration's one-sample group: A = R(τ*) = 1
+        keep = torch.nonzero(on[pidx] > 0).flatten()
+        pg = LossTerm("pg", presets["pg"], "rollout", keep, advantages=adv[keep], seq_weights=on[pidx[keep]],
+                      norm_group=group)
+        sft_rows = torch.nonzero(sft_w > 0).flatten()
+        sft = LossTerm("sft", presets["sft"], "demo", sft_rows, seq_weights=sft_w[sft_rows])
+        off_rows = torch.nonzero(off_w > 0).flatten()
+        off = LossTerm("off", presets["off"], "demo", off_rows, advantages=off_adv[off_rows],
+                       seq_weights=off_w[off_rows], norm_group=group)
+        terms = [pg] + ([sft] if self.alpha_fn in SOFT_TABLES or self.variant != "off" else []) \
+            + ([off] if self.alpha_fn in SOFT_TABLES or self.variant != "sft" or self.gamma_off > self.gamma else [])
 
-        # demonstration terms of prompts with β > 0
-        rows = torch.nonzero(beta > 0).flatten()
-        b = beta[rows]
-        sft = LossTerm("sft", "sft", "demo", rows, seq_weights=b)
-        off = LossTerm("off", "luffy_off_policy", "demo", rows, advantages=torch.ones(len(rows)), seq_weights=b)
-        demo_terms = {"sft": [sft], "off": [off], "mix": [sft, off]}[self.variant]
-
+        sft_only = (sft_w > 0) & (on == 0) & (off_w == 0)
         if self.remove_sft_solved:
-            for i in torch.nonzero((beta > 0) & (alpha == 0)).flatten().tolist():
+            for i in torch.nonzero(sft_only).flatten().tolist():
                 if data.rows[i].id is not None:
                     self._excluded.add(data.rows[i].id)
-        acc = (count / n.clamp(min=1)).tolist()
-        self._group_acc = {row_key(r, i): acc[i] for i, r in enumerate(data.rows)}
+        samples = len(keep) + len(sft_rows) + len(off_rows)
         self._metrics = {
-            "sft_fraction": float(beta.mean()) if num_rows else 0.0,
-            "hpt/num_sft": int((beta > 0).sum()),
-            "hpt/num_rl": int((alpha > 0).sum()),
+            "sft_fraction": len(sft_rows) / samples if samples else 0.0,
+            "off_fraction": len(off_rows) / samples if samples else 0.0,
+            "sft_prompt_share": float(sft_w.mean()) if num_rows else 0.0,  # Σ β / P (prompt level)
+            "hpt/num_sft": len(sft_rows),
+            "hpt/num_off": len(off_rows),
+            "hpt/num_rl": int((on > 0).sum()),
             "hpt/num_excluded": len(self._excluded),
         }
-        kind = "hybrid" if len(rows) and len(keep) else ("rl" if len(keep) else "sft")
-        return [Update([pg, *demo_terms], kind=kind)]
-
-    def loss_weights(self) -> dict[str, torch.Tensor | float]:
-        # Mix/ON (HPT §5.4): 0.1 · SFT + 1.0 · off-policy RL
-        return {"sft": self.mix_sft_coef} if self.variant == "mix" else {}
+        demos = len(sft_rows) + len(off_rows)
+        kind = "hybrid" if demos and len(keep) else ("rl" if len(keep) else "sft")
+        # Mix/ON (HPT §5.4): 0.1 · SFT + 1.0 · off-policy RL; hpt_sft_coef = official sft_loss_coef
+        mix = self.variant == "mix" and self.alpha_fn not in SOFT_TABLES
+        sft_weight = self.sft_coef * (self.mix_sft_coef if mix else 1.0)
+        return [Update(terms, kind=kind, weighting=ConstantWeights({"sft": sft_weight}))]
 
     def excluded_ids(self) -> set[str]:
         return set(self._excluded)
 
-    def last_group_accuracy(self) -> dict[str, float]:
-        """Accuracy (# correct / n) of each prompt of the last step, keyed by row id
-        (``#i`` = position in the step batch for rows without one), for training heatmaps."""
-        return dict(self._group_acc)
-
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "excluded": sorted(self._excluded), "group_acc": dict(self._group_acc)}
+        return {**super().state_dict(), "excluded": sorted(self._excluded)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._excluded = set(state.get("excluded", []))
-        self._group_acc = dict(state.get("group_acc", {}))

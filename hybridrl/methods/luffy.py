@@ -1,25 +1,37 @@
 """LUFFY: off-policy guidance by mixing demonstrations into the rollout group (Yan et al. 2025;
-HPT baseline, HPT Table 1).
+HPT baseline, HPT Table 1; official code ElliottYan/LUFFY and the HPT repository's
+exp_scripts/train_luffy.sh).
 
 Of the n = ``group_size`` samples per prompt, ``luffy_n_off`` are copies of the prompt's
 demonstration τ* (reward 1, correct) and n − n_off are sampled. Per prompt the group is
 on ∪ off, and one advantage computation covers both:
 
-    A_j = R_j − mean_{on ∪ off}(R)        (official code: no std normalisation)
+    A_j = R_j − mean_{on ∪ off}(R)        (official: grpo_use_std False, no std)
 
 (``luffy_adv_on_only``: the mean over the on-policy samples only). Two terms share these
-advantages:
+advantages and one normaliser:
 
-- ``pg``  (rollouts): preset ``luffy_on_policy``, i.e. the PPO-clipped ratio π_θ/π_old with
-  token-mean aggregation (as ``grpo``); the advantages we pass are the preset's. LUFFY's
-  on-policy part is fixed by the paper, so ``rl_preset`` is not used.
+- ``pg``  (rollouts): preset ``luffy_on_policy``: the ratio π_θ/π_old *unclipped*
+  (official ``loss_remove_clip=True``). LUFFY's on-policy part is fixed, so ``rl_preset``
+  is not used.
 - ``off`` (demonstrations, ``n_off`` copies of each row's τ*): preset ``luffy_off_policy``:
-  reference denominator 1 (ratio = π_θ), policy shaping f(π) = π/(π + 0.1), no clipping.
+  reference denominator 1 (ratio = π_θ), policy shaping f(π) = π/(π + γ), γ =
+  ``shaping_gamma`` = 0.1 (official ``off_policy_reshape="p_div_p_0.1"``), no clipping.
 
-Departures: the official code reduces on- and off-policy tokens in one token mean over the
-whole mixed batch; here each term is a token mean over its own tokens and the two are
-summed (the loop reduces each term once, DESIGN §4, and the demonstration token counts are
-only known to the loop). A row without a demonstration keeps an on-policy-only group.
+Normaliser: the official scripts set ``loss_remove_token_mean=True``: per micro-batch the
+per-token losses of on- *and* off-policy samples are summed and divided by the padded
+response length (``eos_mask.shape[-1]`` = max_response_length), one Σ/max_len over the mixed
+batch, so every token, on or off, weighs 1/max_len. Here both terms use
+``seq-mean-token-sum-norm`` in one ``norm_group`` ("mixed"): Σ over all on + off tokens /
+max_len / (number of on + off sequences of the step). Every token weighs the same
+1/(max_len · N) as every other: the official on:off balance exactly; the extra 1/N (N the
+step's sequence count) makes the scale independent of the batch size and layout (the
+official scale grows with the micro-batch, DESIGN §4). Recipes set ``entropy_coef=0.001``
+(official ``entropy_coeff``).
+
+Departures: the official entropy bonus also covers the demonstration tokens (it is a token
+mean over the whole micro-batch); ours covers rollout tokens only. A row without a
+demonstration keeps an on-policy-only group.
 """
 
 from __future__ import annotations
@@ -28,7 +40,11 @@ from typing import Any
 
 import torch
 
+from hybridrl.core.advantages import dr_grpo_advantages
 from hybridrl.methods.base import Controller, LossTerm, Needs, StepContext, StepData, Update
+
+NORM_GROUP = "mixed"
+"""The on- and off-policy terms share one Σ/max_len normaliser (official loss_remove_token_mean)."""
 
 
 def luffy_advantages(
@@ -39,25 +55,27 @@ def luffy_advantages(
     num_groups: int,
     on_only: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A = R − mean of the group; the group of prompt g is its on-policy samples ∪ its
-    off-policy samples (``on_only``: the mean over on-policy samples only). No std.
+    """A = R − mean of the group (``core.advantages.dr_grpo_advantages``); the group of prompt
+    g is its on-policy samples ∪ its off-policy samples (``on_only``: the mean over on-policy
+    samples only, applied to the off-policy samples too). No std.
 
     Args:
         on_rewards: (N_on,) float; on_group: (N_on,) long prompt of each rollout.
         off_rewards: (N_off,) float; off_group: (N_off,) long prompt of each demo copy.
-        num_groups: number of prompts P.
+        num_groups: number of prompts P (kept for the signature; groups are by id).
     Returns:
         (A_on (N_on,), A_off (N_off,)).
     """
-    total = torch.zeros(num_groups, dtype=torch.float64).index_add_(0, on_group, on_rewards.double())
-    size = torch.zeros(num_groups, dtype=torch.float64).index_add_(0, on_group, torch.ones(len(on_group)).double())
+    n_on = len(on_rewards)
     if not on_only:  # the demonstrations join their prompt's group
-        total.index_add_(0, off_group, off_rewards.double())
-        size.index_add_(0, off_group, torch.ones(len(off_group)).double())
-    mean = total / size.clamp(min=1)  # (P,)
-    a_on = on_rewards.double() - mean[on_group]
-    a_off = off_rewards.double() - mean[off_group]
-    return a_on.to(on_rewards.dtype), a_off.to(off_rewards.dtype)
+        adv = dr_grpo_advantages(torch.cat([on_rewards, off_rewards.to(on_rewards.dtype)]),
+                                 torch.cat([on_group, off_group]))
+        return adv[:n_on], adv[n_on:].to(off_rewards.dtype)
+    a_on = dr_grpo_advantages(on_rewards, on_group)  # A = R − mean_on
+    mean_on = on_rewards.new_zeros(num_groups).index_add_(0, on_group, on_rewards - a_on)
+    size = on_rewards.new_zeros(num_groups).index_add_(0, on_group, torch.ones_like(on_rewards))
+    mean_on = mean_on / size.clamp(min=1)  # each rollout's R − A_i is its group's mean
+    return a_on, (off_rewards - mean_on[off_group].to(off_rewards.dtype))
 
 
 class LUFFYController(Controller):
@@ -72,7 +90,7 @@ class LUFFYController(Controller):
             raise ValueError(f"luffy_n_off must be in [0, group_size) (got {self.n_off}, group_size={self.n})")
 
     def needs(self, ctx: StepContext) -> Needs:
-        return Needs(rollouts=True, rollouts_per_prompt=self.n - self.n_off, demos=True)
+        return Needs(rollouts=True, rollouts_per_prompt=self.n - self.n_off)
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         assert data.rollouts is not None and data.rewards is not None
@@ -83,8 +101,9 @@ class LUFFYController(Controller):
         off_group = torch.tensor(demo_rows, dtype=torch.long).repeat_interleave(self.n_off)  # (N_off,)
         off_rewards = torch.ones(len(off_group))  # a demonstration is correct: R(τ*) = 1
         a_on, a_off = luffy_advantages(data.rewards.float(), on_group, off_rewards, off_group, num_rows, self.on_only)
-        pg = LossTerm("pg", "luffy_on_policy", "rollout", torch.arange(len(on_group)), advantages=a_on)
-        off = LossTerm("off", "luffy_off_policy", "demo", off_group, advantages=a_off)
+        pg = LossTerm("pg", "luffy_on_policy", "rollout", torch.arange(len(on_group)), advantages=a_on,
+                      norm_group=NORM_GROUP)
+        off = LossTerm("off", "luffy_off_policy", "demo", off_group, advantages=a_off, norm_group=NORM_GROUP)
         total = len(on_group) + len(off_group)
         self._metrics = {"offline_fraction": len(off_group) / total if total else 0.0,
                          "luffy/num_off": len(off_group)}

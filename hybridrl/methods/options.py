@@ -21,15 +21,31 @@ class MethodOptions:
     """Switch gate γ, counted in rollouts: a prompt is trained by SFT when at most γ of its
     n rollouts are correct (official code ``on_solve_num <= switch_gate``). HPT §4: γ=0 for
     the Qwen models, γ=2 for LLaMA; §5.5 ablates 0/1/2 (γ=0 best)."""
+    hpt_gamma_off: int | None = None
+    """Upper gate of the official three-way switch (``switch_gate_off``): a prompt with
+    γ < count ≤ γ_off correct rollouts trains off-policy RL on its demonstration (A = 1, its
+    rollouts dropped); above γ_off on-policy RL. None = ``hpt_gamma`` (no middle band, as the
+    official scripts: switch_gate = switch_gate_off = 0). Only with ``hpt_alpha_fn=switch``."""
     hpt_alpha_fn: str = "switch"
     """Feedback functions α=f(P) (RL weight), β=g(P) (SFT weight) of HPT eq. 9.
     ``switch``: eq. 10, α = 1[count > γ], β = 1 − α (the paper's choice).
     ``linear``: α = P, β = 1 − P (a soft pair: f increasing and g decreasing in P, as §3.4
-    asks; every prompt then contributes both terms, weighted per sequence)."""
+    asks; every prompt then contributes both terms, weighted per sequence).
+    ``soft0`` / ``soft1`` / ``soft2``: the official code's soft tables (unify_strategy "soft",
+    soft_type 0/1/2): 7 rollouts + the demonstration per prompt, (on, off, sft) weights by the
+    number of correct rollouts (needs group_size 8; see hybridrl/methods/hpt.py)."""
+    hpt_balance: str = "paper"
+    """SFT-to-RL balance. ``paper``: layout-free means (Dr. GRPO over the kept rollouts, SFT
+    token mean over the step's demonstrations). ``official``: the official code's per-sample
+    weights: each rollout token 1/max_len with no division by the number of sequences,
+    unclipped; each demonstration hpt_sft_coef through its own token mean."""
+    hpt_sft_coef: float = 1.0
+    """Multiplies the SFT term (official ``sft_loss_coef``: 1.0; 0.3 for Qwen2.5-Math-1.5B in
+    the official scripts)."""
     hpt_variant: str = "sft"
     """What a gated prompt trains on (HPT §5.4, Table 5). ``sft``: SFT on the demonstration
     (SFT/ON, HPT proper); ``off``: LUFFY-style off-policy RL on the demonstration (OFF/ON);
-    ``mix``: ``hpt_mix_sft_coef``·SFT + 1.0·off-policy RL (Mix/ON)."""
+    ``mix``: ``hpt_mix_sft_coef``·SFT + 1.0·off-policy RL (Mix/ON). Not used by the soft tables."""
     hpt_mix_sft_coef: float = 0.1
     """Mix/ON: weight of the SFT term next to the off-policy term (weight 1.0); HPT §5.4 found
     the SFT/OFF ratio 1/10 best."""
@@ -57,6 +73,17 @@ class MethodOptions:
     """Initial s_sft = log σ_sft."""
     superrl_init_alpha: float = 0.0
     """``theta`` variant: initial α (0 -> equal weights 0.5/0.5; D.6 states no value)."""
+    superrl_s_bound: float = 1.15
+    """Guard of the log-sigma weights: after every update s_pg, s_sft are projected onto
+    [−b, b], so each weight e^{-2s} stays in [e^{-2b}, e^{2b}] = [0.1, 10] for b = 1.15. Not in
+    the paper: its formula assumes losses ≥ 0, but the PG surrogate is ≈ 0 or negative, so
+    s_pg would fall without bound (docs/methods.md). ``inf`` = the paper's unguarded loss."""
+    loss_weight_lr: float = 0.02
+    """AdamW learning rate of learnable loss weights (SuperRL's s_pg, s_sft, θ). The paper uses
+    its policy lr (1e-6, App. C.7), which leaves them at their initial values for a whole run
+    (measured: σ_pg 1 -> 0.999996 in 4 steps); AdamW moves a scalar ≈ lr per step, so 0.02
+    moves s across its range (±1.15) in ≈ 60 steps. They share the optimizer, not the
+    policy's gradient clipping."""
 
     # --- SASR and its baselines (SASR Alg. 1, eq. 12-13, §4) -------------------------------
     sasr_warmup_steps: int = 10
@@ -69,10 +96,19 @@ class MethodOptions:
     """SSR-cosine U: probability of an SFT step at s = 0 (eq. 13). Not stated in the paper."""
     ssr_cosine_lower: float = 0.0
     """SSR-cosine L: probability of an SFT step at s = S (eq. 13). Not stated in the paper."""
-    static_hybrid_sft_epochs: int = 2
-    """Static hybrid: SFT epochs per cycle (SASR §4, after DeepSeek-R1: 2 epochs SFT ...)."""
-    static_hybrid_rl_epochs: int = 1
-    """Static hybrid: GRPO epochs per cycle (... then 1 epoch GRPO, repeating)."""
+    static_hybrid_unit: str = "epoch"
+    """Unit of the static hybrid's phase lengths: ``epoch`` (data epochs, SASR §4),
+    ``step`` (optimizer steps) or ``fraction`` (of the run's ``steps``). With 1,000 rows and 8
+    prompts per step an epoch is 125 steps, so a 100-step run in epochs is pure SFT: use
+    ``step`` or ``fraction`` for short runs."""
+    static_hybrid_sft: float = 2.0
+    """Length of the SFT phase, in ``static_hybrid_unit`` (SASR §4: 2 epochs of SFT ...)."""
+    static_hybrid_rl: float = 1.0
+    """Length of the GRPO phase that follows (SASR §4: ... followed by 1 epoch of GRPO)."""
+    static_hybrid_repeat: bool = False
+    """Start the SFT-then-GRPO cycle over when it ends. SASR §4 describes one cycle (2 epochs
+    SFT, then 1 epoch GRPO) and says nothing of repeating; False = GRPO after the first cycle
+    for the rest of the run (DeepSeek-R1's order: SFT, then RL)."""
 
     # --- LUFFY (Yan et al. 2025; HPT baseline) ---------------------------------------------
     luffy_n_off: int = 1

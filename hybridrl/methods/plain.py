@@ -49,7 +49,7 @@ class SFTController(Controller):
     """Supervised fine-tuning on demonstrations (HPT eq. 12: token-mean NLL)."""
 
     def needs(self, ctx: StepContext) -> Needs:
-        return Needs(rollouts=False, demos=True)
+        return Needs(rollouts=False)
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         return [Update([demo_term(data)], kind="sft")]
@@ -87,7 +87,7 @@ class SFTThenRLController(Controller):
     def needs(self, ctx: StepContext) -> Needs:
         if ctx.step < self.sft_steps:
             self._phase = "sft"
-            return Needs(rollouts=False, demos=True)
+            return Needs(rollouts=False)
         self._phase = "rl"
         return Needs(rollouts=True, reset_reference=ctx.step == self.sft_steps)
 

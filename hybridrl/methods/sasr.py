@@ -10,8 +10,9 @@ never samples. The four controllers differ only in the rule:
 - :class:`SSRController` (§3.3 "SSR"): SFT and GRPO steps alternate, starting with SFT.
 - :class:`SSRCosineController` (eq. 13): SFT step with probability
   I(s) = 0.5 (1 + cos(π s / S)) (U − L) + L, s the step, S the total steps.
-- :class:`StaticHybridController` (§4 "Model Training"): per data epoch, 2 epochs SFT then
-  1 epoch GRPO, repeating.
+- :class:`StaticHybridController` (§4 "Model Training"): 2 data epochs of SFT, then 1 epoch
+  of GRPO (lengths in epochs, steps or fractions of the run; one cycle unless
+  ``static_hybrid_repeat``).
 
 Decisions and departures:
 
@@ -24,6 +25,14 @@ Decisions and departures:
   the training stage, and the cosine schedule starts at U (mostly SFT) by itself.
 - Random draws use the controller's own ``torch.Generator`` seeded from ``config.seed``
   (same draws on every process); its state is checkpointed.
+- An SFT step whose batch holds no demonstration trains nothing; its grad norm (0) is not
+  recorded as G_last (it would make p = 0 for ever).
+- KL to the reference (eq. 4, β > 0): the loop adds β·KL(π_θ ‖ π_ref) to every on-policy
+  term, so SASR's GRPO steps carry it whenever ``beta > 0``; π_ref is the initial model
+  π_θ^(0) of Alg. 1 (the paper: "typically the initial SFT model"). The paper gives no β.
+- G+ / G− (eq. 3, Alg. 1 line 19): the split of tokens at the median advantage is named but
+  used by no term of eq. 4, whose sum runs over all G outputs alike; splitting would change
+  nothing in the update, so it is not built.
 """
 
 from __future__ import annotations
@@ -44,17 +53,20 @@ class _StepSwitchController(Controller):
         super().__init__(config)
         self.preset = config.rl_preset
         self._sft = False  # this step's choice
+        self._sft_rows = 0  # demonstrations in this step's SFT update (0: nothing was trained)
 
     def _choose_sft(self, ctx: StepContext) -> bool:
         raise NotImplementedError
 
     def needs(self, ctx: StepContext) -> Needs:
         self._sft = self._choose_sft(ctx)
-        return Needs(rollouts=False, demos=True) if self._sft else Needs(rollouts=True)
+        return Needs(rollouts=False) if self._sft else Needs(rollouts=True)
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         if self._sft:
-            return [Update([demo_term(data)], kind="sft")]
+            term = demo_term(data)
+            self._sft_rows = len(term.indices)
+            return [Update([term], kind="sft")]
         return [Update([rollout_term("pg", self.preset, data)], kind="rl")]
 
     def metrics(self) -> dict[str, Any]:
@@ -100,6 +112,10 @@ class SASRController(_StepSwitchController):
 
     def observe(self, ctx: StepContext, feedback: Feedback) -> None:
         if feedback.kind != "sft" or feedback.skipped or not math.isfinite(feedback.grad_norm):
+            return
+        if self._sft_rows == 0:
+            # an SFT step whose batch held no demonstration trained nothing: its grad norm 0 says
+            # nothing about ‖∇L_SFT‖, and G_last = 0 would make p = 0 for the rest of the run
             return
         self.g_last = float(feedback.grad_norm)
         if ctx.step == self.warmup_steps - 1 or self.g_warmup is None:
@@ -155,17 +171,44 @@ class SSRCosineController(_StepSwitchController):
         self.rng.set_state(state["rng"].clone())
 
 
+UNITS = ("epoch", "step", "fraction")
+
+
+def static_hybrid_is_sft(position: float, sft: float, rl: float, repeat: bool) -> bool:
+    """Whether ``position`` (in the phase unit, 0-based) falls in an SFT phase of the cycle
+    [SFT for ``sft``, then GRPO for ``rl``]; without ``repeat`` everything after the first
+    cycle is GRPO."""
+    cycle = sft + rl
+    if not repeat and position >= cycle:
+        return False
+    return position % cycle < sft
+
+
 class StaticHybridController(_StepSwitchController):
-    """Per data epoch: ``static_hybrid_sft_epochs`` (2) of SFT, then ``static_hybrid_rl_epochs``
-    (1) of GRPO, repeating (SASR §4, after DeepSeek-R1). Uses ``ctx.epoch``, the data epoch
-    of the step's prompts."""
+    """SFT for ``static_hybrid_sft`` units, then GRPO for ``static_hybrid_rl`` units (SASR §4:
+    2 epochs of SFT followed by 1 epoch of GRPO, after DeepSeek-R1); the unit is a data epoch
+    (``ctx.epoch``, the epoch of the step's prompts), a step, or a fraction of the run;
+    ``static_hybrid_repeat`` starts the cycle over, else GRPO continues after it."""
 
     def __init__(self, config: Any):
         super().__init__(config)
-        self.sft_epochs = int(config.static_hybrid_sft_epochs)
-        self.rl_epochs = int(config.static_hybrid_rl_epochs)
-        if self.sft_epochs < 0 or self.rl_epochs < 0 or self.sft_epochs + self.rl_epochs == 0:
-            raise ValueError("static_hybrid_sft_epochs / static_hybrid_rl_epochs: need >= 0 and a positive sum")
+        self.unit = config.static_hybrid_unit
+        self.sft_len = float(config.static_hybrid_sft)
+        self.rl_len = float(config.static_hybrid_rl)
+        self.repeat = bool(config.static_hybrid_repeat)
+        if self.unit not in UNITS:
+            raise ValueError(f"static_hybrid_unit: unknown '{self.unit}'; choose one of {', '.join(UNITS)}")
+        if self.sft_len < 0 or self.rl_len < 0 or self.sft_len + self.rl_len <= 0:
+            raise ValueError("static_hybrid_sft / static_hybrid_rl: need >= 0 and a positive sum")
+        if self.unit == "fraction" and self.sft_len + self.rl_len > 1.0 + 1e-9 and not self.repeat:
+            raise ValueError("static_hybrid_unit=fraction: static_hybrid_sft + static_hybrid_rl must be <= 1 "
+                             f"(got {self.sft_len + self.rl_len:g})")
 
     def _choose_sft(self, ctx: StepContext) -> bool:
-        return ctx.epoch % (self.sft_epochs + self.rl_epochs) < self.sft_epochs
+        if self.unit == "epoch":
+            position = float(ctx.epoch)
+        elif self.unit == "step":
+            position = float(ctx.step)
+        else:  # fraction of the run reached at the start of this step
+            position = ctx.step / max(1, ctx.total_steps)
+        return static_hybrid_is_sft(position, self.sft_len, self.rl_len, self.repeat)

@@ -22,8 +22,27 @@ convention gives 10. Its HiTab recent_avg 0.0031 does not match its own series e
 
     L = e^{-2 s_pg} L_pg + e^{-2 s_sft} L_sft + s_pg + s_sft,     s = log σ learnable.
 
+L_pg is the whole actor loss of the RL term, its KL penalty (β > 0) and entropy bonus
+included: the paper's L_actor is verl's actor loss, which holds both, so the loop multiplies
+them by e^{-2 s_pg} too (``Update.weighting``).
+
 Variants (D.6): ``theta``: L = sigmoid(α) L_pg + (1 − sigmoid(α)) L_sft; ``per_step``: an RL
 update on L_pg, then a separate update on e^{-2 s_sft} L_sft + s_sft.
+
+Departures, and why (docs/methods.md "SuperRL"):
+
+- Learning rate of s_pg, s_sft, α: ``loss_weight_lr`` (default 0.02), not the policy's. The
+  paper trains them with its policy optimizer (lr 1e-6, App. C.7), with which AdamW moves each
+  by ≈ 1e-6 per step: the weights stay at 1 for any run and the "adaptive" loss is plain
+  L_pg + L_sft. AdamW moves a scalar by ≈ lr per step whatever its gradient's scale, so 0.02
+  lets s cross its range (|s| ≤ 1.15) in ≈ 60 steps and settle s_sft near 0.5 ln(2 L_sft) in
+  ≈ 20 (runs here are 40–200 steps).
+- Guard: s is projected onto [−``superrl_s_bound``, +``superrl_s_bound``] after every update
+  (see :class:`SuperRLController`). Kendall et al.'s weighting assumes L ≥ 0 (a negative
+  log-likelihood; its optimum is σ² = 2L); the PG surrogate is ≈ 0 or negative, so the
+  unguarded s_pg falls without limit. ``superrl_s_bound=inf`` gives the paper's loss as is.
+- ``sft_fraction`` is sample-level (demonstrations ÷ (demonstrations + rollouts) of the step,
+  as HPT's); ``sft_prompt_share`` is the share of the step's prompts with a demonstration.
 
 The learnable scalars exist from construction (the optimizer is built once, before the
 probe); they receive no gradient while probing or on the dense path, so AdamW leaves them
@@ -133,8 +152,8 @@ class AdaptiveSwitch:
 
 
 def uncertainty_weight(s: torch.Tensor) -> torch.Tensor:
-    """w = e^{-2 s} (SuperRL §3.2). The loop asks for weights afresh for every micro-batch,
-    so a plain autograd graph is fine."""
+    """w = e^{-2 s} (SuperRL §3.2). Built afresh at each call: the loop backpropagates each
+    micro-batch's loss separately, which frees the graph it ran through."""
     return torch.exp(-2.0 * s)
 
 
@@ -144,23 +163,84 @@ def sigmoid_weight(a: torch.Tensor, sign: float = 1.0) -> torch.Tensor:
     return p if sign > 0 else 1.0 - p
 
 
+class UncertaintyWeights:
+    """The log-sigma Hybrid Actor as a :class:`~hybridrl.methods.base.Weighting` (SuperRL §3.2):
+
+        L = Σ_k e^{-2 s_k} L_k + Σ_k s_k       over the learnable terms k (``pg``, ``sft``)
+
+    ``L_k`` is the whole term, its KL penalty and entropy bonus included (the loop multiplies
+    them by the weight): the paper's L_actor is verl's actor loss, which holds both. Terms not
+    in ``params`` weigh 1 (per_step's RL update has none)."""
+
+    def __init__(self, params: dict[str, torch.nn.Parameter]):
+        self.params = params
+
+    def weight(self, name: str) -> torch.Tensor | float:
+        s = self.params.get(name)
+        return 1.0 if s is None else uncertainty_weight(s)
+
+    def regularizer(self) -> torch.Tensor | None:
+        if not self.params:
+            return None
+        return sum(self.params.values(), torch.zeros(()))
+
+
+class SigmoidWeights:
+    """The theta variant (SuperRL D.6): w_pg = sigmoid(α), w_sft = 1 − w_pg, no regularizer."""
+
+    def __init__(self, alpha: torch.nn.Parameter):
+        self.alpha = alpha
+
+    def weight(self, name: str) -> torch.Tensor | float:
+        if name == "pg":
+            return sigmoid_weight(self.alpha)
+        return sigmoid_weight(self.alpha, sign=-1.0) if name == "sft" else 1.0
+
+    def regularizer(self) -> None:
+        return None
+
+
+def project_(params: list[torch.nn.Parameter], bound: float) -> None:
+    """Projection onto |s| ≤ bound, in place (projected gradient descent; the optimizer holds
+    these very Parameter objects). A no-op for bound = inf."""
+    if math.isinf(bound):
+        return
+    with torch.no_grad():
+        for p in params:
+            p.clamp_(-bound, bound)
+
+
 class SuperRLController(Controller):
-    """Adaptive Switch probe, then vanilla RL (dense) or the Hybrid Actor (sparse)."""
+    """Adaptive Switch probe, then vanilla RL (dense) or the Hybrid Actor (sparse).
+
+    The guard against the unbounded case (issue #12, docs/methods.md "SuperRL"): the PG
+    surrogate is not a loss with a floor (≈ 0 at ratio 1, often negative), so
+    ∂L/∂s_pg = 1 − 2 e^{-2 s_pg} L_pg ≈ 1 and s_pg would fall for ever, multiplying the PG
+    weight by e^{2·lr} every step. After every update the learnable s are projected onto
+    [−b, b] (``superrl_s_bound``, default 1.15: every weight stays in [0.1, 10], so either term
+    may outweigh the other at most 100×). Inside the box the update is the paper's.
+    """
 
     def __init__(self, config: Any):
         super().__init__(config)
         self.variant = config.superrl_variant
         if self.variant not in VARIANTS:
             raise ValueError(f"superrl_variant: unknown '{self.variant}'; choose one of {', '.join(VARIANTS)}")
+        self.bound = float(config.superrl_s_bound)
+        if not self.bound > 0:
+            raise ValueError(f"superrl_s_bound must be > 0 (got {self.bound}); use inf for the unguarded paper loss")
         self.preset = config.rl_preset
         self.switch = AdaptiveSwitch.from_config(config)
         self.s_pg = torch.nn.Parameter(torch.tensor(float(config.superrl_init_s_pg)))
         self.s_sft = torch.nn.Parameter(torch.tensor(float(config.superrl_init_s_sft)))
         self.alpha = torch.nn.Parameter(torch.tensor(float(config.superrl_init_alpha)))
-        self._kinds: list[str] = []  # kinds of this step's updates, in order
-        self._done = 0  # updates of this step already observed
+        for name, s in (("superrl_init_s_pg", self.s_pg), ("superrl_init_s_sft", self.s_sft)):
+            if abs(float(s.detach())) > self.bound:
+                raise ValueError(f"{name}={float(s.detach()):g} lies outside [-superrl_s_bound, superrl_s_bound] = "
+                                 f"[{-self.bound:g}, {self.bound:g}]")
         self._phase = "probe"  # of the step being planned / just planned: probe, rl or hybrid
         self._sft_fraction = 0.0
+        self._prompt_sft_share = 0.0
 
     @property
     def hybrid(self) -> bool:
@@ -171,55 +251,38 @@ class SuperRLController(Controller):
         return {"logsigma": [self.s_pg, self.s_sft], "theta": [self.alpha], "per_step": [self.s_sft]}[self.variant]
 
     def needs(self, ctx: StepContext) -> Needs:
-        return Needs(rollouts=True, demos=self.hybrid)
+        return Needs(rollouts=True)
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         pg = rollout_term("pg", self.preset, data)
         if not self.hybrid:
-            # this step is pure RL, also when its reward completes the probe (the weights and
-            # regularizer of the Hybrid Actor start with the next step's plan)
+            # this step is pure RL, also when its reward completes the probe (the Hybrid
+            # Actor's weights and regularizer start with the next step's plan)
             self._phase = "rl" if self.switch.decided else "probe"
             self.switch.record(_step_reward(data))
-            updates = [Update([pg], kind="rl")]
-            self._sft_fraction = 0.0
-        else:
-            self._phase = "hybrid"
-            sft = demo_term(data)
-            self._sft_fraction = len(sft.indices) / max(1, len(data.rows))
-            if self.variant == "per_step":
-                updates = [Update([pg], kind="rl"), Update([sft], kind="sft")]
-            else:
-                updates = [Update([pg, sft], kind="hybrid")]
-        self._kinds, self._done = [u.kind for u in updates], 0
-        return updates
+            self._sft_fraction = self._prompt_sft_share = 0.0
+            return [Update([pg], kind="rl")]
+        self._phase = "hybrid"
+        sft = demo_term(data)
+        n_demo, n_roll = len(sft.indices), len(pg.indices)
+        self._sft_fraction = n_demo / max(1, n_demo + n_roll)  # samples, as HPT's sft_fraction
+        self._prompt_sft_share = n_demo / max(1, len(data.rows))
+        if self.variant == "per_step":
+            return [Update([pg], kind="rl"),
+                    Update([sft], kind="sft", weighting=UncertaintyWeights({"sft": self.s_sft}))]
+        if self.variant == "theta":
+            return [Update([pg, sft], kind="hybrid", weighting=SigmoidWeights(self.alpha))]
+        return [Update([pg, sft], kind="hybrid", weighting=UncertaintyWeights({"pg": self.s_pg, "sft": self.s_sft}))]
 
     def observe(self, ctx: StepContext, feedback) -> None:
-        self._done += 1
-
-    def _current_kind(self) -> str | None:
-        return self._kinds[self._done] if self._done < len(self._kinds) else None
-
-    def loss_weights(self) -> dict[str, torch.Tensor | float]:
-        if self._phase != "hybrid":
-            return {}
-        if self.variant == "logsigma":
-            return {"pg": uncertainty_weight(self.s_pg), "sft": uncertainty_weight(self.s_sft)}
-        if self.variant == "theta":
-            return {"pg": sigmoid_weight(self.alpha), "sft": sigmoid_weight(self.alpha, sign=-1.0)}
-        return {"sft": uncertainty_weight(self.s_sft)}  # per_step: the RL update is unweighted
-
-    def regularizer(self) -> torch.Tensor | None:
-        if self._phase != "hybrid" or self.variant == "theta":
-            return None
-        if self.variant == "logsigma":
-            return self.s_pg + self.s_sft
-        # per_step: only the SFT update carries e^{-2 s_sft} L_sft + s_sft
-        return self.s_sft * 1.0 if self._current_kind() == "sft" else None
+        if self.variant != "theta":
+            project_(self.parameters(), self.bound)
 
     def metrics(self) -> dict[str, Any]:
         out = self.switch.metrics("superrl")
         out["superrl/phase"] = self._phase
         out["sft_fraction"] = self._sft_fraction
+        out["sft_prompt_share"] = self._prompt_sft_share
         if self.variant == "theta":
             w = 1.0 / (1.0 + math.exp(-float(self.alpha.detach())))
             out.update({"theta": float(self.alpha.detach()), "w_pg": w, "w_sft": 1.0 - w})
@@ -232,7 +295,8 @@ class SuperRLController(Controller):
     def state_dict(self) -> dict[str, Any]:
         return {"switch": self.switch.state_dict(), "s_pg": float(self.s_pg.detach()),
                 "s_sft": float(self.s_sft.detach()), "alpha": float(self.alpha.detach()),
-                "sft_fraction": self._sft_fraction, "phase": self._phase}
+                "sft_fraction": self._sft_fraction, "sft_prompt_share": self._prompt_sft_share,
+                "phase": self._phase}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.switch.load_state_dict(state["switch"])
@@ -241,6 +305,7 @@ class SuperRLController(Controller):
             self.s_sft.fill_(state["s_sft"])
             self.alpha.fill_(state["alpha"])
         self._sft_fraction = float(state.get("sft_fraction", 0.0))
+        self._prompt_sft_share = float(state.get("sft_prompt_share", 0.0))
         self._phase = state.get("phase", "probe")
 
 

@@ -74,8 +74,8 @@ def as_list(x: torch.Tensor | None) -> list | None:
 def describe(updates: list[Update]) -> list:
     """A plain, exactly comparable description of a plan."""
     return [
-        (u.kind, [(t.name, t.preset, t.source, t.indices.tolist(), as_list(t.advantages), as_list(t.seq_weights))
-                  for t in u.terms])
+        (u.kind, [(t.name, t.preset, t.source, t.indices.tolist(), as_list(t.advantages), as_list(t.seq_weights),
+                   t.norm_group) for t in u.terms])
         for u in updates
     ]
 
@@ -111,20 +111,21 @@ def run_steps(c: Controller, config: SimpleNamespace, steps: range, *, num_promp
         updates = c.plan(cx, data)
         weights_log, reg_log = [], []
         for j, u in enumerate(updates):
-            w = c.loss_weights()
+            weighting = c.weighting_of(u)  # what the loop uses: the update's own weighting
             losses = {t.name: term_loss(t.name, s) for t in u.terms}
             if opt is not None:
                 opt.zero_grad()
                 for name, value in losses.items():
-                    wt = w.get(name, 1.0)
+                    wt = weighting.weight(name)
                     if isinstance(wt, torch.Tensor) and wt.requires_grad:
                         (wt * value).backward()
-                reg = c.regularizer()
+                reg = weighting.regularizer()
                 if reg is not None:
                     reg.backward()
                 opt.step()
-            reg = c.regularizer()
-            weights_log.append({k: float(torch.as_tensor(v).detach()) for k, v in w.items()})
+            reg = weighting.regularizer()
+            weights_log.append({k: float(torch.as_tensor(weighting.weight(k)).detach()) for k in losses
+                                if isinstance(weighting.weight(k), torch.Tensor) or weighting.weight(k) != 1.0})
             reg_log.append(None if reg is None else float(reg.detach()))
             c.observe(cx, Feedback(kind=u.kind, grad_norm=1.0 + ((s * 5 + j) % 7) / 2, term_losses=losses))
         out.append((needs, describe(updates), weights_log, reg_log, c.metrics()))

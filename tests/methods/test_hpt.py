@@ -41,8 +41,13 @@ def test_gate_counts_correct_rollouts(gamma, sft_rows, rl_rows):
     assert t["pg"].preset == "dr_grpo" and t["pg"].source == "rollout"
     assert t["pg"].indices.tolist() == expected_pg
     assert t["pg"].seq_weights.tolist() == [1.0] * len(expected_pg)  # α = 1
+    # the terms that share Σ / max_len (rollouts and off-policy demonstrations) are grouped
+    assert t["pg"].norm_group == "rl" and t["sft"].norm_group is None
     m = c.metrics()
-    assert m["sft_fraction"] == pytest.approx(len(sft_rows) / 3)
+    # paper's sample-level fraction: demonstrations / (demonstrations + kept rollouts)
+    #   gamma 0: 1 / (1 + 16) ; gamma 1 and 2: 2 / (2 + 8)
+    assert m["sft_fraction"] == pytest.approx(len(sft_rows) / (len(sft_rows) + 8 * len(rl_rows)))
+    assert m["sft_prompt_share"] == pytest.approx(len(sft_rows) / 3)  # prompt level (Σ β / P)
     assert m["hpt/num_sft"] == len(sft_rows) and m["hpt/num_rl"] == len(rl_rows)
 
 
@@ -63,7 +68,7 @@ def test_all_solved_and_all_failed_batches():
     c, update = plan_hpt(correct=[[0] * 8, [0] * 8])
     t = terms_by_name(update)
     assert t["sft"].indices.tolist() == [0, 1] and t["pg"].indices.tolist() == []
-    assert update.kind == "sft" and c.metrics()["sft_fraction"] == 1.0
+    assert update.kind == "sft" and c.metrics()["sft_fraction"] == 1.0  # 2 / (2 + 0)
 
 
 def test_feedback_functions():
@@ -84,7 +89,8 @@ def test_linear_feedback_weights_both_terms():
     assert t["pg"].seq_weights.tolist() == [0.125] * 8 + [0.375] * 8
     assert t["sft"].indices.tolist() == [0, 1, 2]
     assert t["sft"].seq_weights.tolist() == [1.0, 0.875, 0.625]
-    assert c.metrics()["sft_fraction"] == pytest.approx((1 + 0.875 + 0.625) / 3)
+    assert c.metrics()["sft_prompt_share"] == pytest.approx((1 + 0.875 + 0.625) / 3)
+    assert c.metrics()["sft_fraction"] == pytest.approx(3 / (3 + 16))  # 3 demos, 16 kept rollouts
 
 
 def test_off_and_mix_variants():
@@ -94,12 +100,18 @@ def test_off_and_mix_variants():
     assert t["off"].preset == "luffy_off_policy" and t["off"].source == "demo"
     assert t["off"].indices.tolist() == [0, 1]
     assert t["off"].advantages.tolist() == [1.0, 1.0]  # the demo's one-sample group: A = R(τ*) = 1
-    assert c.loss_weights() == {}
+    # official: one Σ / max_len over rollouts and the off-policy demonstration tokens
+    assert t["off"].norm_group == t["pg"].norm_group == "rl"
+    assert update.weighting.weight("off") == 1.0
     c, update = plan_hpt(hpt_variant="mix", hpt_gamma=1)
     t = terms_by_name(update)
     assert set(t) == {"pg", "sft", "off"}
     assert t["sft"].indices.tolist() == t["off"].indices.tolist() == [0, 1]
-    assert c.loss_weights() == {"sft": 0.1}  # 0.1 · SFT + 1.0 · off-policy (§5.4)
+    # 0.1 · SFT + 1.0 · off-policy (§5.4)
+    assert update.weighting.weight("sft") == 0.1 and update.weighting.weight("off") == 1.0
+    # hpt_sft_coef (official sft_loss_coef) multiplies the SFT term: 0.3 · 0.1 = 0.03
+    _, update = plan_hpt(hpt_variant="mix", hpt_gamma=1, hpt_sft_coef=0.3)
+    assert update.weighting.weight("sft") == pytest.approx(0.03)
 
 
 def test_gated_prompt_without_demonstration_stays_on_rl():
@@ -111,13 +123,12 @@ def test_gated_prompt_without_demonstration_stays_on_rl():
     assert t["pg"].advantages[:8].tolist() == [0.0] * 8
 
 
-def test_removal_of_sft_ed_questions_and_group_accuracy():
+def test_removal_of_sft_ed_questions():
     c, _ = plan_hpt(hpt_gamma=1)
     assert c.excluded_ids() == set()  # off by default
     c, _ = plan_hpt(hpt_gamma=1, hpt_remove_sft_solved=True)
     assert c.excluded_ids() == {"r0", "r1"}
     assert c.metrics()["hpt/num_excluded"] == 2
-    assert c.last_group_accuracy() == {"r0": 0.0, "r1": 0.125, "r2": 0.375}
     # exclusions accumulate over steps
     rows = make_rows(3)
     rows[2].id = "r9"
@@ -128,8 +139,95 @@ def test_removal_of_sft_ed_questions_and_group_accuracy():
 def test_needs_rollouts_and_demos_and_rejects_bad_options():
     c = HPTController(make_config())
     n = c.needs(ctx(0))
-    assert n.rollouts and n.demos and n.rollouts_per_prompt is None
+    assert n.rollouts and n.rollouts_per_prompt is None
     with pytest.raises(ValueError):
         HPTController(make_config(hpt_variant="bogus"))
     with pytest.raises(ValueError):
         HPTController(make_config(hpt_alpha_fn="bogus"))
+
+
+def test_only_rows_trained_by_sft_alone_are_removed():
+    # linear: prompts 1 and 2 train both SFT (β > 0) and RL (α > 0): they stay; prompt 0 (P = 0)
+    # trains SFT alone and is removed
+    c, _ = plan_hpt(hpt_alpha_fn="linear", hpt_remove_sft_solved=True)
+    assert c.excluded_ids() == {"r0"}
+    # OFF/ON: a gated prompt trains off-policy RL, not SFT: nothing is "SFT-ed"
+    c, _ = plan_hpt(hpt_variant="off", hpt_gamma=1, hpt_remove_sft_solved=True)
+    assert c.excluded_ids() == set()
+
+
+def test_three_way_gate():
+    # official switch_gate = 0, switch_gate_off = 2: 0/8 -> SFT, 1/8 -> off-policy RL on τ*
+    # (rollouts dropped), 3/8 -> on-policy RL
+    c, update = plan_hpt(hpt_gamma=0, hpt_gamma_off=2)
+    t = terms_by_name(update)
+    assert set(t) == {"pg", "sft", "off"}
+    assert t["sft"].indices.tolist() == [0]
+    assert t["off"].indices.tolist() == [1] and t["off"].advantages.tolist() == [1.0]
+    assert t["off"].preset == "luffy_off_policy" and t["off"].norm_group == "rl"
+    assert t["pg"].indices.tolist() == list(range(16, 24))
+    m = c.metrics()
+    # samples: 1 SFT demo + 1 off demo + 8 rollouts = 10 (official uni/sft_data_ratio, off ratio)
+    assert (m["sft_fraction"], m["off_fraction"]) == (pytest.approx(0.1), pytest.approx(0.1))
+    with pytest.raises(ValueError, match="hpt_gamma_off"):
+        HPTController(make_config(hpt_gamma=2, hpt_gamma_off=1))
+
+
+def test_soft_tables():
+    # 7 rollouts + the demonstration per prompt; counts 0, 1, 3 correct rollouts -> keys 1, 2, 4
+    c = HPTController(make_config(hpt_alpha_fn="soft0"))
+    assert c.needs(ctx(0)).rollouts_per_prompt == 7
+    rows = make_rows(3)
+    [u] = c.plan(ctx(0), make_batch(rows, [[0] * 7, [1] + [0] * 6, [1, 1, 1] + [0] * 4]))
+    t = terms_by_name(u)
+    # soft0: key 1 -> (0, 0, 1); key 2 -> (0.125, 0.5, 0.5); key 4 -> (0.5, 0.5, 0.125)
+    assert t["pg"].indices.tolist() == list(range(7, 21))  # prompt 0 has on-coef 0
+    assert t["pg"].seq_weights.tolist() == [0.125] * 7 + [0.5] * 7
+    assert t["off"].indices.tolist() == [1, 2] and t["off"].seq_weights.tolist() == [0.5, 0.5]
+    assert t["sft"].indices.tolist() == [0, 1, 2] and t["sft"].seq_weights.tolist() == [1.0, 0.5, 0.125]
+    # advantages over rollouts ∪ τ* (no std): prompt 1 mean (1 + 1) / 8 = 0.25 -> 0.75, -0.25 x6;
+    #   τ* 0.75 ; prompt 2 mean (3 + 1) / 8 = 0.5 -> τ* 0.5
+    assert t["pg"].advantages[:7].tolist() == pytest.approx([0.75] + [-0.25] * 6)
+    assert t["off"].advantages.tolist() == pytest.approx([0.75, 0.5])
+    with pytest.raises(ValueError, match="n = 8"):
+        HPTController(make_config(hpt_alpha_fn="soft1", group_size=4))
+
+
+def test_official_balance_reproduces_the_official_per_sample_weights():
+    """hpt_balance=official vs the official loss on one micro-batch per demonstration.
+
+    Batch: prompt A gated (0/2 correct), its demonstration of 2 tokens; prompt B kept, 2
+    rollouts of 3 and 1 tokens with rewards 1, 0; max_len L = 4; hpt_sft_coef c = 0.3.
+    Per-token losses ℓ (any values): demonstration [d1, d2], rollouts [[a1, a2, a3], [b1]].
+
+    Official (mix_actor.py, offline_loss_type "sft", loss_remove_token_mean=True), with the
+    demonstration in its own micro-batch and the rollouts in another (grad accumulation 1,
+    micro-batch losses summed):
+        micro-batch 1: c · masked_mean(ℓ_demo) = 0.3 · (d1 + d2) / 2
+        micro-batch 2: Σ ℓ_rollout / L       = (a1 + a2 + a3 + b1) / 4
+    so per token: demonstration 0.15 each, rollout 0.25 each.
+    """
+    from hybridrl.core.aggregation import agg_loss
+    from hybridrl.core.presets import get_preset
+
+    c, update = plan_hpt(correct=[[0, 0], [1, 0]], hpt_balance="official", hpt_sft_coef=0.3)
+    t = terms_by_name(update)
+    assert t["pg"].preset == "hpt_rl_official" and t["sft"].preset == "hpt_sft_official"
+    assert get_preset("hpt_rl_official").clip == "none"  # official loss_remove_clip=True
+    demo = torch.tensor([[1.0, 1.0, 0.0]], requires_grad=True)  # ℓ = 1 per token, unit grads
+    demo_mask = torch.tensor([[1, 1, 0]])
+    roll = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]], requires_grad=True)
+    roll_mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    w = update.weighting.weight("sft")  # c = 0.3
+    # our loss, formed as the loop forms it: weight × agg(preset mode), split however we like
+    ours = w * agg_loss(demo, demo_mask, get_preset("hpt_sft_official").agg_mode, max_len=4) \
+        + agg_loss(roll[:1], roll_mask[:1], get_preset("hpt_rl_official").agg_mode, max_len=4) \
+        + agg_loss(roll[1:], roll_mask[1:], get_preset("hpt_rl_official").agg_mode, max_len=4)
+    ours.backward()
+    # d loss / d ℓ = the per-sample weight of each token: demonstration 0.3 / 2 = 0.15;
+    # rollouts 1 / L = 0.25 (no division by the 2 sequences)
+    assert demo.grad.flatten().tolist() == pytest.approx([0.15, 0.15, 0.0])
+    assert roll.grad.flatten().tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.0, 0.0])
+    # the paper balance instead: Dr. GRPO Σ / L / 2 sequences = 0.125 per rollout token, and
+    # SFT one token mean over the step's demonstration tokens 0.3 / 2 = 0.15
+    assert terms_by_name(plan_hpt(correct=[[0, 0], [1, 0]])[1])["pg"].preset == "dr_grpo"

@@ -1,4 +1,4 @@
-"""LUFFY (demonstrations in the group, shared advantages) and SRFT (two terms every step)."""
+"""LUFFY (demonstrations in the group, shared advantages) and SRFT (three terms every step)."""
 
 import pytest
 import torch
@@ -24,7 +24,7 @@ def luffy_plan(correct=ON, demos=True, **opts):
 def test_luffy_asks_for_n_minus_n_off_rollouts():
     assert LUFFYController(make_config()).needs(ctx(0)).rollouts_per_prompt == 7
     n = LUFFYController(make_config(luffy_n_off=3)).needs(ctx(0))
-    assert n.rollouts_per_prompt == 5 and n.demos
+    assert n.rollouts_per_prompt == 5
     with pytest.raises(ValueError):
         LUFFYController(make_config(luffy_n_off=8))
 
@@ -43,6 +43,8 @@ def test_luffy_group_is_on_union_off():
     assert t["pg"].advantages.tolist() == pytest.approx([0.75] + [-0.25] * 6 + [-0.125] * 7)
     assert t["off"].advantages.tolist() == pytest.approx([0.75, 0.875])
     assert c.metrics()["offline_fraction"] == pytest.approx(2 / 16)
+    # one normaliser over the mixed batch (official loss_remove_token_mean): same group for both
+    assert t["pg"].norm_group == t["off"].norm_group is not None
 
 
 def test_luffy_on_policy_only_statistics():
@@ -72,18 +74,26 @@ def test_luffy_advantages_function_with_unequal_groups():
 
 
 def test_srft_terms_every_step():
-    c = SRFTController(make_config())
+    c = SRFTController(make_config())  # group_size 8
     n = c.needs(ctx(0))
-    assert n.rollouts and n.demos
+    assert n.rollouts and n.rollouts_per_prompt == 7  # official group: 7 rollouts + 1 demonstration
     rows = make_rows(2, demos=[True, False])
     # partial credit 0.3 is not correct: SRFT's advantage is the binary reward
-    data = make_batch(rows, [[1, 0], [0, 1]], rewards=[[1.0, 0.3], [0.0, 1.0]])
+    data = make_batch(rows, [[1, 0, 0, 0], [0, 1, 1, 1]], rewards=[[1.0, 0.3, 0, 0], [0.0, 1.0, 1, 1]])
     [u] = c.plan(ctx(0), data)
     t = terms_by_name(u)
+    assert set(t) == {"pg", "sft", "off"}
     assert (t["pg"].preset, t["pg"].source) == ("srft", "rollout")
-    assert t["pg"].indices.tolist() == [0, 1, 2, 3]
-    assert t["pg"].advantages.tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert t["pg"].indices.tolist() == list(range(8))
+    assert t["pg"].advantages.tolist() == [1.0, 0, 0, 0, 0, 1, 1, 1]
     assert (t["sft"].preset, t["sft"].source, t["sft"].indices.tolist()) == ("srft_sft", "demo", [0])
     assert t["sft"].advantages is None and t["sft"].seq_weights is None
+    # off-policy term on the same demonstration: A* = 1 - mean{1, 0, 0, 0, τ* = 1} = 1 - 2/5 = 0.6
+    assert (t["off"].preset, t["off"].source, t["off"].indices.tolist()) == ("srft_off_policy", "demo", [0])
+    assert t["off"].advantages.tolist() == pytest.approx([0.6])
+    # the two RL terms share one normaliser (official Σ / max_len over the mixed batch); SFT alone
+    assert t["pg"].norm_group == t["off"].norm_group is not None and t["sft"].norm_group is None
     m = c.metrics()
-    assert (m["srft/num_pos"], m["srft/num_neg"], m["sft_fraction"]) == (2, 2, 0.5)
+    # sample-level: 1 demonstration / (1 + 8 rollouts); prompt share 1 of 2
+    assert (m["srft/num_pos"], m["srft/num_neg"]) == (4, 4)
+    assert m["sft_fraction"] == pytest.approx(1 / 9) and m["sft_prompt_share"] == 0.5

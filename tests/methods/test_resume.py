@@ -1,6 +1,6 @@
 """Every controller resumes exactly: 6 scripted steps == 3 steps + checkpoint + 3 steps.
 
-The mini loop (``run_steps``) calls needs -> plan -> loss_weights/regularizer -> observe ->
+The mini loop (``run_steps``) calls needs -> plan -> the update's weighting -> observe ->
 metrics in the loop's order, trains learnable weights with SGD on scripted term losses,
 and feeds grad norms that vary by step; the state goes through torch.save/load.
 """
@@ -28,7 +28,7 @@ CASES = {
     "sasr": (SASRController, dict(sasr_warmup_steps=2, sasr_gamma=0.5)),
     "ssr": (SSRController, {}),
     "ssr_cosine": (SSRCosineController, dict(ssr_cosine_upper=0.7, ssr_cosine_lower=0.2)),
-    "static_hybrid": (StaticHybridController, dict(static_hybrid_sft_epochs=1, static_hybrid_rl_epochs=1)),
+    "static_hybrid": (StaticHybridController, dict(static_hybrid_sft=1, static_hybrid_rl=1, static_hybrid_repeat=True)),
     "luffy": (LUFFYController, dict(luffy_n_off=2)),
     "srft": (SRFTController, {}),
     "auto_hpt": (AutoController, PROBE),

@@ -23,7 +23,7 @@ def step(c, s, grad_norm=1.0, epoch=0, total=100, skipped=False):
     data = make_batch(rows, [[1, 0], [0, 0]]) if needs.rollouts else demo_only(rows)
     [u] = c.plan(cx, data)
     if u.kind == "sft":
-        assert not needs.rollouts and needs.demos  # an SFT step never samples
+        assert not needs.rollouts  # an SFT step never samples
         assert [(t.name, t.preset, t.source) for t in u.terms] == [("sft", "sft", "demo")]
     else:
         assert needs.rollouts and [(t.name, t.preset) for t in u.terms] == [("pg", "grpo")]
@@ -74,6 +74,22 @@ def test_sasr_extremes_and_skipped_updates():
     assert c.g_warmup == 2.0 and c.g_last == 2.0
 
 
+def test_sasr_sft_step_without_demonstrations_keeps_g_last():
+    # warm-up of 1 step measures G_warmup = G_last = 2; then an SFT step whose batch holds no
+    # demonstration trains nothing (grad norm 0): recording it would give p = 0 / (0 + 2) = 0 for
+    # ever. It is ignored: p stays 2 / (2 + 1·2) = 0.5.
+    c = SASRController(make_config(sasr_warmup_steps=1))
+    step(c, 0, 2.0)
+    no_demo = make_rows(2, demos=False)
+    c._sft = True  # force an SFT step (as if u < p had been drawn)
+    [u] = c.plan(ctx(1), demo_only(no_demo))
+    assert u.kind == "sft" and u.terms[0].indices.tolist() == []
+    c.observe(ctx(1), Feedback(kind="sft", grad_norm=0.0))
+    assert c.g_last == 2.0
+    c.needs(ctx(2))
+    assert c.metrics()["sasr_p"] == pytest.approx(0.5)
+
+
 def test_sasr_without_warmup_measures_first():
     c = SASRController(make_config(sasr_warmup_steps=0, sasr_gamma=1e12))
     assert step(c, 0, 4.0) == "sft"  # p = 1 until an SFT grad norm is known
@@ -106,11 +122,31 @@ def test_ssr_cosine_schedule():
 
 
 def test_static_hybrid_by_epoch():
-    c = StaticHybridController(make_config())
+    c = StaticHybridController(make_config(static_hybrid_repeat=True))
     # 2 epochs SFT, then 1 epoch GRPO, repeating
     kinds = [step(c, s, epoch=e) for s, e in enumerate([0, 0, 1, 1, 2, 2, 3, 4, 5, 6])]
     assert kinds == ["sft", "sft", "sft", "sft", "rl", "rl", "sft", "sft", "rl", "sft"]
-    c = StaticHybridController(make_config(static_hybrid_sft_epochs=1, static_hybrid_rl_epochs=2))
+    c = StaticHybridController(make_config(static_hybrid_sft=1, static_hybrid_rl=2, static_hybrid_repeat=True))
     assert [step(c, e, epoch=e) for e in range(6)] == ["sft", "rl", "rl"] * 2
+    # default (SASR §4: one cycle): after 2 SFT epochs and 1 GRPO epoch, GRPO continues
+    c = StaticHybridController(make_config())
+    assert [step(c, e, epoch=e) for e in range(6)] == ["sft", "sft", "rl", "rl", "rl", "rl"]
     with pytest.raises(ValueError):
-        StaticHybridController(make_config(static_hybrid_sft_epochs=0, static_hybrid_rl_epochs=0))
+        StaticHybridController(make_config(static_hybrid_sft=0, static_hybrid_rl=0))
+    with pytest.raises(ValueError, match="static_hybrid_unit"):
+        StaticHybridController(make_config(static_hybrid_unit="days"))
+
+
+def test_static_hybrid_in_steps_and_fractions():
+    # steps: 3 SFT steps, 2 GRPO steps, repeating; epochs are ignored
+    c = StaticHybridController(make_config(static_hybrid_unit="step", static_hybrid_sft=3, static_hybrid_rl=2,
+                                           static_hybrid_repeat=True))
+    assert [step(c, s) for s in range(7)] == ["sft"] * 3 + ["rl"] * 2 + ["sft"] * 2
+    # fractions of a 100-step run: SFT while step / 100 < 2/3 (steps 0..66), then GRPO; a
+    # 100-step run over 1,000 rows is no longer pure SFT
+    c = StaticHybridController(make_config(static_hybrid_unit="fraction", static_hybrid_sft=2 / 3,
+                                           static_hybrid_rl=1 / 3))
+    kinds = [step(c, s) for s in range(100)]
+    assert kinds.index("rl") == 67 and kinds.count("sft") == 67
+    with pytest.raises(ValueError, match="<= 1"):
+        StaticHybridController(make_config(static_hybrid_unit="fraction", static_hybrid_sft=1.0))

@@ -83,10 +83,10 @@ def superrl(variant="logsigma", k=2, **opts):
 def probe(c, steps, reward=0.0):
     rows = make_rows(2)
     for s in range(steps):
-        assert not c.needs(ctx(s)).demos
         [u] = c.plan(ctx(s), make_batch(rows, [[0] * 4, [0] * 4], batch_reward_mean=reward))
         assert [t.name for t in u.terms] == ["pg"] and u.terms[0].preset == "grpo"
-        assert c.loss_weights() == {} and c.regularizer() is None
+        # probing: plain RL, unit weights, no regularizer
+        assert u.weighting.weight("pg") == 1.0 and u.weighting.regularizer() is None
 
 
 def hybrid_step(c, step=2):
@@ -98,7 +98,6 @@ def test_probe_then_hybrid_actor():
     assert c.metrics()["switch_decision"] == "probing"
     probe(c, 2)
     assert c.metrics()["switch_decision"] == "sparse"
-    assert c.needs(ctx(2)).demos
     rows = make_rows(2, demos=[True, False])
     [u] = c.plan(ctx(2), make_batch(rows, [[1, 0, 0, 0], [0] * 4]))
     t = terms_by_name(u)
@@ -108,16 +107,16 @@ def test_probe_then_hybrid_actor():
     assert t["pg"].advantages[0] > 0 and t["pg"].advantages[4:].tolist() == [0.0] * 4
     m = c.metrics()
     assert m["sigma_pg"] == m["sigma_sft"] == 1.0 and m["superrl/phase"] == "hybrid"
-    assert m["sft_fraction"] == 0.5
+    # sample-level: 1 demonstration / (1 + 8 rollouts) ; prompt share 1 of 2 rows
+    assert m["sft_fraction"] == pytest.approx(1 / 9) and m["sft_prompt_share"] == 0.5
 
 
 def test_dense_probe_keeps_vanilla_rl():
     c = superrl()
     probe(c, 2, reward=0.9)  # recent_avg 0.9 >= 0.5 -> dense
     assert c.metrics()["switch_decision"] == "dense"
-    assert not c.needs(ctx(2)).demos
     [u] = c.plan(ctx(2), make_batch(make_rows(2), [[0] * 4, [0] * 4]))
-    assert [t.name for t in u.terms] == ["pg"] and c.loss_weights() == {}
+    assert [t.name for t in u.terms] == ["pg"] and u.weighting.regularizer() is None
 
 
 def test_log_sigma_gradients_follow_the_formula():
@@ -125,46 +124,87 @@ def test_log_sigma_gradients_follow_the_formula():
     params = c.parameters()
     assert params == [c.s_pg, c.s_sft]  # exist before the probe: the optimizer is built once
     probe(c, 2)
-    hybrid_step(c)
+    [u] = hybrid_step(c)
+    w = u.weighting
     # the loop asks for the weights afresh for every micro-batch and backpropagates each
     L_pg, L_sft = 1.0, 2.0
     for part in (0.25, 0.75):
-        (c.loss_weights()["pg"] * (L_pg * part)).backward()
-    (c.loss_weights()["sft"] * L_sft).backward()
-    c.regularizer().backward()
+        (w.weight("pg") * (L_pg * part)).backward()
+    (w.weight("sft") * L_sft).backward()
+    w.regularizer().backward()
     # L = e^{-2 s_pg} L_pg + e^{-2 s_sft} L_sft + s_pg + s_sft, at s = 0:
     # dL/ds_pg  = -2 e^0 * 1 + 1 = -1;  dL/ds_sft = -2 e^0 * 2 + 1 = -3
     assert c.s_pg.grad.item() == pytest.approx(-1.0)
     assert c.s_sft.grad.item() == pytest.approx(-3.0)
     # one SGD step (lr 0.1) moves both up: s_pg = 0.1, s_sft = 0.3, i.e. the weights shrink
     torch.optim.SGD(params, lr=0.1).step()
+    c.observe(ctx(2), Feedback(kind="hybrid", grad_norm=1.0))  # inside the bound: unchanged
     assert c.s_pg.item() == pytest.approx(0.1) and c.s_sft.item() == pytest.approx(0.3)
-    assert float(c.loss_weights()["pg"].detach()) == pytest.approx(math.exp(-0.2))
+    assert float(w.weight("pg").detach()) == pytest.approx(math.exp(-0.2))
     assert c.metrics()["sigma_sft"] == pytest.approx(math.exp(0.3))
 
 
 def test_log_sigma_gradient_matches_autograd_reference():
     c = superrl(superrl_init_s_pg=0.3, superrl_init_s_sft=-0.2)
     probe(c, 2)
-    hybrid_step(c)
-    w = c.loss_weights()
-    (w["pg"] * 1.7 + w["sft"] * 0.4 + c.regularizer()).backward()
+    [u] = hybrid_step(c)
+    w = u.weighting
+    (w.weight("pg") * 1.7 + w.weight("sft") * 0.4 + w.regularizer()).backward()
     s = torch.tensor([0.3, -0.2], requires_grad=True)
     (torch.exp(-2 * s[0]) * 1.7 + torch.exp(-2 * s[1]) * 0.4 + s.sum()).backward()
     assert [c.s_pg.grad.item(), c.s_sft.grad.item()] == pytest.approx(s.grad.tolist(), rel=1e-6)
+
+
+def test_guard_bounds_s_pg_when_the_pg_surrogate_is_zero():
+    # L_pg ≈ 0 (GRPO surrogate at ratio 1): dL/ds_pg = 1 - 2 e^{-2 s_pg} * 0 = 1 for ever, so
+    # unguarded AdamW lowers s_pg by ≈ lr every step. With lr 0.1 and bound 1.15: after 11 steps
+    # s_pg ≈ -1.1, the 12th step would give -1.2 and is projected back to -1.15;
+    # the PG weight stops at e^{2.3} = 9.974 instead of growing as e^{0.2 t}.
+    c = superrl()
+    probe(c, 2)
+    opt = torch.optim.AdamW(c.parameters(), lr=0.1, weight_decay=0.0)
+    for step in range(30):
+        [u] = hybrid_step(c, 2 + step)
+        opt.zero_grad()
+        w = u.weighting
+        (w.weight("pg") * 0.0 + w.weight("sft") * 1.0 + w.regularizer()).backward()
+        opt.step()
+        c.observe(ctx(2 + step), Feedback(kind="hybrid", grad_norm=1.0))
+    assert c.s_pg.item() == pytest.approx(-1.15)
+    assert float(u.weighting.weight("pg").detach()) == pytest.approx(math.exp(2.3), rel=1e-6)
+    # s_sft settles at its optimum 0.5 ln(2 L_sft) = 0.5 ln 2 = 0.3466 (inside the box)
+    assert abs(c.s_sft.item() - 0.5 * math.log(2.0)) < 0.1
+    # inf bound = the paper's loss: s_pg keeps falling (≈ -0.1 per step: about -3 after 30)
+    c = superrl(superrl_s_bound=float("inf"))
+    probe(c, 2)
+    opt = torch.optim.AdamW(c.parameters(), lr=0.1, weight_decay=0.0)
+    for step in range(30):
+        [u] = hybrid_step(c, 2 + step)
+        opt.zero_grad()
+        (u.weighting.weight("pg") * 0.0 + u.weighting.regularizer()).backward()
+        opt.step()
+        c.observe(ctx(2 + step), Feedback(kind="hybrid", grad_norm=1.0))
+    assert c.s_pg.item() < -2.9
+
+
+def test_guard_rejects_bad_bounds():
+    with pytest.raises(ValueError, match="superrl_s_bound"):
+        superrl(superrl_s_bound=0.0)
+    with pytest.raises(ValueError, match="outside"):
+        superrl(superrl_init_s_sft=2.0)
 
 
 def test_theta_variant():
     c = superrl("theta")
     assert c.parameters() == [c.alpha]
     probe(c, 2)
-    hybrid_step(c)
-    w = c.loss_weights()
-    assert float(w["pg"].detach()) == 0.5 and float(w["sft"].detach()) == 0.5  # sigmoid(0)
-    assert c.regularizer() is None
+    [u] = hybrid_step(c)
+    w = u.weighting
+    assert float(w.weight("pg").detach()) == 0.5 and float(w.weight("sft").detach()) == 0.5  # sigmoid(0)
+    assert w.regularizer() is None
     # L = w L_pg + (1 - w) L_sft, dL/dα = w (1 - w) (L_pg - L_sft) = 0.25 * (1 - 2) = -0.25
-    (w["pg"] * 1.0).backward()
-    (w["sft"] * 2.0).backward()
+    (w.weight("pg") * 1.0).backward()
+    (w.weight("sft") * 2.0).backward()
     assert c.alpha.grad.item() == pytest.approx(-0.25)
     assert c.metrics()["theta"] == 0.0 and c.metrics()["w_pg"] == 0.5
 
@@ -177,10 +217,10 @@ def test_per_step_variant_two_updates():
     assert (rl.kind, [t.name for t in rl.terms]) == ("rl", ["pg"])
     assert (sft.kind, [t.name for t in sft.terms]) == ("sft", ["sft"])
     # first update: unweighted RL, no regularizer; second: e^{-2 s_sft} L_sft + s_sft
-    assert "pg" not in c.loss_weights() and c.regularizer() is None
-    c.observe(ctx(2), Feedback(kind="rl", grad_norm=1.0))
-    assert float(c.loss_weights()["sft"].detach()) == 1.0 and c.regularizer() is not None
-    c.observe(ctx(2), Feedback(kind="sft", grad_norm=1.0))
+    assert rl.weighting.weight("pg") == 1.0 and rl.weighting.regularizer() is None
+    assert float(sft.weighting.weight("sft").detach()) == 1.0
+    sft.weighting.regularizer().backward()
+    assert c.s_sft.grad.item() == 1.0  # d s_sft / d s_sft
 
 
 def test_load_state_keeps_parameter_objects():
