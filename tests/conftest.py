@@ -1,18 +1,16 @@
 """Test-wide settings: tests never touch the network (models are built in code or packaged).
 
 - The Hugging Face libraries are put in offline mode (set before any test imports them).
-- :func:`guard_connect` replaces ``socket.socket.connect``/``connect_ex`` for the whole test
-  session: a connection to anything but loopback or a Unix socket raises
-  :class:`NetworkRefused` *before* the system call, so no packet leaves the machine.
+- ``offline_guard.guard_connect`` replaces ``socket.socket.connect``/``connect_ex`` for the whole
+  test session: a connection to anything but loopback or a Unix socket raises
+  ``NetworkRefused`` *before* the system call, so no packet leaves the machine.
   Reward workers, CLI subprocesses and ``accelerate launch`` talk over pipes, Unix sockets or
   127.0.0.1 and are unaffected. (Checked in tests/reliability/test_safety.py.)
 - ``tiny_args`` is the one tiny-run fixture (``tiny_overrides`` is the same as key=value strings);
   ``tests/`` is importable, so ``scripted_rewards`` holds the one copy of each scripted reward.
 """
 
-import ipaddress
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -29,55 +27,8 @@ sys.path.insert(0, str(TESTS))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")]))
 
 
-# --- no network ----------------------------------------------------------------------------
-
-
-class NetworkRefused(ConnectionRefusedError):
-    """A test tried to connect to a non-loopback address (the suite must run offline)."""
-
-
-def is_local_address(address) -> bool:
-    """True for a Unix socket path, ``localhost`` or a loopback IP (127.0.0.0/8, ::1);
-    False for every other host, names included (they are never resolved here)."""
-    if isinstance(address, (str, bytes)):  # AF_UNIX path (or abstract namespace)
-        return True
-    host = address[0] if isinstance(address, tuple) and address else address
-    if isinstance(host, bytes):
-        host = host.decode(errors="replace")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-    except ValueError:  # a host name other than localhost
-        return False
-
-
-_REAL_CONNECT = socket.socket.connect
-_REAL_CONNECT_EX = socket.socket.connect_ex
-
-
-def _refuse(address):
-    raise NetworkRefused(f"tests run offline: connection to {address!r} refused by tests/conftest.py")
-
-
-def guarded_connect(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not is_local_address(address):
-        _refuse(address)
-    return _REAL_CONNECT(self, address)
-
-
-def guarded_connect_ex(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not is_local_address(address):
-        _refuse(address)
-    return _REAL_CONNECT_EX(self, address)
-
-
-def guard_connect() -> None:
-    """Install the guard (idempotent). ``socket.create_connection`` and every HTTP client
-    built on the ``socket`` module go through ``socket.socket.connect``."""
-    socket.socket.connect = guarded_connect
-    socket.socket.connect_ex = guarded_connect_ex
-
+# --- no network: refuse every non-loopback connection (tests/offline_guard.py) ----------------
+from offline_guard import guard_connect  # noqa: E402  (tests/ is on sys.path now)
 
 guard_connect()
 

@@ -4,6 +4,7 @@ evaluate answers as code only ever see answers that cannot call anything."""
 
 import ast
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -87,10 +88,84 @@ print(len(names), "modules;", "skipped:", skipped)
     assert "modules;" in r.stdout
 
 
-def test_tests_run_offline():
-    import os
+def test_tests_run_offline_hub_libraries(monkeypatch, tmp_path):
+    """The Hugging Face libraries are in offline mode (their own flags, read at import), so a
+    download fails at once from the local cache, without even trying to connect."""
+    import huggingface_hub
+    import offline_guard
+    import transformers.utils.hub as transformers_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # set in tests/conftest.py
+    assert constants.HF_HUB_OFFLINE is True and huggingface_hub.is_offline_mode() is True
+    assert transformers_hub.is_offline_mode() is True
+    attempts = []
+
+    def record(sock, address):
+        attempts.append(address)
+        raise offline_guard.NetworkRefused(address)
+
+    monkeypatch.setattr(offline_guard, "_check", record)
+    with pytest.raises(LocalEntryNotFoundError):
+        huggingface_hub.hf_hub_download("hybridrl-test/does-not-exist", "config.json", cache_dir=str(tmp_path))
+    assert attempts == []  # offline mode, not a refused connection, stopped it
+
+
+# 192.0.2.0/24 is TEST-NET-1 (RFC 5737): reserved for documentation, routed nowhere
+NON_LOOPBACK = [("192.0.2.1", 443, socket.AF_INET), ("2001:db8::1", 443, socket.AF_INET6),
+                ("example.com", 80, socket.AF_INET), ("10.0.0.1", 80, socket.AF_INET)]
+
+
+@pytest.mark.parametrize("host,port,family", NON_LOOPBACK)
+def test_tests_run_offline_non_loopback_connect_is_refused(host, port, family, monkeypatch):
+    """tests/conftest.py refuses a connection to anything but loopback before the system call:
+    the real connect is replaced by a recorder, which must never be reached."""
+    import offline_guard as guard  # installed by tests/conftest.py
+
+    assert socket.socket.connect is guard.guarded_connect
+    assert socket.socket.connect_ex is guard.guarded_connect_ex
+    reached = []
+    monkeypatch.setattr(guard, "_REAL_CONNECT", lambda sock, addr: reached.append(addr))
+    monkeypatch.setattr(guard, "_REAL_CONNECT_EX", lambda sock, addr: reached.append(addr) or 0)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        addr = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+        with pytest.raises(guard.NetworkRefused):
+            sock.connect(addr)
+        with pytest.raises(guard.NetworkRefused):
+            sock.connect_ex(addr)
+    if host[0].isdigit() or ":" in host:  # an IP literal: create_connection resolves nothing
+        with pytest.raises(ConnectionRefusedError):  # what HTTP clients see (an OSError)
+            socket.create_connection((host, port), timeout=0.1)
+    assert reached == []
+
+
+@pytest.mark.parametrize("host,family", [("127.0.0.1", socket.AF_INET), ("localhost", socket.AF_INET),
+                                         ("::1", socket.AF_INET6)])
+def test_tests_run_offline_loopback_still_connects(host, family):
+    # the reward workers, CLI subprocesses and gloo rendezvous use loopback: it must still work
+    try:
+        server = socket.socket(family, socket.SOCK_STREAM)
+        server.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    except OSError:
+        pytest.skip(f"no {family.name} loopback here")
+    with server:
+        server.listen(1)
+        port = server.getsockname()[1]
+        with socket.create_connection((host, port), timeout=5) as client:
+            conn, _ = server.accept()
+            with conn:
+                client.sendall(b"ping")
+                assert conn.recv(4) == b"ping"
+
+
+def test_tests_run_offline_guard_classifies_addresses():
+    import offline_guard as guard
+
+    local = ["/tmp/x.sock", b"\0abstract", ("127.0.0.1", 1), ("127.5.6.7", 1), ("localhost", 1), ("::1", 1, 0, 0)]
+    remote = [("192.0.2.1", 1), ("8.8.8.8", 53), ("2001:db8::1", 1, 0, 0), ("huggingface.co", 443), ("0.0.0.0", 1),
+              ("::ffff:192.0.2.1", 1, 0, 0)]
+    assert [guard.is_local_address(a) for a in local] == [True] * len(local)
+    assert [guard.is_local_address(a) for a in remote] == [False] * len(remote)
 
 
 def test_every_reasoning_gym_scorer_that_evals_is_guarded():
