@@ -102,7 +102,8 @@ def init_parallel(mode: str = "auto") -> "Parallel":
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    return Parallel(mode=mode, rank=rank, world=world, device=device)
+    reshard = os.environ.get("FSDP_RESHARD_AFTER_FORWARD", "true").lower() not in ("false", "0", "no")
+    return Parallel(mode=mode, rank=rank, world=world, device=device, reshard_after_forward=reshard)
 
 
 def decoder_layers(model: nn.Module) -> list[nn.Module]:
@@ -139,6 +140,10 @@ class Parallel:
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
+    reshard_after_forward: bool = True
+    """FSDP2: free the gathered weights of a layer after its forward (re-gathered in backward);
+    accelerate's ``fsdp_reshard_after_forward``. False keeps them until the backward (faster,
+    more memory)."""
 
     @property
     def on(self) -> bool:
@@ -170,7 +175,7 @@ class Parallel:
             dist.barrier()
 
     # -- wrapping ----------------------------------------------------------------------
-    def wrap(self, model: nn.Module, *, bf16: bool = False, reshard_after_forward: bool = True) -> nn.Module:
+    def wrap(self, model: nn.Module, *, bf16: bool = False) -> nn.Module:
         """Hand the trainable policy to the engine. Returns the module the loop trains through
         (DDP: a wrapper whose ``.module`` is the model; FSDP2: the model itself, sharded in place).
 
@@ -191,7 +196,7 @@ class Parallel:
                       broadcast_buffers=False)
             ddp.register_comm_hook(None, _sum_hook)
             return ddp
-        self._fully_shard(model, bf16=bf16, reshard_after_forward=reshard_after_forward)
+        self._fully_shard(model, bf16=bf16, reshard_after_forward=self.reshard_after_forward)
         for m in _fsdp_modules(model):
             # sum, as DDP above; with a plain SUM collective (gloo has no PREMUL_SUM)
             m.set_gradient_divide_factor(1.0)
@@ -294,7 +299,7 @@ class Parallel:
             model._is_fsdp_managed_module = flag
             for m in mods:
                 m.reshard()
-                m.set_reshard_after_forward(True, recurse=False)
+                m.set_reshard_after_forward(self.reshard_after_forward, recurse=False)
 
     def full_state_dict(self, model: nn.Module, *, rank0_only: bool = False) -> dict[str, torch.Tensor]:
         """HF-named full tensors of ``model`` (every rank, or only rank 0 on CPU with ``rank0_only``;
