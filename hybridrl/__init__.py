@@ -1,6 +1,30 @@
 """hybridrl: post-train language models for reasoning with SFT, RL and their hybrids.
 
+Python API (same checks as the CLI; see :mod:`hybridrl.api`)::
+
+    from hybridrl import TrainConfig, train, evaluate, compare
+    summary = train(TrainConfig(method="grpo", model="tiny", task="chain_sum", steps=2))
+
 Package import is kept light: nothing heavy (torch, transformers) is imported here.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["TrainConfig", "ConfigError", "train", "evaluate", "compare", "__version__"]
+
+
+def __getattr__(name: str):
+    # lazy: `import hybridrl` stays cheap; `hybridrl.train` is the (callable) training package
+    if name in ("TrainConfig", "ConfigError"):
+        from hybridrl.train import config
+
+        return getattr(config, name)
+    if name in ("evaluate", "compare"):
+        from hybridrl import api
+
+        return getattr(api, name)
+    if name == "train":
+        import importlib
+
+        return importlib.import_module("hybridrl.train")
+    raise AttributeError(f"module 'hybridrl' has no attribute {name!r}")

@@ -1,8 +1,17 @@
-"""``hybridrl data``: write a built-in task to .jsonl."""
+"""``hybridrl data``: write a built-in task's rows to a .jsonl or .parquet file."""
 
 from __future__ import annotations
 
 import argparse
+
+from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
+
+EXAMPLES = """examples:
+  hybridrl data --task chain_sum --size 200 --out data/chain_sum.jsonl
+  hybridrl data --task knights_knaves --difficulty 2 --split test --size 64 --out data/kk_test.parquet
+  hybridrl train --method hpt --data data/chain_sum.jsonl eval_data=data/kk_test.parquet
+""" + EXAMPLE_NOTE
+
 
 def _tasks_help() -> str:
     from hybridrl.data.tasks import describe_tasks
@@ -11,25 +20,34 @@ def _tasks_help() -> str:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from hybridrl.data.loading import write_jsonl
+    from hybridrl.data.loading import DataError, write_rows
     from hybridrl.data.tasks import build_task
 
+    if args.size < 1:
+        raise DataError(f"--size must be >= 1, got {args.size}")
+    if not args.out.lower().endswith((".jsonl", ".parquet")):
+        raise DataError(f"--out {args.out}: use a .jsonl or .parquet file name (the suffix picks the format)")
     rows = build_task(args.task, size=args.size, seed=args.seed, difficulty=args.difficulty, split=args.split)
-    write_jsonl(rows, args.out)
+    write_rows(rows, args.out)
     with_demo = sum(1 for r in rows if r.demonstration)
     print(f"wrote {len(rows)} rows ({with_demo} with demonstrations) of task '{args.task}' "
-          f"[split={args.split}, seed={args.seed}, difficulty={args.difficulty}] to {args.out}")
+          f"[split={args.split}, seed={args.seed}, difficulty={args.difficulty or 'default'}] to {args.out}")
     return 0
 
 
 def register(sub) -> None:
-    d = sub.add_parser("data", help="write a built-in task's rows (with demonstrations) to a .jsonl file",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Built-in tasks (reasoning-gym, offline):\n" + _tasks_help())
-    d.add_argument("--task", required=True)
-    d.add_argument("--size", type=int, default=1000)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--difficulty", default=None)
-    d.add_argument("--split", default="train", choices=["train", "test"])
-    d.add_argument("--out", required=True)
+    d = sub.add_parser("data", help="write a built-in task's rows (with demonstrations) to a .jsonl/.parquet file",
+                       formatter_class=HelpFormatter,
+                       description="Generate rows of a built-in task (reasoning-gym, offline), each with a "
+                                   "prompt, its answer and a worked demonstration, for `hybridrl train --data` "
+                                   "or `eval --data`.\n\nBuilt-in tasks:\n" + _tasks_help(),
+                       epilog=EXAMPLES)
+    d.add_argument("--task", required=True, help="built-in task name (listed above)")
+    d.add_argument("--size", type=int, default=1000, help="number of rows")
+    d.add_argument("--seed", type=int, default=0,
+                   help="seed of the questions (train and test splits never share a question)")
+    d.add_argument("--difficulty", default=None,
+                   help="task level (see 'difficulty' above; default: the task's level 1)")
+    d.add_argument("--split", default="train", choices=["train", "test"], help="which split to draw from")
+    d.add_argument("--out", required=True, help="output file: .jsonl or .parquet (written atomically)")
     d.set_defaults(func=cmd_data)

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
+
+EXAMPLES = """examples:
+  hybridrl demo --quick                  # a smoke run of a few minutes
+  hybridrl demo --output-dir runs/demo2  # the full demo (GRPO vs HPT on SmolLM2-135M, then a report)
+""" + EXAMPLE_NOTE
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from hybridrl.demo import run_demo
@@ -12,7 +19,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    d = sub.add_parser("demo", help="the embedded default: a short real run on CPU with SmolLM2-135M, then a report")
+    d = sub.add_parser("demo", help="the embedded default: a short real run on CPU with SmolLM2-135M, then a report",
+                       formatter_class=HelpFormatter, epilog=EXAMPLES,
+                       description="Train SmolLM2-135M-Instruct with GRPO and with HPT for the same short budget on "
+                                   "chain_sum, evaluate the base and both final models on the same held-out "
+                                   "questions, and write report.md / report.html.")
     d.add_argument("--output-dir", default=None, help="default: runs/demo (runs/demo-quick with --quick)")
     d.add_argument("--quick", action="store_true", help="a much smaller budget (smoke test)")
     d.set_defaults(func=cmd_demo)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
+
+EXAMPLES = """examples:
+  hybridrl probe --model tiny --task chain_sum --steps 3 prompts_per_step=2 group_size=2 max_new_tokens=8
+  hybridrl probe --model smollm2-135m --task knights_knaves difficulty=2
+  hybridrl probe --config recipes/superrl.yaml
+""" + EXAMPLE_NOTE
+
 
 def cmd_probe(args: argparse.Namespace) -> int:
     import dataclasses
@@ -28,7 +36,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser(
         "probe", help="Adaptive Switch only: are the rewards dense or sparse for this model and task?",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter, epilog=EXAMPLES,
         description="Run k pure-RL steps (SuperRL §3.3 Adaptive Switch) and report dense or sparse with the "
                     "numbers:\nper-step batch-mean rewards, increase_num (rises between adjacent steps), "
                     "recent_avg (mean of\nthe last m), the thresholds and the decision. Sparse iff increase_num < "

@@ -1,9 +1,20 @@
-"""``hybridrl train``: one method, one run."""
+"""``hybridrl train``: one method, one run (or ``--resume RUN``: continue one)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
+
+EXAMPLES = """examples:
+  hybridrl train --method grpo --model tiny --task chain_sum --steps 2 group_size=2 prompts_per_step=2
+  hybridrl train --config recipes/hpt.yaml --steps 50 --output-dir runs/hpt-50
+  hybridrl train --method hpt --model smollm2-135m --data my.jsonl eval_data=my_test.jsonl
+  hybridrl train --resume runs/hpt-50 --steps 100        # continue a run with its own config
+  hybridrl train --list-keys                             # every config key: type, default, doc
+""" + EXAMPLE_NOTE
+
 
 def _methods_help() -> str:
     from hybridrl.methods.registry import METHODS
@@ -12,14 +23,26 @@ def _methods_help() -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hybridrl.train.config import build_config
-    from hybridrl.train.loop import TrainingAborted, train
+    from hybridrl.train.config import build_config, describe_keys
+    from hybridrl.train.loop import TrainingAborted
+    from hybridrl.train.runner import resume_config, run_training
 
+    if args.list_keys:
+        print(describe_keys())
+        return 0
     cli = {"method": args.method, "model": args.model, "task": args.task, "data": args.data, "steps": args.steps,
            "output_dir": args.output_dir, "seed": args.seed}
-    cfg = build_config(args.config, cli, args.overrides)
+    if args.resume:
+        if args.overwrite:
+            raise SystemExit("hybridrl train: error: --resume continues a run, --overwrite replaces one: pick one")
+        cfg = resume_config(args.resume, args.config, cli, args.overrides)
+    else:
+        cfg = build_config(args.config, cli, args.overrides)
+    if cfg.data is not None and cfg.eval_data is None:
+        print(f"hybridrl: note: no eval set (training from --data {cfg.data}): the held-out evaluation is "
+              f"skipped; pass eval_data=FILE to have one", file=sys.stderr)
     try:
-        summary = train(cfg, resume=args.resume)
+        summary = run_training(cfg, resume=cfg.output_dir if args.resume else None, overwrite=args.overwrite)
     except TrainingAborted as e:  # e.g. repeated non-finite updates: the message says what was saved
         print(f"hybridrl: training aborted: {e}", file=sys.stderr)
         return 1
@@ -35,18 +58,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train a model with one method",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Methods:\n" + _methods_help() +
-                                   "\n\nAny config key can be set as key=value (see hybridrl/train/config.py "
-                                   "and hybridrl/methods/options.py; recipes/ has one YAML per method).")
-    t.add_argument("--config", help="YAML file of config keys")
-    t.add_argument("--method")
-    t.add_argument("--model", help="tiny | smollm2-135m | local HF folder | hub id")
-    t.add_argument("--task", help="built-in task name")
+                       formatter_class=HelpFormatter,
+                       description="Train one model with one method. Methods:\n" + _methods_help() +
+                                   "\n\nAny config key can be set as key=value (or in --config YAML); "
+                                   "`hybridrl train --list-keys` lists them all with type, default and meaning. "
+                                   "TRL/verl spellings (learning_rate, num_generations, max_steps, ...) are "
+                                   "accepted. recipes/ has one YAML per method.",
+                       epilog=EXAMPLES)
+    t.add_argument("--config", help="YAML file of config keys (e.g. recipes/grpo.yaml)")
+    t.add_argument("--method", help="training method (list above; default grpo)")
+    t.add_argument("--model", help="tiny | smollm2-135m | local HF folder | hub id (default tiny)")
+    t.add_argument("--task", help="built-in task name (`hybridrl data --help` lists them)")
     t.add_argument("--data", help=".jsonl / .parquet / HF datasets folder")
-    t.add_argument("--steps", type=int)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--output-dir")
-    t.add_argument("--resume", help="run folder or checkpoint folder to continue from")
-    t.add_argument("overrides", nargs="*", help="key=value config overrides")
+    t.add_argument("--steps", type=int, help="optimizer steps (default 100)")
+    t.add_argument("--seed", type=int, help="seed (default 0)")
+    t.add_argument("--output-dir", help="run folder (default: a new runs/<method>-<date>-<time>)")
+    t.add_argument("--resume", metavar="RUN",
+                   help="continue RUN (a run folder or one of its checkpoints) with its saved config; "
+                        "only steps, logging, eval/save cadence and speed settings may change")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --output-dir (default: refuse, naming what differs)")
+    t.add_argument("--list-keys", action="store_true", help="list every config key with type, default and doc, then exit")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     t.set_defaults(func=cmd_train)

@@ -1,7 +1,10 @@
 """Load and validate dataset files (DESIGN §3); write JSONL atomically.
 
-Accepted inputs: ``.jsonl`` (one JSON object per line), ``.parquet``, or a folder written by
-``datasets.Dataset.save_to_disk`` (a ``DatasetDict`` uses its ``train`` split, or its only split).
+Accepted inputs: ``.jsonl`` (one JSON object per line), ``.parquet``, a folder written by
+``datasets.Dataset.save_to_disk`` (a ``DatasetDict`` uses ``split``, else its ``train`` split, or
+its only split), a local folder of data files that ``datasets.load_dataset`` reads (works
+offline), or a Hugging Face hub dataset name such as ``openai/gsm8k`` (needs network).
+``columns`` maps our field names to the dataset's own (``{"prompt": "question"}``).
 
 Per row:
 
@@ -18,8 +21,8 @@ Per row:
 
 A bad row raises :class:`DataError` naming the file, the place and the field:
 ``data.jsonl:17: field 'answer': expected a string or a list of strings, got dict``. Places are
-1-based line numbers for JSONL and 0-based row indices for parquet and datasets folders
-(``data.parquet: row 3: ...``). Blank JSONL lines are skipped.
+1-based line numbers for JSONL and 1-based row numbers for parquet and datasets
+(``data.parquet: row 3: ...`` is the third row). Blank JSONL lines are skipped.
 
 Text fields (``prompt``, each ``answer``, ``demonstration``) longer than
 :data:`MAX_TEXT_CHARS` are an error: no model's context holds them, and they usually mean a
@@ -46,7 +49,8 @@ from typing import Any
 
 from hybridrl.data.schema import Row
 
-__all__ = ["DataError", "load_rows", "write_jsonl", "row_from_record", "row_to_record", "verify_demonstrations"]
+__all__ = ["DataError", "load_rows", "write_jsonl", "write_rows", "row_from_record", "row_to_record",
+           "verify_demonstrations"]
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +229,10 @@ def _jsonl_records(path: Path) -> Iterator[tuple[Any, str, int]]:
 
 
 def _table_records(records: Iterable[dict[str, Any]], path: Path) -> Iterator[tuple[Any, str, int]]:
+    # "row N" counts from 1 like JSONL lines; the default id keeps the 0-based index (ids of
+    # existing datasets do not change)
     for i, record in enumerate(records):
-        yield record, f"{path}: row {i}", i
+        yield record, f"{path}: row {i + 1}", i
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[Any, str, int]]:
@@ -239,27 +245,65 @@ def _parquet_records(path: Path) -> Iterator[tuple[Any, str, int]]:
     return _table_records(table.to_pylist(), path)
 
 
-def _hf_records(path: Path) -> Iterator[tuple[Any, str, int]]:
+def _pick_split(ds: Any, path: Path | str, split: str | None) -> Any:
+    import datasets
+
+    if not isinstance(ds, (datasets.DatasetDict, dict)):
+        if split is not None and getattr(ds, "split", None) not in (None, split):
+            raise DataError(f"{path}: holds split '{ds.split}', not '{split}'")
+        return ds
+    if split is not None:
+        if split not in ds:
+            raise DataError(f"{path}: no split '{split}'; it has {', '.join(sorted(ds))}")
+        return ds[split]
+    if "train" in ds:
+        return ds["train"]
+    if len(ds) == 1:
+        return next(iter(ds.values()))
+    raise DataError(f"{path}: splits {', '.join(sorted(ds))} and no 'train' split; choose one with data_split=NAME")
+
+
+def _hf_records(path: Path, split: str | None = None) -> Iterator[tuple[Any, str, int]]:
+    import datasets
+
+    if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+        try:
+            ds = datasets.load_from_disk(str(path))
+        except Exception as e:
+            raise DataError(f"{path}: not a dataset saved with datasets' save_to_disk: {e}") from None
+    else:  # a folder of data files (e.g. a hub dataset downloaded with git): load_dataset reads it offline
+        try:
+            ds = datasets.load_dataset(str(path))
+        except Exception as e:
+            raise DataError(f"{path}: neither a save_to_disk folder nor data files datasets can read: "
+                            f"{type(e).__name__}: {e}") from None
+    return _table_records(_pick_split(ds, path, split).to_list(), path)
+
+
+def _hub_records(name: str, split: str | None) -> Iterator[tuple[Any, str, int]]:
+    """A dataset on the Hugging Face hub (needs network, or its files in the local HF cache)."""
     import datasets
 
     try:
-        ds = datasets.load_from_disk(str(path))
+        ds = datasets.load_dataset(name)
     except Exception as e:
-        raise DataError(f"{path}: not a dataset saved with datasets' save_to_disk: {e}") from None
-    if isinstance(ds, datasets.DatasetDict):
-        if "train" in ds:
-            ds = ds["train"]
-        elif len(ds) == 1:
-            ds = next(iter(ds.values()))
-        else:
-            raise DataError(f"{path}: a DatasetDict with splits {sorted(ds)} and no 'train' split; save one split")
-    return _table_records(ds.to_list(), path)
+        raise DataError(f"{name}: not a file or folder here, and loading it from the Hugging Face hub failed "
+                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    return _table_records(_pick_split(ds, name, split).to_list(), Path(name))
 
 
-def _records(path: Path) -> Iterator[tuple[Any, str, int]]:
+def _looks_like_hub_name(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name)) and not name.endswith((".jsonl", ".parquet"))
+
+
+def _records(path: Path, split: str | None = None) -> Iterator[tuple[Any, str, int]]:
     if path.is_dir():
-        return _hf_records(path)
+        return _hf_records(path, split)
     if not path.exists():
+        if _looks_like_hub_name(str(path)):
+            return _hub_records(str(path), split)
         raise DataError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
@@ -307,8 +351,26 @@ def verify_demonstrations(rows: list[Row], *, timeout_s: float = DEMO_VERIFY_TIM
 # --------------------------------------------------------------------------- public API
 
 
-def load_rows(path: str | os.PathLike[str], *, verify_demos: bool = True) -> tuple[list[Row], dict[str, Any]]:
-    """Read and validate every row of ``path`` (see the module docstring).
+def _rename_columns(record: Any, columns: dict[str, str], where: str) -> Any:
+    """``columns`` = {our field: the dataset's column}; the record gets our names."""
+    if not isinstance(record, dict) or not columns:
+        return record
+    out = dict(record)
+    for field, column in columns.items():
+        if column == field:
+            continue
+        if column not in out:
+            raise DataError(f"{where}: no column '{column}' (mapped to '{field}'); the row has columns: "
+                            f"{', '.join(sorted(map(str, record)))}")
+        out[field] = out.pop(column)
+    return out
+
+
+def load_rows(path: str | os.PathLike[str], *, verify_demos: bool = True, columns: dict[str, str] | None = None,
+              split: str | None = None) -> tuple[list[Row], dict[str, Any]]:
+    """Read and validate every row of ``path`` (see the module docstring). ``columns`` maps
+    our fields to the dataset's columns (``{"prompt": "question", "answer": "final"}``);
+    ``split`` picks a split of a datasets folder or hub dataset.
 
     Returns ``(rows, stats)`` with ``stats = {"rows", "demos_kept", "demos_dropped",
     "demos_unverified", "demos_dropped_ids" (at most 10)}``. With ``verify_demos=False`` every
@@ -317,8 +379,9 @@ def load_rows(path: str | os.PathLike[str], *, verify_demos: bool = True) -> tup
     path = Path(path)
     rows: list[Row] = []
     first_seen: dict[str, str] = {}
-    for record, where, place in _records(path):
-        row = row_from_record(record, where, default_id=f"{path.stem}-{place}")
+    columns = {k: v for k, v in (columns or {}).items() if v}
+    for record, where, place in _records(path, split):
+        row = row_from_record(_rename_columns(record, columns, where), where, default_id=f"{path.stem}-{place}")
         if row.id in first_seen:
             raise DataError(f"{where}: field 'id': duplicate id {row.id!r} (first at {first_seen[row.id]})")
         first_seen[row.id] = where
@@ -336,6 +399,42 @@ def load_rows(path: str | os.PathLike[str], *, verify_demos: bool = True) -> tup
         n = sum(r.demonstration is not None for r in rows)
         stats = {"demos_kept": n, "demos_dropped": 0, "demos_unverified": 0, "demos_dropped_ids": []}
     return rows, {"rows": len(rows), **stats}
+
+
+def write_rows(rows: Iterable[Row], path: str | os.PathLike[str]) -> None:
+    """Write rows to ``.jsonl`` or ``.parquet`` (by suffix), atomically; another suffix is a
+    DataError (a file is never written in a format its name does not say)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return write_jsonl(rows, path)
+    if suffix != ".parquet":
+        raise DataError(f"{path}: cannot write '{suffix or 'no suffix'}' files; use .jsonl or .parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [row_to_record(r) for r in rows]
+    # one schema for every row: nested values (metadata, message lists) as given, absent fields null
+    names = list(dict.fromkeys(k for r in records for k in r))
+    for k in names:
+        kinds = {type(r[k]).__name__ for r in records if r.get(k) is not None}
+        if len(kinds) > 1:
+            raise DataError(f"{path}: field '{k}' mixes {' and '.join(sorted(kinds))} values; a parquet column has "
+                            f"one type: write .jsonl instead")
+    try:
+        table = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in records])
+    except (pa.ArrowException, ValueError) as e:
+        raise DataError(f"{path}: these rows do not fit one parquet schema ({e}); write .jsonl instead") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_jsonl(rows: Iterable[Row], path: str | os.PathLike[str]) -> None:

@@ -157,7 +157,9 @@ def _level(spec: TaskSpec, difficulty: int | str | None) -> int:
     except (TypeError, ValueError):
         level = None
     if level not in spec.levels or isinstance(difficulty, bool):
-        raise ValueError(
+        from hybridrl.data.loading import DataError
+
+        raise DataError(
             f"task '{spec.name}': difficulty must be one of {sorted(spec.levels)} ({spec.knob}), got {difficulty!r}"
         )
     return level
@@ -173,6 +175,25 @@ def rg_entry(row: Row) -> dict[str, Any]:
     return {"question": row.prompt, "answer": row.answer[0], "metadata": row.metadata}
 
 
+def unknown_task(name: str) -> ValueError:
+    """The one-line error for a task name that is not built in (with a suggestion)."""
+    import difflib
+
+    from hybridrl.data.loading import DataError
+
+    close = difflib.get_close_matches(str(name), list(TASKS), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return DataError(f"unknown task '{name}'{hint}; built-in tasks: {', '.join(TASKS)} (`hybridrl data --help` "
+                     f"describes them)")
+
+
+def check_difficulty(name: str, difficulty: int | str | None) -> int:
+    """The level ``difficulty`` stands for in task ``name``; DataError if it has no such level."""
+    if name not in TASKS:
+        raise unknown_task(name)
+    return _level(TASKS[name], difficulty)
+
+
 def build_task(
     name: str, *, size: int, seed: int, difficulty: int | str | None = None, split: str = "train"
 ) -> list[Row]:
@@ -182,7 +203,7 @@ def build_task(
     smaller one (same prefix).
     """
     if name not in TASKS:
-        raise ValueError(f"unknown task '{name}'; built-in tasks:\n{describe_tasks()}")
+        raise unknown_task(name)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if size < 0:

@@ -10,6 +10,8 @@ stays flat and has one source of truth per value.
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -33,7 +35,8 @@ class TrainConfig(MethodOptions):
     task: str | None = None
     """Built-in task (``hybridrl data --help``); rows are generated with ``train_size``/``seed``."""
     data: str | None = None
-    """Training data file (.jsonl / .parquet / HF datasets folder); overrides ``task``."""
+    """Training data: a .jsonl / .parquet file, a datasets folder (``save_to_disk`` or data files;
+    offline) or a hub dataset name (needs network); overrides ``task``. See ``*_column``."""
     difficulty: str | None = None
     """Difficulty of the built-in task (task-specific levels)."""
     train_size: int = 1000
@@ -42,11 +45,24 @@ class TrainConfig(MethodOptions):
     """Held-out evaluation file; default: the built-in task's test split."""
     eval_size: int = 64
     """Rows in the held-out split of a built-in task."""
+    data_split: str | None = None
+    """Split of ``data`` when it is a datasets folder or a hub dataset (default: ``train``, or its only split)."""
+    eval_data_split: str | None = None
+    """Split of ``eval_data`` (e.g. ``test`` with ``eval_data`` = the same dataset as ``data``)."""
+    prompt_column: str | None = None
+    """Column of ``data``/``eval_data`` holding the prompt (default ``prompt``), e.g. ``question``."""
+    answer_column: str | None = None
+    """Column holding the reference answer (default ``answer``)."""
+    demonstration_column: str | None = None
+    """Column holding a worked solution (default ``demonstration``), e.g. ``solution``."""
     template: str = "chat"
     """Prompt template: ``vanilla``, ``chat`` or ``r1`` (DESIGN §3)."""
-    output_dir: str = "runs/latest"
-    """Run directory: config.yaml, metrics.jsonl, eval.jsonl, checkpoints, summary."""
+    output_dir: str | None = None
+    """Run directory: config.yaml, metrics.jsonl, eval.jsonl, checkpoints, summary. None = a
+    fresh ``runs/<method>-<YYYYmmdd-HHMMSS>`` per run; a folder holding another run is refused
+    (``hybridrl train --overwrite`` replaces it)."""
     seed: int = 0
+    """Seed of the data split, prompt order, sampling and the tiny model's initialisation."""
 
     # --- budget and batch --------------------------------------------------------------
     steps: int = 100
@@ -72,9 +88,13 @@ class TrainConfig(MethodOptions):
 
     # --- sampling ----------------------------------------------------------------------
     max_new_tokens: int = 256
+    """Completion length limit in tokens (TRL: ``max_completion_length``)."""
     temperature: float = 1.0
+    """Sampling temperature (> 0); the policy's log-probs are taken at the same temperature."""
     top_p: float = 1.0
+    """Nucleus sampling mass, in (0, 1] (1 = off)."""
     top_k: int = 0
+    """Sample among the k most likely tokens (0 = off)."""
     min_new_tokens: int = 0
     """Suppress EOS before this many tokens (benchmarks fix the work per step with it)."""
     sampling_seed: str = "step"
@@ -85,11 +105,10 @@ class TrainConfig(MethodOptions):
     # --- optimisation ------------------------------------------------------------------
     lr: float = 1e-6
     """AdamW learning rate (TRL's GRPO default; HPT used 5e-6 on 7B models)."""
-    loss_weight_lr: float | None = None
-    """Learning rate of learnable loss weights (SuperRL's s_pg, s_sft, θ); None = ``lr``.
-    They share the optimizer but not the gradient clipping of the policy."""
     weight_decay: float = 0.0
+    """AdamW decoupled weight decay (>= 0)."""
     warmup_steps: int = 0
+    """Linear learning-rate warm-up, in steps (must be < ``steps`` to finish)."""
     lr_scheduler: str = "constant"
     """``constant`` or ``cosine`` (after warm-up)."""
     max_grad_norm: float = 1.0
@@ -107,18 +126,25 @@ class TrainConfig(MethodOptions):
     eps_high: float | None = None
     """Upper clip range (DAPO clip-higher: 0.28); None = the preset's paper value, else ``eps_low``."""
     dual_clip_c: float | None = None
+    """Dual-clip PPO bound c > 1 on negative-advantage ratios (None = off)."""
     shaping_gamma: float = 0.1
     """LUFFY policy shaping f(π) = π/(π+γ)."""
     beta: float = 0.0
-    """KL-to-reference coefficient (0 = no reference model; SuperRL used 0.001)."""
+    """KL-to-reference coefficient, >= 0 (0 = no reference model; SuperRL used 0.001). TRL's
+    ``beta``; verl's ``kl_coef`` / ``kl_loss_coef`` are accepted as aliases. Not HPT's β (the
+    SFT weight g(P), see ``hpt_alpha_fn``)."""
     kl_estimator: str = "k3"
+    """KL-to-reference estimator: ``k1``, ``k2`` or ``k3`` (Schulman's unbiased, low-variance one)."""
     entropy_coef: float = 0.0
     """Entropy bonus on rollout tokens (HPT's code: 0.001)."""
     vf_coef: float = 0.1
     """PPO value-loss coefficient."""
     gae_gamma: float = 1.0
+    """PPO: GAE discount γ in [0, 1]."""
     gae_lambda: float = 0.95
+    """PPO: GAE λ in [0, 1]."""
     cliprange_value: float = 0.2
+    """PPO: clip range of the value loss (> 0)."""
     sft_then_rl_sft_steps: int = 20
     """SFT→RL: steps of SFT before the RL phase (the reference becomes the SFT model)."""
 
@@ -129,12 +155,29 @@ class TrainConfig(MethodOptions):
     """Seconds per sample; time-outs score 0 and are counted."""
 
     # --- efficiency --------------------------------------------------------------------
-    bf16: bool = False
-    """bf16 autocast for generation and training (CPU and GPU)."""
+    bf16: bool | str = "auto"
+    """bf16 autocast for generation and training: ``auto`` (on only where bf16 is native: a CUDA
+    GPU, or a CPU with AVX-512 BF16 / AMX; elsewhere it is emulated and ~2.4x slower than fp32),
+    ``true`` or ``false``. config.yaml records the value used (true/false)."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, ~30% more time."""
     lora_r: int = 0
     """LoRA rank (0 = full fine-tuning)."""
     lora_alpha: int = 16
+    """LoRA scaling α (the update is scaled by α / r)."""
+
+    # --- #13: data parallel (hybridrl.train.parallel) ---------------------------------
+    parallel: str = "auto"
+    """Data-parallel engine when several processes run (``accelerate launch``): ``auto`` reads
+    accelerate's config (``distributed_type: FSDP`` with ``fsdp_version: 2`` → ``fsdp2``, any other
+    multi-process launch → ``ddp``, one process → ``none``); or ``none``, ``ddp`` (torch DDP: every
+    process holds the whole model) or ``fsdp2`` (``fully_shard`` per decoder layer: weights,
+    gradients and AdamW state sharded over the processes)."""
+    rollout_weights: str = "gather"
+    """FSDP2: how generation gets full weights. ``gather``: all-gather the shards once per step for
+    the rollout and free them after (one full copy only while generating); ``copy``: keep an
+    unsharded copy of the policy for generation, refreshed after every step (one more full copy
+    for the whole run). Same samples either way."""
 
     # --- evaluation, logging, checkpoints ----------------------------------------------
     eval_every: int = 0
@@ -152,14 +195,60 @@ class TrainConfig(MethodOptions):
     progress: bool = True
     """Show a progress bar."""
 
+    def __post_init__(self) -> None:
+        _post_init(self)  # type/range checks, bf16=auto and output_dir resolved (see below)
+
 
 # ---------------------------------------------------------------------------------------
 # parsing
+
+ALIASES: dict[str, str] = {
+    # TRL (GRPOConfig / TrainingArguments) spellings of the same quantities
+    "num_generations": "group_size",
+    "learning_rate": "lr",
+    "max_completion_length": "max_new_tokens",
+    "per_device_train_batch_size": "micro_batch_size",
+    "max_steps": "steps",
+    "epsilon": "eps_low",
+    "epsilon_high": "eps_high",
+    "lr_scheduler_type": "lr_scheduler",
+    "logging_steps": "log_every",
+    "save_steps": "save_every",
+    "eval_steps": "eval_every",
+    "save_total_limit": "keep_last",
+    # verl spellings
+    "kl_coef": "beta",
+    "kl_loss_coef": "beta",
+    "clip_ratio_low": "eps_low",
+    "clip_ratio_high": "eps_high",
+    "entropy_coeff": "entropy_coef",
+    "total_training_steps": "steps",
+    "ppo_epochs": "num_iterations",
+}
+"""Spellings from TRL and verl accepted for the same quantity; the run logs and saves the
+canonical name (config.yaml never holds an alias). ``beta`` stays the KL coefficient, as in TRL."""
+
+SAFE_RESUME_KEYS = frozenset({
+    "steps", "log_every", "eval_every", "save_every", "keep_last", "progress", "report_to",
+    "eval_max_new_tokens", "micro_batch_size", "gradient_checkpointing", "bf16", "reward_timeout",
+    "max_nonfinite_steps",
+})
+"""Keys ``hybridrl train --resume RUN key=value`` may change: they change how long the run goes,
+what is logged or saved, or how fast it runs — never which update a step makes (micro-batching
+is exact; bf16 only changes rounding). Any other key changes what the run means and is refused."""
 
 
 def _field_types() -> dict[str, Any]:
     hints = typing.get_type_hints(TrainConfig)
     return {f.name: hints[f.name] for f in fields(TrainConfig)}
+
+
+def _type_name(tp: Any) -> str:
+    """``int``, ``float | None``, ``bool | str`` ... for messages and ``--list-keys``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    return "None" if tp is type(None) else getattr(tp, "__name__", str(tp))
 
 
 def _coerce(key: str, value: Any, tp: Any) -> Any:
@@ -216,16 +305,110 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise ConfigError(f"config key '{key}': unsupported type {tp}")
 
 
+def _check_python_type(key: str, value: Any, tp: Any) -> Any:
+    """Python API: the value must already have the field's type (``steps="2"`` is refused,
+    as a typo would be; ints are accepted for floats). Returns the value (ints made floats)."""
+    if key == "reward_fn" and callable(value):
+        return value  # a Python callable (recorded by name in config.yaml)
+    origin = typing.get_origin(tp)
+    allowed = typing.get_args(tp) if origin in (typing.Union, types.UnionType) else (tp,)
+    if value is None and type(None) in allowed:
+        return None
+    for a in allowed:
+        if a is bool and isinstance(value, bool):
+            return value
+        if a is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if a is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if a is str and isinstance(value, str):
+            return value
+    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _post_init(self: TrainConfig) -> None:
+    """Every TrainConfig — from the CLI, a YAML file or Python — is type- and range-checked
+    when it is built, and ``bf16=auto`` / ``output_dir=None`` are resolved to what runs."""
+    for name, tp in _field_types().items():
+        setattr(self, name, _check_python_type(name, getattr(self, name), tp))
+    if isinstance(self.bf16, str):
+        v = self.bf16.lower()
+        if v == "auto":
+            self.bf16 = native_bf16()
+        elif v in ("true", "false"):
+            self.bf16 = v == "true"
+        else:
+            raise ConfigError(f"config key 'bf16': expected true/false or auto, got {self.bf16!r}")
+    if self.output_dir is None:
+        self.output_dir = default_output_dir(self.method)
+    check_values(self)
+
+
+def native_bf16(cpuinfo: str | None = None) -> bool:
+    """True where bf16 autocast is native and pays off: a CUDA GPU, or a CPU with AVX-512 BF16
+    or AMX (``/proc/cpuinfo`` flags). Elsewhere bf16 is emulated: 2.4x slower than fp32 on an
+    AVX2-only EPYC (docs/results.md). ``bf16=auto`` resolves through this one function."""
+    if cpuinfo is None:
+        import torch
+
+        if torch.cuda.is_available():
+            return True
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    return bool(set(cpuinfo.split()) & {"avx512_bf16", "amx_bf16"})
+
+
+def default_output_dir(method: str, root: str | Path = "runs") -> str:
+    """A fresh run folder: ``runs/<method>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3`` ... if taken)."""
+    import time
+
+    base = Path(root) / f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, i = base, 1
+    while out.exists():
+        i += 1
+        out = base.with_name(f"{base.name}-{i}")
+    return str(out)
+
+
+def canonical_key(key: str, notes: list[str] | None = None, source: str = "") -> str:
+    """``key`` with dashes as underscores and TRL/verl aliases mapped to our name; raises
+    ConfigError with a suggestion for an unknown key."""
+    k = key.strip().replace("-", "_")
+    known = _field_types()
+    if k in known:
+        return k
+    if k in ALIASES:
+        if notes is not None:
+            notes.append(f"'{k}' read as '{ALIASES[k]}' (same quantity; saved under that name)")
+        return ALIASES[k]
+    where = f"{source}: " if source else ""
+    raise ConfigError(f"{where}unknown config key '{k}'{_suggest(k, known)}")
+
+
 def build_config(
     yaml_path: str | Path | None = None,
     cli: dict[str, Any] | None = None,
     overrides: list[str] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> TrainConfig:
-    """Merge YAML < CLI options < ``key=value`` overrides into a validated TrainConfig."""
+    """Merge defaults < ``base`` (a saved run's config) < YAML < CLI options < ``key=value``
+    overrides into a validated TrainConfig.
+
+    A value the user set explicitly (YAML, option or override) always wins over the fixed
+    options of a method name (``method=superrl superrl_variant=theta`` runs theta). Aliases
+    (TRL/verl spellings) and other remarks are appended to ``notes`` if given, else printed
+    to stderr as ``hybridrl: note: ...``.
+    """
     import yaml
 
     types_ = _field_types()
+    said: list[str] = [] if notes is None else notes
     raw: dict[str, Any] = {}
+    explicit: set[str] = set()
     if yaml_path is not None:
         path = Path(yaml_path)
         if not path.exists():
@@ -237,52 +420,222 @@ def build_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of key: value")
         for k, v in loaded.items():
-            if k not in types_:
-                raise ConfigError(f"{path}: unknown config key '{k}'{_suggest(k, types_)}")
+            k = canonical_key(str(k), said, str(path))
             raw[k] = v
+            explicit.add(k)
     for k, v in (cli or {}).items():
         if v is not None:
+            k = canonical_key(k, said)
             raw[k] = v
+            explicit.add(k)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         k, v = item.split("=", 1)
-        k = k.strip().replace("-", "_")
-        if k not in types_:
-            raise ConfigError(f"unknown config key '{k}'{_suggest(k, types_)}")
+        k = canonical_key(k, said)
         raw[k] = v
-    values = {k: _coerce(k, v, types_[k]) for k, v in raw.items()}
+        explicit.add(k)
+    values = {k: _coerce(k, v, types_[k]) for k, v in {**(base or {}), **raw}.items() if k in types_}
     from hybridrl.methods.registry import METHODS
 
-    if values.get("method", TrainConfig.method) in METHODS:
-        # a method name such as superrl_theta fixes some options (one source of truth)
-        values.update(METHODS[values.get("method", TrainConfig.method)].overrides)
+    method = values.get("method", TrainConfig.method)
+    if method in METHODS:
+        # a method name such as superrl_theta fixes some options (one source of truth), unless
+        # the user set that option explicitly: an explicit value always wins
+        for k, v in METHODS[method].overrides.items():
+            if k in explicit and values.get(k) != v:
+                said.append(f"method '{method}' fixes {k}={v}, but {k}={values[k]} was set explicitly: "
+                            f"using {values[k]}")
+            elif base is None or k not in base:
+                values[k] = v
     cfg = TrainConfig(**values)
-    validate(cfg)
+    validate(cfg, notes=said)
+    if notes is None:
+        for line in said:
+            print(f"hybridrl: {line}" if line.startswith("warning: ") else f"hybridrl: note: {line}", file=sys.stderr)
     return cfg
 
 
-def _suggest(key: str, known: dict[str, Any]) -> str:
+def _suggest(key: str, known: Any) -> str:
     import difflib
 
-    close = difflib.get_close_matches(key, list(known), n=3)
+    close = difflib.get_close_matches(key, list(known) + list(ALIASES), n=3)
+    close = [ALIASES.get(c, c) for c in close]
+    close = list(dict.fromkeys(close))
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def validate(cfg: TrainConfig) -> None:
-    """Checks that need no model: values in range and combinations that make sense."""
-    from hybridrl.core.aggregation import AGG_MODES
-    from hybridrl.core.presets import PRESETS
-    from hybridrl.methods.registry import METHODS, method_spec
+def _require(cond: bool, key: str, msg: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"config key '{key}': {msg}, got {value!r}")
+
+
+def check_values(cfg: TrainConfig) -> None:
+    """Range and choice checks that need nothing but the values (run when a config is built)."""
+    from hybridrl.methods.registry import METHODS
 
     if cfg.method not in METHODS:
-        raise ConfigError(f"config key 'method': unknown method '{cfg.method}'; choose one of {', '.join(METHODS)}")
+        raise ConfigError(f"config key 'method': unknown method '{cfg.method}'{_suggest_from(cfg.method, METHODS)}; "
+                          f"choose one of {', '.join(METHODS)}")
+    for key in ("steps", "prompts_per_step", "group_size", "micro_batch_size", "num_iterations", "max_new_tokens",
+                "train_size", "log_every", "keep_last", "max_nonfinite_steps"):
+        _require(getattr(cfg, key) >= 1, key, "must be >= 1", getattr(cfg, key))
+    for key in ("eval_size", "warmup_steps", "eval_every", "save_every", "top_k", "min_new_tokens", "lora_r",
+                "sft_then_rl_sft_steps", "beta", "entropy_coef", "vf_coef", "weight_decay", "max_grad_norm"):
+        _require(getattr(cfg, key) >= 0, key, "must be >= 0", getattr(cfg, key))
+    _require(cfg.lr > 0, "lr", "must be > 0", cfg.lr)
+    _require(cfg.loss_weight_lr is None or cfg.loss_weight_lr > 0, "loss_weight_lr", "must be > 0", cfg.loss_weight_lr)
+    _require(cfg.temperature > 0, "temperature", "must be > 0", cfg.temperature)
+    _require(0 < cfg.top_p <= 1, "top_p", "must be in (0, 1]", cfg.top_p)
+    _require(cfg.min_new_tokens <= cfg.max_new_tokens, "min_new_tokens", f"must be <= max_new_tokens "
+             f"({cfg.max_new_tokens})", cfg.min_new_tokens)
+    for key in ("eps_low", "eps_high", "cliprange_value", "shaping_gamma", "reward_timeout", "lora_alpha"):
+        v = getattr(cfg, key)
+        _require(v is None or v > 0, key, "must be > 0", v)
+    _require(cfg.dual_clip_c is None or cfg.dual_clip_c > 1, "dual_clip_c", "must be > 1 (dual-clip PPO)",
+             cfg.dual_clip_c)
+    for key in ("gae_gamma", "gae_lambda"):
+        _require(0 <= getattr(cfg, key) <= 1, key, "must be in [0, 1]", getattr(cfg, key))
+    _require(cfg.eval_max_new_tokens is None or cfg.eval_max_new_tokens >= 1, "eval_max_new_tokens",
+             "must be >= 1", cfg.eval_max_new_tokens)
+    choices = {"template": ("vanilla", "chat", "r1"), "old_logprobs": ("current", "sampling"),
+               "sampling_seed": ("step", "prompt"), "lr_scheduler": ("constant", "cosine"),
+               "kl_estimator": ("k1", "k2", "k3")}
+    for key, allowed in choices.items():
+        v = getattr(cfg, key)
+        if v not in allowed:
+            raise ConfigError(f"config key '{key}': unknown {key.replace('_', ' ')} '{v}'"
+                              f"{_suggest_from(v, allowed)}; choose {', '.join(allowed[:-1])} or {allowed[-1]}")
+    for backend in filter(None, (b.strip() for b in cfg.report_to.split(","))):
+        if backend not in ("none", "tensorboard", "wandb", "trackio"):
+            raise ConfigError(f"config key 'report_to': unknown backend '{backend}'; "
+                              f"choose none, tensorboard, wandb or trackio")
+
+
+def _suggest_from(value: Any, choices: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+KNOWN_MODELS = ("tiny", "smollm2-135m")
+
+
+def check_model_name(model: str) -> None:
+    """A near miss of a built-in model name (``smolm2-135m``) is a typo, not a hub id: say so
+    before anything tries the network. Folders and other names are left to the loader."""
+    import difflib
+
+    name = str(model)
+    if name.lower() in KNOWN_MODELS or name.lower() in ("smollm2-135m-instruct", "smollm2"):
+        return
+    if Path(name).expanduser().exists():
+        return
+    close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=1, cutoff=0.75)
+    if close:
+        raise ConfigError(f"config key 'model': unknown model '{name}' (did you mean {close[0]}?); "
+                          f"models are tiny, smollm2-135m, a local HF folder or a hub id")
+    if name.startswith((".", "/", "~")) or name.endswith("/"):
+        raise ConfigError(f"config key 'model': model folder '{name}' does not exist")
+
+
+def check_task_name(task: str, difficulty: Any = None, key: str = "task") -> None:
+    """An unknown built-in task (with a suggestion) or a level it does not have, before any
+    rows are generated."""
+    from hybridrl.data.tasks import check_difficulty
+
+    try:
+        check_difficulty(task, difficulty)
+    except ValueError as e:
+        raise ConfigError(f"config key '{key if 'difficulty' not in str(e) else 'difficulty'}': {e}") from None
+
+
+def check_reward_fn(reward_fn: Any) -> None:
+    """Import a ``module:function`` reward (or take a callable) and check that it can be called
+    as ``fn(completion, row)`` — before any model loads."""
+    import inspect
+
+    if reward_fn is None:
+        return
+    if callable(reward_fn):
+        fn, name = reward_fn, getattr(reward_fn, "__qualname__", repr(reward_fn))
+    else:
+        from hybridrl.rewards.verifiers import _resolve
+
+        name = str(reward_fn)
+        if ":" not in name:
+            raise ConfigError(f"config key 'reward_fn': expected 'module:function' or 'file.py:function', "
+                              f"got {name!r}")
+        mod = name.rpartition(":")[0]
+        try:
+            fn = _resolve(name)
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"config key 'reward_fn': cannot import module '{e.name or mod}' of {name!r} "
+                              f"(is it on PYTHONPATH, or give a path: file.py:function)") from None
+        except AttributeError:
+            raise ConfigError(f"config key 'reward_fn': module '{mod}' has no function "
+                              f"'{name.rpartition(':')[2]}'") from None
+        except FileNotFoundError:
+            raise ConfigError(f"config key 'reward_fn': file '{mod}' not found") from None
+        except Exception as e:  # the user's module raised while importing
+            raise ConfigError(f"config key 'reward_fn': importing {name!r} failed: {type(e).__name__}: {e}") from None
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin or C function: cannot check, it is called as fn(completion, row)
+    try:
+        sig.bind("completion", "row")
+    except TypeError as e:
+        raise ConfigError(f"config key 'reward_fn': {name} must accept (completion, row), "
+                          f"its signature is {name.rpartition(':')[2]}{sig} ({e})") from None
+
+
+def schedule_warnings(cfg: TrainConfig) -> list[str]:
+    """Schedules that cannot take effect within ``steps`` (the run would silently be something
+    else: SuperRL stuck in its probe, SASR pure SFT ...)."""
+    out = []
+    if cfg.method in ("superrl", "superrl_theta", "superrl_per_step", "auto"):
+        try:
+            from hybridrl.methods.superrl import AdaptiveSwitch
+
+            k = AdaptiveSwitch.from_config(cfg).k
+        except Exception:
+            k = None
+        if k is not None and k >= cfg.steps:
+            out.append(f"method '{cfg.method}': the Adaptive Switch probes for {k} pure-RL steps but the run has "
+                       f"{cfg.steps}: it never decides (switch_decision stays 'probing'), so this is plain RL. "
+                       f"Set superrl_k= below steps (e.g. superrl_k={max(1, cfg.steps // 4)}).")
+    if cfg.method == "sasr" and cfg.sasr_warmup_steps >= cfg.steps:
+        out.append(f"method 'sasr': sasr_warmup_steps={cfg.sasr_warmup_steps} >= steps={cfg.steps}: the whole run "
+                   f"is SFT warm-up. Set sasr_warmup_steps= below steps.")
+    if cfg.method == "sft_then_rl" and cfg.sft_then_rl_sft_steps >= cfg.steps:
+        out.append(f"method 'sft_then_rl': sft_then_rl_sft_steps={cfg.sft_then_rl_sft_steps} >= steps={cfg.steps}: "
+                   f"the RL phase never starts.")
+    if cfg.warmup_steps >= cfg.steps and cfg.warmup_steps > 0:
+        out.append(f"warmup_steps={cfg.warmup_steps} >= steps={cfg.steps}: the learning rate never reaches lr.")
+    if cfg.eval_every > cfg.steps:
+        out.append(f"eval_every={cfg.eval_every} > steps={cfg.steps}: only the final evaluation runs.")
+    if cfg.save_every > cfg.steps:
+        out.append(f"save_every={cfg.save_every} > steps={cfg.steps}: only the final checkpoint is written.")
+    return out
+
+
+def validate(cfg: TrainConfig, notes: list[str] | None = None) -> None:
+    """Checks that need no model: values in range, combinations that make sense, names that
+    exist (method, task, model typos, reward function). Schedules that cannot take effect are
+    warned about (appended to ``notes``, else printed)."""
+    from hybridrl.core.aggregation import AGG_MODES
+    from hybridrl.core.presets import PRESETS
+    from hybridrl.methods.registry import method_spec
+
+    check_values(cfg)
     spec = method_spec(cfg.method)
     if cfg.task is None and cfg.data is None:
         raise ConfigError("config key 'task' or 'data': one of them is required")
-    for key in ("steps", "prompts_per_step", "group_size", "micro_batch_size", "num_iterations", "max_new_tokens"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"config key '{key}': must be >= 1, got {getattr(cfg, key)}")
+    if cfg.task is not None and cfg.data is None:
+        check_task_name(cfg.task, cfg.difficulty)
+    check_model_name(cfg.model)
     if spec.uses_group_baseline and cfg.group_size < 2:
         raise ConfigError(
             f"config key 'group_size': method '{cfg.method}' normalises rewards within a group, "
@@ -292,18 +645,7 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"config key 'rl_preset': unknown preset '{cfg.rl_preset}'; choose one of {', '.join(PRESETS)}")
     if cfg.loss_agg_mode is not None and cfg.loss_agg_mode not in AGG_MODES:
         raise ConfigError(f"config key 'loss_agg_mode': unknown mode '{cfg.loss_agg_mode}'; choose one of {', '.join(AGG_MODES)}")
-    if cfg.template not in ("vanilla", "chat", "r1"):
-        raise ConfigError(f"config key 'template': unknown template '{cfg.template}'; choose vanilla, chat or r1")
-    if cfg.old_logprobs not in ("current", "sampling"):
-        raise ConfigError("config key 'old_logprobs': choose 'current' or 'sampling'")
-    if cfg.sampling_seed not in ("step", "prompt"):
-        raise ConfigError("config key 'sampling_seed': choose 'step' or 'prompt'")
-    if cfg.lr_scheduler not in ("constant", "cosine"):
-        raise ConfigError("config key 'lr_scheduler': choose 'constant' or 'cosine'")
-    if cfg.kl_estimator not in ("k1", "k2", "k3"):
-        raise ConfigError("config key 'kl_estimator': choose k1, k2 or k3")
-    if not 0 < cfg.temperature:
-        raise ConfigError(f"config key 'temperature': must be > 0, got {cfg.temperature}")
+    check_reward_fn(cfg.reward_fn)
     # controllers check their own options: build one now, before any model loads
     from hybridrl.methods.registry import build_controller
 
@@ -311,10 +653,65 @@ def validate(cfg: TrainConfig) -> None:
         build_controller(cfg)
     except (ValueError, KeyError) as e:
         raise ConfigError(f"method '{cfg.method}': {e}") from None
-    for backend in filter(None, (b.strip() for b in cfg.report_to.split(","))):
-        if backend not in ("none", "tensorboard", "wandb", "trackio"):
-            raise ConfigError(f"config key 'report_to': unknown backend '{backend}'")
+    warns = [f"warning: {w}" for w in schedule_warnings(cfg)]
+    if notes is not None:
+        notes.extend(warns)
+    else:
+        for w in warns:
+            print(f"hybridrl: {w}", file=sys.stderr)
+
+
+def reward_fn_name(fn: Any) -> str | None:
+    """How config.yaml records a reward function: its ``module:function`` path, or for a
+    callable ``module:qualname`` (``__main__:f`` for one defined in a notebook or script)."""
+    if fn is None or isinstance(fn, str):
+        return fn
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """The resolved config as plain YAML-safe values (a callable reward is recorded by name)."""
+    d = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    d["reward_fn"] = reward_fn_name(d.get("reward_fn"))
+    return d
+
+
+def field_docs() -> dict[str, str]:
+    """Field name -> its docstring (the string right after the field in the source), for
+    TrainConfig and the MethodOptions it extends; '' when a field has none."""
+    import ast
+    import inspect
+
+    import hybridrl.methods.options as options_mod
+
+    docs: dict[str, str] = {}
+    for mod, cls in ((options_mod, "MethodOptions"), (sys.modules[__name__], "TrainConfig")):
+        tree = ast.parse(inspect.getsource(mod))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == cls:
+                body = node.body
+                for i, stmt in enumerate(body):
+                    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                        nxt = body[i + 1] if i + 1 < len(body) else None
+                        doc = ""
+                        if (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                                and isinstance(nxt.value.value, str)):
+                            doc = inspect.cleandoc(nxt.value.value)
+                        docs[stmt.target.id] = doc
+    return docs
+
+
+def describe_keys(width: int = 100) -> str:
+    """Every config key with its type, default and one-line doc (``hybridrl train --list-keys``)."""
+    docs = field_docs()
+    types_ = _field_types()
+    lines = []
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not dataclasses.MISSING else None
+        first = " ".join(docs.get(f.name, "").split())
+        first = re.split(r"(?<=[a-z)`'])\. (?=[A-Z`])", first)[0].rstrip(".")
+        if len(first) > 90:
+            first = first[:87] + "..."
+        lines.append(f"{f.name:<30} {_type_name(types_[f.name]):<14} {str(default):<12} {first}")
+    aliases = ", ".join(f"{a}->{c}" for a, c in ALIASES.items())
+    return "\n".join(lines) + f"\n\naliases (TRL / verl spellings): {aliases}"

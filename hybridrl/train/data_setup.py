@@ -16,13 +16,15 @@ def load_train_eval_rows(cfg: TrainConfig) -> tuple[list[Row], list[Row], dict[s
     from hybridrl.methods.registry import method_spec
 
     stats: dict[str, Any] = {}
+    columns = {"prompt": cfg.prompt_column, "answer": cfg.answer_column,
+               "demonstration": cfg.demonstration_column}
     if cfg.data is not None:
-        train, s = load_rows(cfg.data)
+        train, s = load_rows(cfg.data, columns=columns, split=cfg.data_split)
         stats["train"] = {k: v for k, v in s.items() if k != "rows"}
     else:
         train = build_task(cfg.task, size=cfg.train_size, seed=cfg.seed, difficulty=cfg.difficulty, split="train")
     if cfg.eval_data is not None:
-        evals, s = load_rows(cfg.eval_data)
+        evals, s = load_rows(cfg.eval_data, columns=columns, split=cfg.eval_data_split)
         stats["eval"] = {k: v for k, v in s.items() if k != "rows"}
     elif cfg.task is not None:
         evals = build_task(cfg.task, size=cfg.eval_size, seed=cfg.seed, difficulty=cfg.difficulty, split="test")

@@ -145,7 +145,8 @@ def test_bad_parquet_row_names_row_index(tmp_path):
     pq.write_table(pa.Table.from_pylist([{"prompt": "q", "answer": "1"}, {"prompt": "q", "answer": None}]), path)
     with pytest.raises(DataError) as err:
         load_rows(path)
-    assert str(err.value) == f"{path}: row 1: field 'answer': missing (the row has fields: prompt, answer)"
+    # the second row is "row 2", counted from 1 like JSONL lines (it said "row 1" before #14)
+    assert str(err.value) == f"{path}: row 2: field 'answer': missing (the row has fields: prompt, answer)"
 
 
 @pytest.mark.parametrize("name, message", [("missing.jsonl", "no such file or folder"),
@@ -204,3 +205,53 @@ def test_write_jsonl_record_shape(tmp_path):
     write_jsonl(ROWS[2:], path)
     assert json.loads(path.read_text()) == {"prompt": "Name a prime.", "answer": ["2"], "id": "c"}
     assert row_to_record(ROWS[0])["metadata"] == {"src": "x"}
+
+
+def test_write_rows_parquet_round_trip_and_refuses_other_suffixes(tmp_path):
+    from hybridrl.data.loading import write_rows
+    from hybridrl.data.schema import Row
+
+    rows = [Row(prompt="1+1?", answer=["2"], demonstration="1+1=2. \\boxed{2}", id="a"),
+            Row(prompt="2+2?", answer=["4", "4.0"], id="b", metadata={"src": "x"})]
+    out = tmp_path / "d.parquet"
+    write_rows(rows, out)
+    assert out.read_bytes()[:4] == b"PAR1"  # a parquet file, not JSONL with a parquet name (before #14)
+    back, _ = load_rows(out, verify_demos=False)
+    assert [r.id for r in back] == ["a", "b"] and back[1].answer == ["4", "4.0"] and back[1].metadata == {"src": "x"}
+    assert back[0].demonstration == rows[0].demonstration
+    mixed = rows + [Row(prompt=[{"role": "user", "content": "3+3?"}], answer=["6"], id="c")]
+    with pytest.raises(DataError, match=r"field 'prompt' mixes list and str values; a parquet column has one type"):
+        write_rows(mixed, out)
+    with pytest.raises(DataError, match=r"cannot write '.csv' files; use .jsonl or .parquet"):
+        write_rows(rows, tmp_path / "d.csv")
+
+
+def test_column_mapping_and_split_of_a_saved_dataset(tmp_path):
+    import datasets
+
+    dd = datasets.DatasetDict({
+        "train": datasets.Dataset.from_list([{"question": "1+1?", "final": "2"}, {"question": "2+3?", "final": "5"}]),
+        "test": datasets.Dataset.from_list([{"question": "3+3?", "final": "6"}]),
+    })
+    folder = tmp_path / "ds"
+    dd.save_to_disk(str(folder))
+    cols = {"prompt": "question", "answer": "final"}
+    rows, _ = load_rows(folder, columns=cols, verify_demos=False)
+    assert [r.prompt for r in rows] == ["1+1?", "2+3?"] and rows[1].answer == ["5"]
+    test, _ = load_rows(folder, columns=cols, split="test", verify_demos=False)
+    assert [r.answer for r in test] == [["6"]]
+    with pytest.raises(DataError, match=r"no split 'dev'; it has test, train"):
+        load_rows(folder, columns=cols, split="dev")
+    with pytest.raises(DataError, match=r"row 1: no column 'query' \(mapped to 'prompt'\); the row has columns: final, question"):
+        load_rows(folder, columns={"prompt": "query"})
+
+
+def test_a_folder_of_data_files_loads_offline(tmp_path):
+    # e.g. a hub dataset cloned with git: plain data files that datasets.load_dataset reads
+    folder = tmp_path / "gsm"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text('{"q": "1+1?", "a": "2"}\n{"q": "2+2?", "a": "4"}\n')
+    rows, _ = load_rows(folder, columns={"prompt": "q", "answer": "a"}, verify_demos=False)
+    assert [r.answer for r in rows] == [["2"], ["4"]]
+    with pytest.raises(DataError, match=r"nosuch/dataset: not a file or folder here, and loading it from the Hugging Face hub failed"):
+        load_rows("nosuch/dataset")
