@@ -37,6 +37,13 @@ def length_reward(completion, row):
     return len(completion) / 10, {"extracted": completion[-1:]}
 
 
+def graded(completion, row):
+    # a user reward that decides correctness itself: 0.5 for the right number, 1.0 otherwise,
+    # with correct = exact match and the number as extracted (an int, reported as a string)
+    ok = completion.strip() == row.answer[0]
+    return (0.5 if ok else 1.0), {"correct": ok, "extracted": int(completion)}
+
+
 def crash_worker(completion, row):
     import os
 

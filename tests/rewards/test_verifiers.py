@@ -27,6 +27,13 @@ MATH = [
     ("<answer>4</answer> \\boxed{5}", ["4"], 1.0),  # tags win
     ("I don't know", ["4"], 0.0),  # missing answer
     ("The answer is 1,000.", ["1000"], 1.0),  # last-number fallback with commas
+    # several accepted references: 1 if the answer matches *any* of them, wherever it is
+    ("\\boxed{7}", ["7", "8"], 1.0),  # the first reference
+    ("\\boxed{8}", ["7", "8"], 1.0),  # not the first: the second
+    ("\\boxed{0.25}", ["1/3", "2/3", "\\frac{1}{4}"], 1.0),  # the last, in another form (numeric)
+    ("\\boxed{1+x}", ["2", "x+1"], 1.0),  # the second, equal only symbolically (math-verify)
+    ("\\boxed{9}", ["7", "8"], 0.0),  # none of them
+    ("\\boxed{1/3}", ["2/3", "1/2", "0.75"], 0.0),  # none of three
 ]
 
 
@@ -177,6 +184,20 @@ USER = [
 def test_user_reward(name, score, error):
     r = load_user_reward(f"rewards_test_helpers:{name}").score("abc", math_row("4"))
     assert r.score == pytest.approx(score) and (r.error is not None) is error
+    if error:
+        assert r.extracted is None and r.correct is False
+    else:
+        # length_reward returns (len/10, {"extracted": last character}): "abc" -> 0.3, "c"
+        assert r.extracted == "c" and r.correct is False  # 0.3 < 1 and no "correct" in info
+
+
+def test_user_reward_info_correct_and_extracted():
+    # info["correct"] overrides score >= 1; info["extracted"] is reported as a string
+    v = load_user_reward("rewards_test_helpers:graded")
+    r = v.score("42", math_row("42"))
+    assert (r.score, r.correct, r.extracted, r.error) == (0.5, True, "42", None)  # correct though 0.5 < 1
+    r = v.score("41", math_row("42"))
+    assert (r.score, r.correct, r.extracted) == (1.0, False, "41")  # wrong though score 1
 
 
 def test_user_reward_counts_errors_and_logs_once(caplog):
