@@ -1,9 +1,10 @@
+import itertools
 import math
 
 import pytest
 
 from hybridrl.eval.evaluate import summarize
-from hybridrl.eval.metrics import ema, exclusive_solves, pass_at_k, pass_at_k_curve
+from hybridrl.eval.metrics import bootstrap_ci, ema, exclusive_solves, pass_at_k, pass_at_k_curve
 
 
 def test_pass_at_k_by_hand():
@@ -80,6 +81,54 @@ def test_summarize_breakdown_and_pass_at_k():
     assert s["pass@2"] == pytest.approx((5 / 6 + 0 + 1 + 0.5) / 4)
     lo, hi = s["pass@2_ci95"]
     assert 0 <= lo <= s["pass@2"] <= hi <= 1
+    # the CI is the percentile bootstrap of those 4 per-question values: (5/24, 11/12), see
+    # test_bootstrap_ci_agrees_with_the_exact_bootstrap_distribution; (0, 1) is not it
+    assert (lo, hi) == pytest.approx(exact_bootstrap_ci([5 / 6, 0.0, 1.0, 0.5]), abs=0.03)
     assert s["breakdown"]["kk/2"]["greedy_accuracy"] == 0.5 and s["breakdown"]["kk/2"]["n"] == 2
     assert s["breakdown"]["kk/3"]["avg@4"] == pytest.approx(5 / 8)
     assert "rows" not in s["breakdown"]["kk/3"]
+
+
+# --- bootstrap confidence intervals ---------------------------------------------------------
+
+
+def exact_bootstrap_ci(values, alpha=0.05):
+    """The percentile interval of the *exact* bootstrap distribution of the mean: all n^n
+    equally likely resamples enumerated (small n only); quantile q = the smallest mean m with
+    P(mean <= m) >= q."""
+    n = len(values)
+    means = sorted(sum(c) / n for c in itertools.product(values, repeat=n))
+
+    def quantile(q):
+        return next(m for i, m in enumerate(means) if (i + 1) / len(means) >= q)
+
+    return quantile(alpha / 2), quantile(1 - alpha / 2)
+
+
+def test_bootstrap_ci_of_a_constant_is_that_constant():
+    # every resample of [0.7] * 10 has mean 0.7: the interval has no width
+    assert bootstrap_ci([0.7] * 10) == pytest.approx((0.7, 0.7), abs=1e-12)
+    assert bootstrap_ci([]) != bootstrap_ci([])  # (nan, nan): no data, no interval
+
+
+def test_bootstrap_ci_agrees_with_the_exact_bootstrap_distribution():
+    # [5/6, 0, 1, 1/2]: 4^4 = 256 resamples. Means <= 1/8: 1 (all 0) + 4 (one 1/2, three 0)
+    # = 5/256 = 0.0195 < 0.025; <= 5/24 (one 5/6, three 0): 9/256 = 0.035 >= 0.025 -> lo = 5/24.
+    # Means >= 23/24: 4 (three 1, one 5/6) + 1 (all 1) = 5/256; >= 0.875 adds 8 and 6 ... so
+    # P(mean <= 0.875) = 245/256 = 0.957 < 0.975 <= P(mean <= 11/12) = 251/256 = 0.980 -> hi = 11/12.
+    values = [5 / 6, 0.0, 1.0, 0.5]
+    assert exact_bootstrap_ci(values) == pytest.approx((5 / 24, 11 / 12), abs=1e-12)
+    # 1000 resamples land on the same atoms (the neighbours are >= 1/24 = 0.042 away)
+    assert bootstrap_ci(values) == pytest.approx((5 / 24, 11 / 12), abs=0.03)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("alpha,z", [(0.05, 1.960), (0.10, 1.645), (0.50, 0.674)])
+def test_bootstrap_ci_width_matches_the_normal_interval(alpha, z, seed):
+    # 50 of 100 questions right: mean 0.5, standard error sqrt(0.5 * 0.5 / 100) = 0.05, so the
+    # (1 - alpha) interval is about 0.5 -/+ z * 0.05: 95% (0.402, 0.598), 90% (0.418, 0.582),
+    # 50% (0.466, 0.534). The bootstrap means move in steps of 0.01; 1000 resamples add about
+    # one step of noise, hence abs=0.012 (a 90% interval reported as 95% is 0.016 off).
+    lo, hi = bootstrap_ci([1.0] * 50 + [0.0] * 50, alpha=alpha, seed=seed)
+    assert lo == pytest.approx(0.5 - z * 0.05, abs=0.012)
+    assert hi == pytest.approx(0.5 + z * 0.05, abs=0.012)
