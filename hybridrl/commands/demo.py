@@ -24,6 +24,6 @@ def register(sub) -> None:
                        description="Train SmolLM2-135M-Instruct with GRPO and with HPT for the same short budget on "
                                    "chain_sum, evaluate the base and both final models on the same held-out "
                                    "questions, and write report.md / report.html.")
-    d.add_argument("--output-dir", default=None, help="default: runs/demo (runs/demo-quick with --quick)")
+    d.add_argument("--output-dir", default=None, help="(default: runs/demo, or runs/demo-quick with --quick)")
     d.add_argument("--quick", action="store_true", help="a much smaller budget (smoke test)")
     d.set_defaults(func=cmd_demo)

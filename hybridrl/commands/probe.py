@@ -45,7 +45,7 @@ def register(sub) -> None:
                     "Override with\nsuperrl_k= superrl_m= superrl_increase_threshold= superrl_avg_threshold=.\n"
                     "Writes probe.json, metrics.jsonl and config.yaml to the output directory.")
     p.add_argument("--config", help="YAML file of config keys (e.g. a recipe: a hybrid probes with its rl_preset)")
-    p.add_argument("--model", help="tiny | smollm2-135m | local HF folder | hub id")
+    p.add_argument("--model", help="tiny | smollm2-135m | local HF folder | hub id (default: tiny)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", help="built-in task name")
     src.add_argument("--data", help=".jsonl / .parquet / HF datasets folder")

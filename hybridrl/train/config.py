@@ -500,8 +500,12 @@ def check_values(cfg: TrainConfig) -> None:
              "must be >= 1", cfg.eval_max_new_tokens)
     choices = {"template": ("vanilla", "chat", "r1"), "old_logprobs": ("current", "sampling"),
                "sampling_seed": ("step", "prompt"), "lr_scheduler": ("constant", "cosine"),
-               "kl_estimator": ("k1", "k2", "k3")}
+               "kl_estimator": ("k1", "k2", "k3"),
+               # #13 (data parallel)
+               "parallel": ("auto", "none", "ddp", "fsdp2"), "rollout_weights": ("gather", "copy")}
     for key, allowed in choices.items():
+        if not hasattr(cfg, key):
+            continue
         v = getattr(cfg, key)
         if v not in allowed:
             raise ConfigError(f"config key '{key}': unknown {key.replace('_', ' ')} '{v}'"

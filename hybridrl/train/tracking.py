@@ -102,16 +102,20 @@ class Progress:
                         file=sys.stderr)
         self.log_every = max(1, log_every)
         self.t0 = time.time()
+        self._sft_seen = False  # sft_fraction is shown once a step had SFT (never for pure RL)
 
     def update(self, record: dict[str, Any]) -> None:
-        post = {k: f"{record[k]:.3f}" for k in ("reward", "loss", "sft_fraction") if isinstance(record.get(k), float)}
+        self._sft_seen = self._sft_seen or bool(record.get("sft_fraction"))
+        shown = ("reward", "loss", "sft_fraction") if self._sft_seen else ("reward", "loss")
+        post = {k: f"{record[k]:.3f}" for k in shown if isinstance(record.get(k), float)}
         self.bar.set_postfix(post, refresh=False)
         self.bar.update(1)
         step = record["step"]
         if (step + 1) % self.log_every == 0:
             keys = ("reward", "loss", "pg_loss", "sft_loss", "sft_fraction", "kl", "entropy", "grad_norm",
                     "completions/mean_length", "step_time")
-            parts = [f"{k.split('/')[-1]}={record[k]:.4g}" for k in keys if isinstance(record.get(k), (int, float))]
+            parts = [f"{k.split('/')[-1]}={record[k]:.4g}" for k in keys if isinstance(record.get(k), (int, float))
+                     and (k != "sft_fraction" or self._sft_seen)]
             self.bar.write(f"step {step + 1}: " + " ".join(parts), file=sys.stderr)
 
     def close(self) -> None:
