@@ -240,3 +240,55 @@ def test_garbage_at_masked_positions_changes_nothing(denominator, clip, shaping)
     assert (l1[~mask] == 0).all()
     for k in m0:
         assert torch.equal(m0[k], m1[k]), k
+
+
+# ---------------------------------------------------------------- #18: clip fractions, log-ratio clamp
+@pytest.mark.parametrize("denominator,clip", [("rollout", "ppo"), ("rollout", "dual"), ("gspo", "gspo")])
+def test_clipfrac_counts_exactly_the_tokens_whose_gradient_the_clip_removed(denominator, clip):
+    # five one-token sequences (so the gspo sequence ratio is the token ratio), eps = 0.2: [0.8, 1.2]
+    #   log ratio  r          A    -min(A r, A clip(r))           clipped?
+    #   -0.5       0.6065307  +1   -min(0.6065, 0.8) = -0.6065307  no: r < lo but A > 0 (gradient flows)
+    #   +0.3       1.3498588  -1   -min(-1.3499, -1.2) = 1.3498588 no: r > hi but A < 0 (gradient flows)
+    #   -0.5       0.6065307  -1   -min(-0.6065, -0.8) = 0.8       low
+    #   +0.3       1.3498588  +1   -min(1.3499, 1.2) = -1.2        high
+    #   +0.1       1.1051709  +1   -1.1051709                      no: inside the range
+    # (dual-clip, c = 3, caps A < 0 losses at 3: 1.3498588 < 3, nothing capped)
+    log_ratio = torch.tensor([[-0.5], [0.3], [-0.5], [0.3], [0.1]], dtype=torch.float64)
+    adv = torch.tensor([1.0, -1.0, -1.0, 1.0, 1.0], dtype=torch.float64)
+    lp = torch.full((5, 1), -0.5, dtype=torch.float64, requires_grad=True)
+    old = lp.detach() - log_ratio
+    loss, m = policy_loss(lp, old, adv, torch.ones(5, 1), denominator=denominator, clip=clip)
+    expected = [-0.6065307, 1.3498588, 0.8, -1.2, -1.1051709]
+    assert loss.squeeze(1).tolist() == pytest.approx(expected, abs=1e-6)
+    (g,) = torch.autograd.grad(loss.sum(), lp)
+    assert (g.squeeze(1) == 0).tolist() == [False, False, True, True, False]  # the clipped ones
+    assert m["clipfrac_low"].item() == pytest.approx(1 / 5, abs=1e-12)  # token 3 only
+    assert m["clipfrac_high"].item() == pytest.approx(1 / 5, abs=1e-12)  # token 4 only
+    assert m["clipfrac"].item() == pytest.approx(2 / 5, abs=1e-12)  # = share of zero gradients
+    if clip == "dual":
+        assert m["dual_clipfrac"].item() == 0.0
+
+
+@pytest.mark.parametrize("denominator,clip", [("rollout", "ppo"), ("rollout", "dual"), ("gspo", "gspo")])
+@pytest.mark.parametrize("adv", [1.0, -1.0])
+def test_a_huge_log_ratio_gives_a_finite_loss_and_gradient(denominator, clip, adv):
+    # a stale old_logp 100 nats below logp: exp(100) overflows float32 (max ~ exp(88.7)). The
+    # log ratio is clamped at 20 first, r = exp(20) = 4.8516520e8, finite. Without the clamp
+    # A > 0 gives loss max(-inf, -1.2) = -1.2 with a NaN gradient (0 * inf in exp's backward)
+    # and A < 0 gives an infinite loss.
+    lp = torch.tensor([[-0.5, -1.0]], requires_grad=True)  # float32, as the loop computes
+    # token 2: ratio 1, an ordinary token; gspo's ratio is per sequence (exp of the mean log
+    # ratio), so there both tokens are 100 nats off
+    old = lp.detach() - torch.tensor([[100.0, 0.0 if denominator == "rollout" else 100.0]])
+    loss, m = policy_loss(lp, old, torch.tensor([adv]), torch.ones(1, 2), denominator=denominator, clip=clip)
+    total = agg_loss(loss, torch.ones(1, 2), "token-mean")
+    (g,) = torch.autograd.grad(total, lp)
+    assert torch.isfinite(loss).all() and torch.isfinite(total) and torch.isfinite(g).all()
+    assert torch.isfinite(m["ratio_max"])
+    if denominator == "rollout":
+        # A > 0: clipped at 1 + eps -> -1.2 (gradient 0); A < 0: -A r = exp(20), capped at
+        # -A c = 3 by dual-clip; token 2 is -A (ratio 1) with gradient -A
+        big = -1.2 if adv > 0 else (3.0 if clip == "dual" else math.exp(20))
+        assert loss[0].tolist() == pytest.approx([big, -adv], rel=1e-6)
+        assert g[0, 1].item() == pytest.approx(-adv / 2, rel=1e-6)  # token-mean over 2 tokens
+        assert m["ratio_max"].item() == pytest.approx(math.exp(20), rel=1e-6)
