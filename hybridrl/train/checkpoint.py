@@ -1,8 +1,10 @@
 """Atomic, resumable checkpoints.
 
 ``<run>/checkpoints/step-000006/`` holds ``model/`` (HF format, loadable by
-``from_pretrained``), ``state.pt`` (optimizer, scheduler, RNG states, controller, sampler,
-value head, step) and ``COMPLETE``. It is written into a temporary folder and renamed, so
+``from_pretrained``), ``state.pt`` (scheduler, RNG states, controller, sampler, value head,
+step), ``optimizer.pt`` (AdamW's moments: twice the model's size) and ``COMPLETE``. Only the
+latest checkpoint keeps ``optimizer.pt`` (resume continues from the latest; a 135M model's
+checkpoint is then 0.5 GB instead of 1.6 GB), unless ``keep_optimizer="all"``. It is written into a temporary folder and renamed, so
 a crash mid-write never leaves a folder that looks complete; ``latest_checkpoint`` only
 returns folders with the marker. Older checkpoints beyond ``keep_last`` are deleted
 after the new one is complete.
@@ -29,6 +31,7 @@ from typing import Any
 import torch
 
 MARKER = "COMPLETE"
+OPTIMIZER_FILE = "optimizer.pt"
 
 
 def rng_state() -> dict[str, Any]:
@@ -55,8 +58,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep_last: int) -> Path:
+def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep_last: int,
+                    keep_optimizer: str = "latest") -> Path:
     """Write checkpoint ``step`` atomically; return its folder.
+
+    ``state["optimizer"]`` (if any) goes to ``optimizer.pt``; ``keep_optimizer="latest"``
+    deletes it from the older kept checkpoints once this one is complete (``"all"`` keeps it).
 
     On any failure (e.g. ``OSError(ENOSPC)``) the partial folder is removed and the error is
     re-raised; the checkpoints already on disk are left as they were.
@@ -72,6 +79,11 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
         model.save_pretrained(tmp / "model", safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "model")
+        state = dict(state)
+        optimizer = state.pop("optimizer", None)
+        if optimizer is not None:
+            torch.save(optimizer, tmp / OPTIMIZER_FILE)
+            state["optimizer_file"] = True
         torch.save(state, tmp / "state.pt")
         (tmp / MARKER).write_text(str(step))
         _fsync_tree(tmp)  # data on disk before the rename makes it visible
@@ -87,6 +99,9 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
     os.replace(tmp, final)
     _fsync_dir(root)
     _prune(root, keep_last)
+    if keep_optimizer != "all":
+        for older in complete_checkpoints(run_dir)[:-1]:
+            (older / OPTIMIZER_FILE).unlink(missing_ok=True)
     return final
 
 
@@ -142,8 +157,19 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def load_state(ckpt: Path) -> dict[str, Any]:
-    return torch.load(Path(ckpt) / "state.pt", map_location="cpu", weights_only=True)
+def load_state(ckpt: Path, optimizer: bool = True) -> dict[str, Any]:
+    """The checkpoint's state; with ``optimizer``, ``state["optimizer"]`` too (a checkpoint
+    whose optimizer state was not kept raises FileNotFoundError naming the one that has it)."""
+    state = torch.load(Path(ckpt) / "state.pt", map_location="cpu", weights_only=True)
+    if optimizer and state.pop("optimizer_file", False):
+        path = Path(ckpt) / OPTIMIZER_FILE
+        if not path.exists():
+            latest = latest_checkpoint(Path(ckpt).parent.parent)
+            raise FileNotFoundError(
+                f"{ckpt} has no optimizer state (only the latest checkpoint keeps it: {latest}); resume from the "
+                f"run folder, or set keep_optimizer=all to keep it in every checkpoint")
+        state["optimizer"] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
 
 
 def load_model_weights(model, ckpt: Path) -> None:

