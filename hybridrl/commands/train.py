@@ -38,9 +38,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = resume_config(args.resume, args.config, cli, args.overrides)
     else:
         cfg = build_config(args.config, cli, args.overrides)
-    if cfg.data is not None and cfg.eval_data is None:
-        print(f"hybridrl: note: no eval set (training from --data {cfg.data}): the held-out evaluation is "
-              f"skipped; pass eval_data=FILE to have one", file=sys.stderr)
     try:
         summary = run_training(cfg, resume=cfg.output_dir if args.resume else None, overwrite=args.overwrite)
     except TrainingAborted as e:  # e.g. repeated non-finite updates: the message says what was saved

@@ -222,6 +222,9 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
     if resume is None:
         check_output_dir(cfg, overwrite, log)
     log(f"hybridrl: run folder {out}")
+    if cfg.data is not None and cfg.eval_data is None:
+        log(f"hybridrl: note: no eval set (training from data={cfg.data}): the held-out evaluation is skipped; "
+            f"pass eval_data=FILE to have one")
     try:
         cfg = make_reward_importable(cfg, out)
         return train(cfg, resume=resume)

@@ -71,7 +71,7 @@ def test_failed_run_leaves_no_folder_and_data_without_eval_set_says_so(tmp_path,
     args = [a for a in tiny if not a.startswith("--task") and a != "chain_sum"]
     assert main(["train", "--method", "grpo", "--steps", "1", "--data", str(bad), "--output-dir", str(out), *args]) == 2
     err = capsys.readouterr().err
-    assert "no eval set (training from --data" in err  # before #14: the final eval was skipped silently
+    assert f"no eval set (training from data={bad})" in err  # before #14: the final eval was skipped silently
     assert error_lines(err) == [f"hybridrl: error: {bad}:2: field 'answer': missing (the row has fields: prompt)"]
     assert not out.exists()  # before #14: an empty folder was left behind
 
