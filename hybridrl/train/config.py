@@ -253,6 +253,7 @@ ALIASES: dict[str, str] = {
     "entropy_coeff": "entropy_coef",
     "total_training_steps": "steps",
     "ppo_epochs": "num_iterations",
+    "vllm_importance_sampling_cap": "vllm_importance_sampling_clip_max",  # TRL's deprecated name
 }
 """Spellings from TRL and verl accepted for the same quantity; the run logs and saves the
 canonical name (config.yaml never holds an alias). ``beta`` stays the KL coefficient, as in TRL."""
@@ -261,6 +262,8 @@ SAFE_RESUME_KEYS = frozenset({
     "steps", "log_every", "eval_every", "save_every", "keep_last", "progress", "report_to",
     "eval_max_new_tokens", "micro_batch_size", "gradient_checkpointing", "bf16", "reward_timeout",
     "max_nonfinite_steps", "keep_optimizer",
+    # #17: memory of the vLLM engine
+    "vllm_kv_cache_gib", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode",
 })
 """Keys ``hybridrl train --resume RUN key=value`` may change: they change how long the run goes,
 what is logged or saved, or how fast it runs — never which update a step makes (micro-batching
@@ -531,7 +534,11 @@ def check_values(cfg: TrainConfig) -> None:
                "sampling_seed": ("step", "prompt"), "lr_scheduler": ("constant", "cosine"),
                "kl_estimator": ("k1", "k2", "k3"), "keep_optimizer": ("latest", "all"),
                # #13 (data parallel)
-               "parallel": ("auto", "none", "ddp", "fsdp2"), "rollout_weights": ("gather", "copy")}
+               "parallel": ("auto", "none", "ddp", "fsdp2"), "rollout_weights": ("gather", "copy"),
+               # #17 (vLLM)
+               "rollout_engine": ("hf", "vllm", "auto"), "vllm_dtype": ("auto", "float32", "bfloat16", "float16"),
+               "vllm_importance_sampling_mode": ("token_truncate", "token_mask", "sequence_truncate",
+                                                 "sequence_mask")}
     for key, allowed in choices.items():
         if not hasattr(cfg, key):
             continue
@@ -539,6 +546,15 @@ def check_values(cfg: TrainConfig) -> None:
         if v not in allowed:
             raise ConfigError(f"config key '{key}': unknown {key.replace('_', ' ')} '{v}'"
                               f"{_suggest_from(v, allowed)}; choose {', '.join(allowed[:-1])} or {allowed[-1]}")
+    if hasattr(cfg, "vllm_importance_sampling_clip_max"):  # #17
+        _require(cfg.vllm_importance_sampling_clip_max >= 1, "vllm_importance_sampling_clip_max", "must be >= 1",
+                 cfg.vllm_importance_sampling_clip_max)
+        _require(0 < cfg.vllm_gpu_memory_utilization <= 1, "vllm_gpu_memory_utilization", "must be in (0, 1]",
+                 cfg.vllm_gpu_memory_utilization)
+        _require(cfg.vllm_kv_cache_gib > 0, "vllm_kv_cache_gib", "must be > 0", cfg.vllm_kv_cache_gib)
+        if cfg.vllm_importance_sampling_correction and cfg.old_logprobs == "sampling":
+            raise ConfigError("config key 'vllm_importance_sampling_correction': the correction needs "
+                              "old_logprobs=current: with sampling the ratio's denominator is already vLLM's")
     for backend in filter(None, (b.strip() for b in cfg.report_to.split(","))):
         if backend not in ("none", "tensorboard", "wandb", "trackio"):
             raise ConfigError(f"config key 'report_to': unknown backend '{backend}'; "

@@ -1,7 +1,7 @@
 """Ctrl-C and ``kill`` (SIGINT / SIGTERM) stop a run cleanly instead of losing it.
 
-The first signal only sets a flag (:attr:`InterruptGuard.requested`); the training loop looks at
-it at two safe points: before a step's update (the step is *abandoned*: nothing has touched
+The first signal only sets a flag (:attr:`InterruptGuard.requested`); the training loop gets the
+guard with :func:`active` and looks at the flag at two safe points: before a step's update (the step is *abandoned*: nothing has touched
 the weights or the optimizer yet, so the sampler, RNG and controller are put back and the
 step is redone on resume) and after a step (it is *finished*). Either way the loop writes a
 checkpoint and raises :class:`RunInterrupted`, whose message holds the resume command; the
@@ -64,9 +64,22 @@ class InterruptGuard:
             for name in self.SIGNALS:
                 sig = getattr(signal, name)
                 self._previous[sig] = signal.signal(sig, self._handler)
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
         for sig, prev in self._previous.items():
             signal.signal(sig, prev)
         self._previous.clear()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+
+
+_ACTIVE: list[InterruptGuard] = []
+
+
+def active() -> InterruptGuard:
+    """The guard the current run is under (installed by :func:`hybridrl.train.runner.run_training`
+    before the model loads, so a signal during start-up is caught too), or a disabled one
+    (``requested`` stays None) when the loop runs without it."""
+    return _ACTIVE[-1] if _ACTIVE else InterruptGuard(enabled=False)

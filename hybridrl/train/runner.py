@@ -225,9 +225,12 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
     if cfg.data is not None and cfg.eval_data is None:
         log(f"hybridrl: note: no eval set (training from data={cfg.data}): the held-out evaluation is skipped; "
             f"pass eval_data=FILE to have one")
+    from hybridrl.train.interrupt import InterruptGuard
+
     try:
         cfg = make_reward_importable(cfg, out)
-        return train(cfg, resume=resume)
+        with InterruptGuard():  # from before the model loads: the loop checkpoints on SIGINT/SIGTERM
+            return train(cfg, resume=resume)
     except BaseException:
         if created:
             _remove_if_empty_run(out)
