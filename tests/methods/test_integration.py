@@ -74,6 +74,19 @@ def weights(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def demo_logprobs(t: Trainer, rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(log π, token entropy, mask), each (R, T), of the rows' demonstrations under the current
+    model: one plain no-grad forward pass, as an oracle for the loop's demonstration terms."""
+    from hybridrl.rollout.logprobs import sequence_logprobs
+    from hybridrl.train.update import demo_sequences
+
+    seqs = demo_sequences([t.prompt_ids(r) for r in rows], [t.demo_ids(r) for r in rows], torch.arange(len(rows)))
+    with torch.no_grad():
+        out = sequence_logprobs(t.model, seqs.prompt_ids, seqs.prompt_index, seqs.completion_ids, seqs.mask,
+                                temperature=t.cfg.temperature, return_entropy=True)
+    return out["logprobs"].double(), out["entropy"].double(), seqs.mask.double()
+
+
 def test_every_method_has_an_integration_test():
     tested = {"sft", "grpo", "dr_grpo", "reinforce", "rloo", "ppo", "sft_then_rl", "hpt", "superrl", "superrl_theta",
               "superrl_per_step", "sasr", "ssr", "ssr_cosine", "static_hybrid", "luffy", "srft", "auto"}
@@ -162,15 +175,55 @@ def test_plain_rl_methods_differ_only_in_their_advantages(tmp_path):
     assert len({tuple(round(a, 6) for a in v) for v in advs.values()}) == 4
 
 
+def _gae_oracle(rewards: list[float], values: list[list[float]], lam: float = 0.95) -> list[list[float]]:
+    """A plain loop: reward R_i on the last token, γ = 1: A_t = δ_t + λ A_{t+1},
+    δ_t = r_t + V_{t+1} − V_t (V after the last token = 0)."""
+    out = []
+    for r, v in zip(rewards, values):
+        adv, nxt = [0.0] * len(v), 0.0
+        for t_ in reversed(range(len(v))):
+            v_next = v[t_ + 1] if t_ + 1 < len(v) else 0.0
+            delta = (r if t_ == len(v) - 1 else 0.0) + v_next - v[t_]
+            nxt = delta + lam * nxt
+            adv[t_] = nxt
+        out.append(adv)
+    return out
+
+
 def test_ppo_uses_gae_from_a_trained_value_head(tmp_path):
-    t = make_trainer(tmp_path, "ppo")
-    seen = spy_plans(t)
+    t = make_trainer(tmp_path, "ppo", "even_char_sum")
+    values = []
+
+    def critic(data):  # V(s_t) of every rollout token under the value head as it is now
+        from hybridrl.rollout.logprobs import sequence_logprobs
+
+        ro = data.rollouts
+        with torch.no_grad():
+            out = sequence_logprobs(t.model, ro.prompt_ids, ro.prompt_index, ro.completion_ids,
+                                    ro.completion_mask.float(), return_hidden=True)
+            v = t.value_head(out["hidden"].float()).squeeze(-1)
+        values.append([v[i, : int(ro.completion_mask[i].sum())].tolist() for i in range(ro.num_samples)])
+
+    seen = spy_plans(t, critic)
     assert t.value_head is not None and float(t.value_head.weight.detach().abs().sum()) == 0.0  # zero-initialised
-    rec = t.step(0)
+    recs = run(t, 2)
     pg = terms(seen[0][2])["pg"]
     assert pg.preset == "ppo" and pg.advantages is None  # the loop computes GAE from the critic
-    assert rec["grad_norm"] > 0
+    assert recs[0]["grad_norm"] > 0
     assert float(t.value_head.weight.detach().abs().sum()) > 0  # the value loss trained the head
+    for rec, vals, (_, data, _) in zip(recs, values, seen):
+        rewards = data.rewards.tolist()
+        assert 0 < sum(rewards) < len(rewards)  # precondition: the advantages are not all equal
+        adv = _gae_oracle(rewards, vals)
+        flat = [a for row in adv for a in row]
+        # step 0: V ≡ 0, so A_t = 0.95^(L−1−t) R: the reward sits on the last token. Step 1: the
+        # head has trained one step and its values enter δ_t.
+        # value loss at the first pass: V = V_old, returns = A + V -> ½ (V − R_t)² = ½ A_t²,
+        # token mean
+        assert rec["vf_loss"] == pytest.approx(sum(0.5 * a * a for a in flat) / len(flat), rel=1e-4)
+        # whitening: Â = (A − mean) / std over all real tokens, so at ratio 1 the token-mean
+        # PG loss −mean(Â) is 0 (unwhitened it would be −mean(A) ≠ 0)
+        assert abs(sum(flat) / len(flat)) > 1e-3 and rec["pg_loss"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_sft_then_rl_switches_and_measures_kl_to_the_sft_model(tmp_path):
@@ -221,16 +274,37 @@ def test_hpt_gates_each_prompt(tmp_path):
         assert by["sft"].indices.tolist() == odd
         kept_rows = sorted(set(data.rollouts.prompt_index[by["pg"].indices].tolist()))
         assert kept_rows == [i for i in range(len(data.rows)) if i not in odd]
-        assert rec["sft_fraction"] == len(odd) / 2
+        # the paper's sample-level fraction: demonstrations / (demonstrations + kept rollouts),
+        # 4 rollouts per kept prompt; today's prompt-level share is sft_prompt_share
+        assert rec["sft_fraction"] == pytest.approx(len(odd) / (len(odd) + 4 * (2 - len(odd))))
+        assert rec["sft_prompt_share"] == len(odd) / 2
         kinds.append(updates[0].kind)
     assert "hybrid" in kinds  # precondition: this seed has a step with one prompt of each
+
+
+def test_hpt_removes_only_rows_trained_by_sft_alone(tmp_path):
+    # linear feedback, reward per completion length: a prompt with 0 < P < 1 trains both SFT
+    # (β = 1 − P) and RL (α = P) and stays; only prompts with P = 0 (SFT alone) are removed
+    t = make_trainer(tmp_path, "hpt", "even_length", hpt_alpha_fn="linear", hpt_remove_sft_solved=True)
+    seen = spy_plans(t)
+    run(t, 4)
+    sft_alone, both = set(), set()
+    for _, data, _ in seen:
+        acc = data.correct.float().view(len(data.rows), -1).mean(1).tolist()
+        for row, p in zip(data.rows, acc):
+            (sft_alone if p == 0 else both if p < 1 else set()).add(row.id)
+    assert both - sft_alone, "precondition: a prompt trained by SFT and RL together"
+    assert t.controller.excluded_ids() == sft_alone
 
 
 # --- SuperRL -------------------------------------------------------------------------------
 
 
+WLR = 0.05  # loss_weight_lr: the learnable weights' own learning rate
+
+
 def test_superrl_sparse_switches_to_the_hybrid_actor(tmp_path):
-    t = make_trainer(tmp_path, "superrl", "always_zero", **PROBE)
+    t = make_trainer(tmp_path, "superrl", "always_zero", loss_weight_lr=WLR, **PROBE)
     recs = run(t)
     assert [r["switch_decision"] for r in recs] == ["probing", "sparse", "sparse"]
     assert [r["superrl/phase"] for r in recs] == ["probe", "probe", "hybrid"]
@@ -241,13 +315,31 @@ def test_superrl_sparse_switches_to_the_hybrid_actor(tmp_path):
     assert h["pg_loss"] == 0.0 and h["sft_loss"] > 0  # both terms, pg is 0 (all rewards equal)
     # L = e^{-2 s_pg} L_pg + e^{-2 s_sft} L_sft + s_pg + s_sft at s = 0:
     #   dL/ds_pg = −2 L_pg + 1 = 1 > 0,   dL/ds_sft = −2 L_sft + 1 < 0 (L_sft > 0.5)
-    # AdamW's first step moves each by lr against the gradient's sign:
-    #   s_pg = −lr -> σ_pg = e^{−lr};  s_sft = +lr -> σ_sft = e^{+lr}
+    # AdamW's first step moves each by loss_weight_lr (not the policy's lr) against the sign:
+    #   s_pg = −0.05 -> σ_pg = e^{−0.05};  s_sft = +0.05 -> σ_sft = e^{+0.05}
     assert h["sft_loss"] > 0.5
     # the logged loss is the one optimised, with the weights before the step: e^0 = 1, s = 0
     assert h["loss"] == pytest.approx(h["pg_loss"] + h["sft_loss"], rel=1e-6)
-    assert h["sigma_pg"] == pytest.approx(math.exp(-LR), rel=1e-6)
-    assert h["sigma_sft"] == pytest.approx(math.exp(LR), rel=1e-6)
+    assert h["sigma_pg"] == pytest.approx(math.exp(-WLR), rel=1e-6)
+    assert h["sigma_sft"] == pytest.approx(math.exp(WLR), rel=1e-6)
+
+
+def test_superrl_guard_stops_sigma_pg(tmp_path):
+    # all rewards 0: L_pg = 0, so dL/ds_pg = 1 at every hybrid step and s_pg falls by
+    # loss_weight_lr = 0.5 per AdamW step: −0.5, −1.0, then −1.5 is projected to −1.15
+    t = make_trainer(tmp_path, "superrl", "always_zero", loss_weight_lr=0.5, max_new_tokens=4, **PROBE)
+    recs = run(t, 5)
+    assert [round(math.log(r["sigma_pg"]), 6) for r in recs[2:]] == [-0.5, -1.0, -1.15]
+
+
+def test_superrl_with_ppo_trains_a_value_head(tmp_path):
+    # the PPO hybrid of SuperRL Tables 3-4: probe with PPO, then PPO + SFT under the weights
+    always_sparse = dict(PROBE, superrl_increase_threshold=3, superrl_avg_threshold=1.01)
+    t = make_trainer(tmp_path, "superrl", "even_char_sum", rl_preset="ppo", **always_sparse)
+    assert t.value_head is not None
+    recs = run(t)
+    assert all(r["vf_loss"] > 0 for r in recs)  # the critic is trained at every step
+    assert recs[2]["superrl/phase"] == "hybrid" and recs[2]["sft_loss"] > 0
 
 
 def test_superrl_dense_stays_vanilla_rl(tmp_path):
@@ -259,24 +351,24 @@ def test_superrl_dense_stays_vanilla_rl(tmp_path):
 
 
 def test_superrl_theta_moves_weight_towards_the_smaller_loss(tmp_path):
-    t = make_trainer(tmp_path, "superrl_theta", "always_zero", **PROBE)
+    t = make_trainer(tmp_path, "superrl_theta", "always_zero", loss_weight_lr=WLR, **PROBE)
     recs = run(t)
     assert recs[1]["theta"] == 0.0 and recs[1]["w_pg"] == 0.5
     # L = σ(α) L_pg + (1 − σ(α)) L_sft, dL/dα = σ'(α)(L_pg − L_sft) < 0 (L_pg = 0): α += lr
     assert recs[2]["pg_loss"] == 0.0 and recs[2]["sft_loss"] > 0
-    assert recs[2]["theta"] == pytest.approx(LR, rel=1e-5)
+    assert recs[2]["theta"] == pytest.approx(WLR, rel=1e-5)
     assert recs[2]["w_pg"] > 0.5 and recs[2]["w_pg"] + recs[2]["w_sft"] == pytest.approx(1.0)
 
 
 def test_superrl_per_step_makes_an_rl_then_an_sft_update(tmp_path):
-    t = make_trainer(tmp_path, "superrl_per_step", "always_zero", **PROBE)
+    t = make_trainer(tmp_path, "superrl_per_step", "always_zero", loss_weight_lr=WLR, **PROBE)
     seen = spy_plans(t)
     recs = run(t)
     assert [u.kind for u in seen[2][2]] == ["rl", "sft"]
     h = recs[2]
     assert h["grad_norm/rl"] == 0.0 and h["grad_norm/sft"] > 0  # two updates were logged
     assert "sigma_pg" not in h
-    assert h["sigma_sft"] == pytest.approx(math.exp(LR), rel=1e-6)  # e^{-2s} L_sft + s: s += lr
+    assert h["sigma_sft"] == pytest.approx(math.exp(WLR), rel=1e-6)  # e^{-2s} L_sft + s: s += lr
 
 
 # --- SASR family ---------------------------------------------------------------------------
@@ -327,9 +419,11 @@ def test_static_hybrid_follows_data_epochs(tmp_path):
 # --- LUFFY, SRFT ---------------------------------------------------------------------------
 
 
-def test_luffy_replaces_one_rollout_per_group_by_the_demo(tmp_path):
-    t = make_trainer(tmp_path, "luffy", "always_zero", luffy_n_off=1)
-    seen = spy_plans(t)
+@pytest.mark.parametrize("gamma", [0.1, 1.0])
+def test_luffy_replaces_one_rollout_per_group_by_the_demo(tmp_path, gamma):
+    t = make_trainer(tmp_path, "luffy", "always_zero", luffy_n_off=1, shaping_gamma=gamma)
+    demo = []
+    seen = spy_plans(t, lambda data: demo.append(demo_logprobs(t, data.rows)))
     rec = t.step(0)
     _, data, updates = seen[0]
     assert data.rollouts.num_samples == 2 * 3  # n − n_off = 4 − 1 sampled per prompt
@@ -339,22 +433,45 @@ def test_luffy_replaces_one_rollout_per_group_by_the_demo(tmp_path):
     assert by["pg"].advantages.tolist() == pytest.approx([-0.25] * 6)
     assert by["off"].advantages.tolist() == pytest.approx([0.75, 0.75])
     assert rec["offline_fraction"] == 0.25
+    # one Σ / max_len over the mixed batch (official loss_remove_token_mean), divided by the
+    # 6 + 2 sequences of the step: off-policy tokens −0.75 · π/(π + γ), on-policy tokens
+    # −(−0.25) · r with r = 1 at step 0 (unclipped); max_len = 8
+    logp, _, mask = demo[0]
+    pi = logp.exp()
+    want_off = float((-0.75 * pi / (pi + gamma) * mask).sum()) / (8 * 8)
+    assert rec["off_loss"] == pytest.approx(want_off, rel=1e-4)  # γ enters through f(π)
+    n_rollout_tokens = float(data.rollouts.completion_mask.sum())
+    assert rec["pg_loss"] == pytest.approx(0.25 * n_rollout_tokens / (8 * 8), rel=1e-5)
     assert rec["off_loss"] < 0 and rec["grad_norm"] > 0  # the shaped demo term pulls up π(τ*)
 
 
-def test_srft_has_both_entropy_weighted_terms(tmp_path):
+def test_srft_has_three_entropy_weighted_terms(tmp_path):
     t = make_trainer(tmp_path, "srft", "always_zero", old_logprobs="sampling")  # sampler log-probs as the oracle
-    seen = spy_plans(t)
+    demo = []
+    seen = spy_plans(t, lambda data: demo.append(demo_logprobs(t, data.rows)))
     rec = t.step(0)
     ro = seen[0][1].rollouts
-    # every sample is negative: weight −1, detached denominator -> per-token loss −(−1)·log π,
-    # token mean = Σ log π / Σ L (plain policy gradient pushing log π down)
+    assert ro.num_samples == 2 * 3  # official group: n − 1 rollouts + the demonstration
+    logp, ent, mask = demo[0]
+    # every rollout is negative: weight −1, detached denominator -> per-token loss −(−1)·log π;
+    # rollouts and demonstrations share one Σ / max_len over 6 + 2 sequences (max_len 8)
     assert rec["pg/srft_weight_mean"] == -1.0
-    want = float((ro.logprobs * ro.completion_mask).sum() / ro.completion_mask.sum())
-    assert rec["pg_loss"] == pytest.approx(want, rel=1e-4)
-    # demonstrations: NLL weighted 0.5·exp(−H), H > 0
-    assert 0.0 < rec["sft/srft_weight_mean"] < 0.5 and rec["sft_loss"] > 0
-    assert rec["srft/num_neg"] == 8 and rec["sft_fraction"] == 1.0
+    want_pg = float((ro.logprobs * ro.completion_mask).sum()) / (8 * 8)
+    assert rec["pg_loss"] == pytest.approx(want_pg, rel=1e-4)
+    # SFT on τ*: token mean of 0.5·exp(−H_i)·(−log π), H_i the mean entropy of demonstration i
+    h = (ent * mask).sum(1) / mask.sum(1)  # (2,)
+    w = 0.5 * torch.exp(-h)
+    want_sft = float((w[:, None] * -logp * mask).sum() / mask.sum())
+    # precondition: one batch-level H (the SRFT paper's scalar) would give a different loss
+    # (the tiny model's entropies are close, ≈ 3.59 and 3.65, so the gap is ≈ 2e-5 relative)
+    h_batch = (ent * mask).sum() / mask.sum()
+    batch_sft = float((0.5 * torch.exp(-h_batch) * -logp * mask).sum() / mask.sum())
+    assert abs(batch_sft - want_sft) > 1e-5 * abs(want_sft)
+    assert rec["sft_loss"] == pytest.approx(want_sft, rel=1e-6)
+    # off-policy RL on τ*: A* = 1 − mean{0, 0, 0, 1} = 0.75, −A* π/(π + 0.1), same Σ / (8 · 8)
+    pi = logp.exp()
+    assert rec["off_loss"] == pytest.approx(float((-0.75 * pi / (pi + 0.1) * mask).sum()) / 64, rel=1e-4)
+    assert rec["srft/num_neg"] == 6 and rec["sft_fraction"] == pytest.approx(2 / 8)
 
 
 # --- Auto ----------------------------------------------------------------------------------
