@@ -95,7 +95,8 @@ def build_report(run_dirs: dict[str, Path], eval_results: dict[str, dict[str, An
         "Token entropy and mean response length of the rollouts (HPT Fig. 7).", figs)
     add("kl", plots.plot_kl(runs, fig_dir / "kl.png"), "KL to the reference policy (SuperRL Table 2).", figs)
     add("sigma", plots.plot_sigmas(runs, fig_dir / "sigma.png"),
-        "SuperRL Hybrid Actor: learned σ_pg, σ_sft (log-sigma) or w_pg (theta).", figs)
+        "SuperRL Hybrid Actor: learned σ_pg, σ_sft (log-sigma; a term's weight is σ^-2) or w_pg (theta) "
+        "per step; dotted lines mark where the Hybrid Actor started. " + _sigma_caption(runs), figs)
     add("sasr_p", plots.plot_sasr_p(runs, fig_dir / "sasr_p.png"),
         "SASR: probability p_t of an SFT step (Alg. 1).", figs)
     add("switch_probe", plots.plot_switch_probe(runs, fig_dir / "switch_probe.png"),
@@ -152,6 +153,26 @@ def _setup(runs: dict[str, dict[str, Any]], evals: dict[str, dict[str, Any]]) ->
                     f"for avg@{s['samples']} and pass@k") if s.get("samples") else ""
             parts.append(f"Evaluation: greedy decoding, template `{s.get('template')}`, "
                          f"max {s.get('max_new_tokens')} new tokens{samp}.")
+    return " ".join(parts)
+
+
+def _sigma_caption(runs: dict[str, dict[str, Any]]) -> str:
+    """One sentence per SuperRL run: did the weighting shift towards the RL term?"""
+    from hybridrl.report.runs import superrl_weights
+
+    parts = []
+    for label, r in runs.items():
+        w = superrl_weights(r["metrics"])
+        if w is None:
+            if any(m.get("superrl/phase") for m in r["metrics"]):
+                parts.append(f"{label}: never reached the Hybrid Actor (probe still running or dense).")
+            continue
+        a, b = w["ratio"]
+        if a is None or b is None:
+            continue
+        trend = "towards RL" if b > a else ("towards SFT" if b < a else "neither way")
+        parts.append(f"{label}: hybrid from step {w['hybrid_from']} ({w['steps']} steps); "
+                     f"w_pg/w_sft {a:.3g} -> {b:.3g}, shifted {trend}.")
     return " ".join(parts)
 
 

@@ -102,8 +102,31 @@ def plot_entropy_length(runs: Runs, path: Path) -> Path | None:
 
 
 def plot_sigmas(runs: Runs, path: Path) -> Path | None:
-    """SuperRL Hybrid Actor weights: σ_pg, σ_sft (log-sigma) and θ / w_pg (theta variant)."""
-    return _lines(runs, ["sigma_pg", "sigma_sft", "w_pg"], path, title="SuperRL loss weights", ylabel="")
+    """SuperRL Hybrid Actor weights per step: σ_pg, σ_sft (log-sigma; the weight of a term is
+    σ^{-2}) and w_pg (theta variant), one panel each; a dotted line marks where each run's
+    Hybrid Actor started (before it the weights sit at their initial values while the Adaptive
+    Switch probes)."""
+    keys = [k for k in ("sigma_pg", "sigma_sft", "w_pg") if any(series(r["metrics"], k)[0] for r in runs.values())]
+    if not keys:
+        return None
+    starts = {label: next((int(m["step"]) for m in r["metrics"] if m.get("superrl/phase") == "hybrid"), None)
+              for label, r in runs.items()}
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for label, r in runs.items():
+            xs, ys = series(r["metrics"], key)
+            if not xs:
+                continue
+            line, = ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, lw=1.5, label=label)
+            if starts[label] is not None:
+                ax.axvline(starts[label], color=line.get_color(), ls=":", lw=1)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("SuperRL loss weights (dotted: the Hybrid Actor starts)")
+    return _save(fig, path)
 
 
 def plot_sasr_p(runs: Runs, path: Path) -> Path | None:

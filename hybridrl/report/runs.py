@@ -125,3 +125,33 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         "summary": read_json(run_dir / "summary.json"),
         "step_epoch": step_to_epoch(metrics),
     }
+
+
+def superrl_weights(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """SuperRL's learned loss weights over its Hybrid Actor phase, from ``metrics.jsonl``.
+
+    Returns None when the run never reached the hybrid phase (no ``superrl/phase == "hybrid"``,
+    e.g. the probe said dense or the run was shorter than the probe). Otherwise the first hybrid
+    step, σ_pg / σ_sft there and at the last step (None for a variant without them), and the
+    RL-to-SFT weight ratio w_pg / w_sft = (σ_sft / σ_pg)² at both ends (e^{-2 s} = σ^{-2}); a
+    ratio that grows means the weighting shifted towards the reward-driven term (the paper's
+    reading of its Table 11 runs: supervised signals first, then reward-driven fine-tuning)."""
+    hybrid = [r for r in records if r.get("superrl/phase") == "hybrid"]
+    if not hybrid:
+        return None
+    first, last = hybrid[0], hybrid[-1]
+
+    def ratio(r: dict[str, Any]) -> float | None:
+        pg, sft = _num(r.get("sigma_pg")), _num(r.get("sigma_sft"))
+        if pg is None or sft is None:
+            w = _num(r.get("w_pg"))
+            return None if w is None or w >= 1 else w / (1 - w)  # theta variant: w_pg / w_sft
+        return (sft / pg) ** 2
+
+    return {
+        "hybrid_from": int(first["step"]),
+        "steps": len(hybrid),
+        "sigma_pg": (_num(first.get("sigma_pg")), _num(last.get("sigma_pg"))),
+        "sigma_sft": (_num(first.get("sigma_sft")), _num(last.get("sigma_sft"))),
+        "ratio": (ratio(first), ratio(last)),
+    }

@@ -51,6 +51,7 @@ def runs(tmp_path):
             "sft_fraction": 1.0 - s / 5} for s in range(steps)]
     superrl = [{"step": s, "epoch": s // 2, "reward": [0.0, 0.1, 0.0, 0.0, 0.1, 0.1][s],
                 "switch_decision": "probing" if s < 3 else "sparse", "superrl/recent_avg": 0.03,
+                "superrl/phase": "probe" if s < 3 else "hybrid",
                 "superrl/increase_num": 1, "superrl/avg_threshold": 0.2, "sigma_pg": 1 + 0.1 * s,
                 "sigma_sft": 1 - 0.05 * s, "sft_fraction": 0.5 if s >= 3 else 0.0} for s in range(steps)]
     sasr = [{"step": s, "epoch": s // 2, "reward": 0.2, "sasr_p": 0.9 - 0.1 * s} for s in range(steps)]
@@ -149,3 +150,22 @@ def test_heatmap_grid_uses_epochs_when_prompts_repeat(runs):
     ids, cols, grid, unit = accuracy_grid(run["group_accuracy"], None)
     assert unit == "step" and cols == list(range(6))
     assert grid[0][0] == 0.0 and math.isnan(grid[0][1])
+
+
+def test_superrl_weights_summary_and_caption(runs):
+    from hybridrl.report.build import _sigma_caption
+    from hybridrl.report.runs import load_run, superrl_weights
+
+    metrics = load_run(runs["superrl"])["metrics"]
+    w = superrl_weights(metrics)
+    # hybrid from step 3 to 5: σ_pg = 1 + 0.1 s -> 1.3, 1.5; σ_sft = 1 − 0.05 s -> 0.85, 0.75
+    assert w["hybrid_from"] == 3 and w["steps"] == 3
+    assert w["sigma_pg"] == pytest.approx((1.3, 1.5)) and w["sigma_sft"] == pytest.approx((0.85, 0.75))
+    # w_pg / w_sft = (σ_sft / σ_pg)²: (0.85/1.3)² = 0.4275148 -> (0.75/1.5)² = 0.25: towards SFT
+    assert w["ratio"] == pytest.approx((0.4275148, 0.25), abs=1e-6)
+    caption = _sigma_caption({"superrl": load_run(runs["superrl"])})
+    assert caption == "superrl: hybrid from step 3 (3 steps); w_pg/w_sft 0.428 -> 0.25, shifted towards SFT."
+    # a run that never left the probe has no summary, and the caption says so
+    probe_only = [dict(m, **{"superrl/phase": "probe"}) for m in metrics]
+    assert superrl_weights(probe_only) is None
+    assert "never reached" in _sigma_caption({"x": {"metrics": probe_only}})
