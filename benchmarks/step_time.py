@@ -1,22 +1,27 @@
-"""GRPO step time: hybridrl vs TRL's GRPOTrainer, side by side in one process.
+"""GRPO step time: hybridrl (HF generate or vLLM rollouts) vs TRL's GRPOTrainer, side by side in one process.
 
 Same model (the packaged SmolLM2-135M-Instruct), same prompts (chain_sum questions in the
 chat template), same group size and completion length (EOS suppressed until the length
-is reached, so both sides do exactly the same work), same dtype, same trivial reward,
-1 prompt x G completions per step, one update per batch, no KL, no gradient
-checkpointing on either side. Each side runs ``--steps`` steps; the first is warm-up and
-is dropped. Then our step time as prompts per step, group size and completion length
-double.
+is reached, so every side does exactly the same work), same dtype, same trivial reward,
+P prompts x G completions per step, one update per batch, no KL, no gradient
+checkpointing on any side. Each side runs ``--steps`` steps; the first is warm-up and
+is dropped.
 
-    pip install -e '.[bench]'          # TRL
-    python benchmarks/step_time.py --steps 4 --out benchmarks/results/step_time.json
+    make install-vllm && .venv-vllm/bin/pip install -e '.[bench]'       # vLLM + TRL, one venv
+    .venv-vllm/bin/python benchmarks/step_time.py --engines hf,vllm,hf,trl --prompts 1,4 \
+        --out benchmarks/results/step_time_vllm.json
 
-Prints both step times, their ratio, tokens/s and the peak RSS of each phase.
+``--engines`` runs in the order given, so ``hf,vllm,hf`` times HF's update before and after the
+vLLM engine was loaded in this process (vLLM's CPU backend binds the OpenMP threads): the second
+``hf`` is reported as ``hf_after_vllm``. Prints step times, the generate/update breakdown, ratios,
+tokens/s and the peak RSS of each phase. ``--scaling`` adds the old sweep (prompts, group size and
+completion length doubled) for the first engine.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -60,7 +65,7 @@ class PeakRSS:
         return self.peak / 2**30
 
 
-def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int) -> dict:
+def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine: str = "hf") -> dict:
     from hybridrl.train.config import build_config
     from hybridrl.train.loop import Trainer
 
@@ -69,20 +74,28 @@ def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int) -> dict
                                   "output_dir": tmp},
                            [f"prompts_per_step={P}", f"group_size={G}", f"max_new_tokens={L}", f"min_new_tokens={L}",
                             f"micro_batch_size={P * G}", f"bf16={bf16}", "reward_fn=step_time:parity_reward",
-                            "eval_size=0", "progress=false", "lr=1e-6", "train_size=64"])
+                            "eval_size=0", "progress=false", "lr=1e-6", "train_size=64", f"rollout_engine={engine}"])
+        t0 = time.perf_counter()
         t = Trainer(cfg)
-        times, parts = [], []
+        setup_s = time.perf_counter() - t0
+        times, parts, diffs = [], [], []
         with PeakRSS() as mem:
             for s in range(steps):
                 t0 = time.perf_counter()
                 rec = t.step(s)
                 times.append(time.perf_counter() - t0)
                 parts.append({k: rec[k] for k in ("time/generate", "time/reward", "time/update")})
+                parts[-1]["time/weight_sync"] = t.generator.last_stats.get("sync_seconds", 0.0)
+                diffs.append({k: v for k, v in rec.items() if "logprob_diff" in k or "is_weight" in k})
         tokens = P * G * L
+        kind = type(t.generator).__name__
+        del t
+        gc.collect()
     keep = times[1:] or times
-    return {"step_s": statistics.median(keep), "all_steps_s": times, "tokens_per_s": tokens / statistics.median(keep),
+    return {"generator": kind, "setup_s": setup_s, "step_s": statistics.median(keep), "all_steps_s": times,
+            "tokens_per_s": tokens / statistics.median(keep),
             "breakdown_s": {k: statistics.median(p[k] for p in parts[1:] or parts) for k in parts[0]},
-            "peak_rss_gib": mem.gib}
+            "mismatch": diffs, "peak_rss_gib": mem.gib}
 
 
 def trl(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int) -> dict:
@@ -132,9 +145,10 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--length", type=int, default=64)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast on both sides")
-    ap.add_argument("--no-trl", action="store_true", help="skip the TRL side")
-    ap.add_argument("--no-scaling", action="store_true", help="skip the scaling sweep")
+    ap.add_argument("--prompts", default="1", help="prompts per step, comma-separated (e.g. 1,4)")
+    ap.add_argument("--engines", default="hf,trl", help="hf, vllm, trl in the order to run, comma-separated")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast on every side (vLLM: bf16 weights)")
+    ap.add_argument("--scaling", action="store_true", help="also the scaling sweep of the first engine")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
 
@@ -143,32 +157,54 @@ def main() -> int:
     from hybridrl.models.smollm2 import smollm2_folder
 
     model_dir = str(smollm2_folder())
+    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     res: dict = {"model": "SmolLM2-135M-Instruct", "threads": torch.get_num_threads(), "bf16": a.bf16,
-                 "prompts": 1, "group": a.group, "length": a.length, "steps": a.steps}
-    print(f"1 prompt x {a.group} completions x {a.length} tokens, bf16={a.bf16}, {a.steps} steps (first dropped)",
-          flush=True)
-    res["hybridrl"] = ours(model_dir, 1, a.group, a.length, a.bf16, a.steps)
-    print(f"hybridrl: {res['hybridrl']['step_s']:.2f} s/step  {res['hybridrl']['tokens_per_s']:.0f} tok/s  "
-          f"peak RSS {res['hybridrl']['peak_rss_gib']:.1f} GiB  breakdown {res['hybridrl']['breakdown_s']}", flush=True)
-    if not a.no_trl:
-        res["trl"] = trl(model_dir, 1, a.group, a.length, a.bf16, a.steps)
-        res["ratio_hybridrl_over_trl"] = res["hybridrl"]["step_s"] / res["trl"]["step_s"]
-        print(f"TRL GRPOTrainer: {res['trl']['step_s']:.2f} s/step  {res['trl']['tokens_per_s']:.0f} tok/s  "
-              f"peak RSS {res['trl']['peak_rss_gib']:.1f} GiB", flush=True)
-        print(f"ratio hybridrl / TRL = {res['ratio_hybridrl_over_trl']:.2f}", flush=True)
-    if not a.no_scaling:
+                 "group": a.group, "length": a.length, "steps": a.steps, "engines": engines,
+                 "load_avg_start": os.getloadavg(), "runs": {}}
+
+    def save() -> None:
+        if a.out:
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.out).write_text(json.dumps(res, indent=2))
+
+    for P in [int(p) for p in a.prompts.split(",")]:
+        print(f"{P} prompt(s) x {a.group} completions x {a.length} tokens, bf16={a.bf16}, {a.steps} steps "
+              f"(first dropped)", flush=True)
+        seen: set = set()
+        for engine in engines:
+            name = f"{engine}_after_vllm" if engine in seen and engine == "hf" and "vllm" in seen else engine
+            seen.add(engine)
+            key = f"{name}/P{P}"
+            if engine == "trl":
+                r = trl(model_dir, P, a.group, a.length, a.bf16, a.steps)
+            else:
+                r = ours(model_dir, P, a.group, a.length, a.bf16, a.steps, engine)
+            res["runs"][key] = r
+            print(f"{key}: {r['step_s']:.2f} s/step  {r['tokens_per_s']:.0f} tok/s  peak RSS {r['peak_rss_gib']:.1f} GiB"
+                  + (f"  breakdown {r['breakdown_s']}" if "breakdown_s" in r else ""), flush=True)
+            save()
+        runs = {k.split("/")[0]: v for k, v in res["runs"].items() if k.endswith(f"/P{P}")}
+        for x, y in (("vllm", "hf"), ("vllm", "trl"), ("hf", "trl")):
+            if x in runs and y in runs:
+                ratio = runs[x]["step_s"] / runs[y]["step_s"]
+                res[f"ratio_{x}_over_{y}/P{P}"] = ratio
+                print(f"ratio {x} / {y} (step time, P={P}) = {ratio:.2f}", flush=True)
+        if "hf" in runs and "hf_after_vllm" in runs:
+            before, after = runs["hf"]["breakdown_s"]["time/update"], runs["hf_after_vllm"]["breakdown_s"]["time/update"]
+            res[f"update_s_hf_before_after_vllm/P{P}"] = [before, after]
+            print(f"update s/step with HF: {before:.2f} before vLLM was loaded, {after:.2f} after", flush=True)
+    if a.scaling:
         res["scaling"] = []
-        base = (1, a.group, a.length)
-        grid = [base, (2, a.group, a.length), (4, a.group, a.length), (1, a.group * 2, a.length),
+        grid = [(1, a.group, a.length), (2, a.group, a.length), (4, a.group, a.length), (1, a.group * 2, a.length),
                 (1, a.group, a.length * 2)]
         for P, G, L in grid:
-            r = ours(model_dir, P, G, L, a.bf16, max(2, a.steps - 1))
+            r = ours(model_dir, P, G, L, a.bf16, max(2, a.steps - 1), engines[0] if engines[0] != "trl" else "hf")
             res["scaling"].append({"prompts": P, "group": G, "length": L, **r})
             print(f"scaling P={P} G={G} L={L}: {r['step_s']:.2f} s/step  {r['tokens_per_s']:.0f} tok/s  "
                   f"breakdown {r['breakdown_s']}  peak RSS {r['peak_rss_gib']:.1f} GiB", flush=True)
+    res["load_avg_end"] = os.getloadavg()
+    save()
     if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(res, indent=2))
         print(f"wrote {a.out}")
     return 0
 

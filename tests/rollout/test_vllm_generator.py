@@ -1,0 +1,165 @@
+"""VLLMGenerator specifics: in-place weight sync (lazy, once per update, prefix cache reset), shared
+engines, sleep-free CPU path; plus ``full_state_dict`` (runs without vLLM) and the engine factory."""
+
+import pytest
+import torch
+
+from hybridrl.rollout.factory import build_generator, resolve_engine
+from hybridrl.rollout.generator import HFGenerator
+from hybridrl.rollout.types import SamplingParams
+from hybridrl.rollout.vllm_generator import full_state_dict, vllm_available
+from tests.rollout.conftest import tiny_pair
+
+needs_vllm = pytest.mark.skipif(not vllm_available(), reason="vllm not installed")
+GREEDY = SamplingParams(n=1, max_new_tokens=8, greedy=True)
+
+
+def _prompts(tok):
+    # one prompt longer than a KV block, so that the prefix cache holds full blocks of it
+    return [tok("Once upon a time " * 12 + "the end?")["input_ids"], tok("2+3=")["input_ids"]]
+
+
+def _perturb(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+
+
+@needs_vllm
+def test_weights_sync_lazily_once_per_update_and_match_hf(vllm_engine):
+    from hybridrl.rollout.vllm_generator import VLLMGenerator
+
+    model, tok = tiny_pair(seed=1)
+    prompts = _prompts(tok)
+    gen = VLLMGenerator(model, tok, llm=vllm_engine)
+    before = gen.generate(prompts, GREEDY)
+    assert gen.syncs == 1 and gen.last_stats["sync_seconds"] > 0  # first call pushes the weights
+    assert torch.equal(before.completion_ids, HFGenerator(model, tok).generate(prompts, GREEDY).completion_ids)
+
+    _perturb(model, seed=0)  # an "optimizer step" the generator has not been told about
+    stale = gen.generate(prompts, GREEDY)
+    assert torch.equal(stale.completion_ids, before.completion_ids) and gen.syncs == 1
+    assert gen.last_stats["sync_seconds"] == 0.0
+
+    gen.on_policy_updated(model)
+    gen.on_policy_updated(model)  # two updates before a generate: one sync
+    after = gen.generate(prompts, GREEDY)
+    assert gen.syncs == 2
+    hf_after = HFGenerator(model, tok).generate(prompts, GREEDY)
+    assert not torch.equal(hf_after.completion_ids, before.completion_ids)  # the perturbation matters...
+    # ...and the engine now decodes exactly like the updated model, the long (prefix-cached) prompt too
+    assert torch.equal(after.completion_ids, hf_after.completion_ids)
+    torch.testing.assert_close(after.logprobs, hf_after.logprobs, atol=1e-4, rtol=0)
+
+
+@needs_vllm
+def test_callable_weights_source_and_shared_engine_resync(vllm_engine):
+    from hybridrl.rollout.vllm_generator import VLLMGenerator
+
+    model_a, tok = tiny_pair(seed=2)
+    model_b, _ = tiny_pair(seed=3)
+    prompts = _prompts(tok)
+    gen_a = VLLMGenerator(model_a, tok, llm=vllm_engine)
+    gen_b = VLLMGenerator(model_b, tok, llm=vllm_engine)
+    want_a = HFGenerator(model_a, tok).generate(prompts, GREEDY).completion_ids
+    want_b = HFGenerator(model_b, tok).generate(prompts, GREEDY).completion_ids
+    assert not torch.equal(want_a, want_b)
+    assert torch.equal(gen_a.generate(prompts, GREEDY).completion_ids, want_a)
+    assert torch.equal(gen_b.generate(prompts, GREEDY).completion_ids, want_b)
+    # gen_b wrote the shared engine last: gen_a must push its weights again
+    assert torch.equal(gen_a.generate(prompts, GREEDY).completion_ids, want_a) and gen_a.syncs == 2
+
+    # a callable source (what FSDP2 passes: a gather of full weights), called once at the next generate
+    calls = []
+
+    def gathered():
+        calls.append(1)
+        return dict(model_b.state_dict())
+
+    gen_a.on_policy_updated(gathered)
+    assert calls == []  # lazy
+    assert torch.equal(gen_a.generate(prompts, GREEDY).completion_ids, want_b) and calls == [1]
+
+
+@needs_vllm
+def test_greedy_n_copies_and_min_new_tokens(vllm_engine):
+    from hybridrl.rollout.vllm_generator import VLLMGenerator
+
+    model, tok = tiny_pair(seed=0)
+    gen = VLLMGenerator(model, tok, llm=vllm_engine)
+    prompts = _prompts(tok)[1:]
+    # vLLM refuses n > 1 for greedy: decoded once, repeated
+    batch = gen.generate(prompts, SamplingParams(n=3, max_new_tokens=6, greedy=True))
+    assert batch.prompt_index.tolist() == [0, 0, 0]
+    assert torch.equal(batch.completion_ids[0], batch.completion_ids[2])
+    # EOS suppressed until min_new_tokens: every row runs the full 12 tokens at T=2 (EOS likely otherwise)
+    hot = gen.generate(prompts, SamplingParams(n=8, max_new_tokens=12, min_new_tokens=12, temperature=2.0, seed=0))
+    assert hot.completion_mask.sum().item() == 8 * 12
+
+
+def test_full_state_dict_plain_model_is_the_state_dict():
+    model, _ = tiny_pair()
+    got = dict(full_state_dict(model))
+    assert list(got) == list(model.state_dict())
+    assert all(torch.equal(got[k], v) for k, v in model.state_dict().items())
+
+
+def test_full_state_dict_merges_lora_and_leaves_the_model_unmerged():
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = tiny_pair()
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    peft_model = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
+    q = peft_model.base_model.model.model.layers[0].self_attn.q_proj
+    with torch.no_grad():
+        q.lora_B["default"].weight.fill_(0.5)  # B = 0 at init: make the adapter do something
+    ids = torch.tensor([tok("abc")["input_ids"]])
+    out_before = peft_model(ids).logits
+    got = dict(full_state_dict(peft_model))
+    assert set(got) == set(base)  # HF names, no lora_ tensors, no base_model.model. / .base_layer
+    # merged W = W0 + (alpha / r) * B @ A = W0 + 2 * B @ A
+    delta = 2.0 * q.lora_B["default"].weight @ q.lora_A["default"].weight
+    name = "model.layers.0.self_attn.q_proj.weight"
+    torch.testing.assert_close(got[name], base[name] + delta)
+    assert torch.equal(got["model.layers.0.self_attn.k_proj.weight"], base["model.layers.0.self_attn.k_proj.weight"])
+    # the adapter is unmerged again: same outputs as before the read
+    torch.testing.assert_close(peft_model(ids).logits, out_before)
+    torch.testing.assert_close(q.base_layer.weight, base[name])
+
+
+class _Cfg:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def test_factory_resolves_engines():
+    model, tok = tiny_pair()
+    assert resolve_engine("hf", model) == "hf"
+    # auto keeps HF for a tiny model (vLLM's start-up would cost more than its generation)
+    assert resolve_engine("auto", model) == "hf"
+    assert isinstance(build_generator(_Cfg(rollout_engine="auto", bf16=True), model, tok), HFGenerator)
+    assert build_generator(_Cfg(rollout_engine="hf", bf16=True), model, tok).bf16
+    with pytest.raises(ValueError, match="choose hf, vllm or auto"):
+        resolve_engine("vlm", model)
+
+
+def test_factory_vllm_without_vllm_says_how_to_install(monkeypatch):
+    import hybridrl.rollout.vllm_generator as vg
+
+    monkeypatch.setattr(vg, "vllm_available", lambda: False)
+    model, _ = tiny_pair()
+    with pytest.raises(ImportError, match="make install-vllm"):
+        resolve_engine("vllm", model)
+
+
+def test_factory_auto_picks_vllm_for_big_models_when_installed(monkeypatch):
+    import hybridrl.rollout.factory as factory
+    import hybridrl.rollout.vllm_generator as vg
+
+    model, _ = tiny_pair()  # ~0.4M parameters
+    monkeypatch.setattr(factory, "TINY_PARAMS", 1000)
+    monkeypatch.setattr(vg, "vllm_available", lambda: True)
+    assert resolve_engine("auto", model) == "vllm"
+    monkeypatch.setattr(vg, "vllm_available", lambda: False)
+    assert resolve_engine("auto", model) == "hf"
