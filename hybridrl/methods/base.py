@@ -5,14 +5,16 @@ the controller what it needs (rollouts? demonstrations?), hands it the scored ro
 and receives a list of :class:`Update` s, each a list of :class:`LossTerm` s. Every term
 is turned into a per-token loss by an estimator preset (``hybridrl.core.presets``) and
 reduced by the one aggregation function (``hybridrl.core.aggregation.agg_loss``); the
-update's loss is ``sum_k weight_k * L_k + regularizer`` with weights from
-:meth:`Controller.loss_weights` (constants, or learnable parameters as in SuperRL).
+update's loss is ``sum_k weight_k * L_k + regularizer`` with the weights and regularizer of
+the update's own :class:`Weighting` (``Update.weighting``: constants, or learnable
+parameters as in SuperRL), so a controller that changes its weights between the updates of
+one step says so in the plan it returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
@@ -82,6 +84,43 @@ class LossTerm:
     seq_weights: torch.Tensor | None = None
     """(K,) float per-sequence weight multiplied into the per-token loss before
     aggregation (HPT feedback functions alpha(P), beta(P)); None = 1."""
+    norm_group: str | None = None
+    """Terms of one update with the same group share one normaliser: the token and sequence
+    counts ``agg_loss`` divides by are summed over the group's terms (all micro-batches, all
+    processes), so the group is reduced as if it were one term over the mixed batch (LUFFY's
+    official ``Σ tokens / max_len`` over on- and off-policy samples). None = the term alone."""
+
+
+@runtime_checkable
+class Weighting(Protocol):
+    """How the terms of one update combine: ``loss = Σ_k weight(k) · L_k + regularizer()``.
+
+    The loop calls :meth:`weight` for every micro-batch and :meth:`regularizer` once per
+    optimizer step, and uses each result for one backward: a learnable weight builds its
+    graph afresh on each call (e.g. ``exp(-2 s)`` of a Parameter ``s``), since a backward
+    frees the graph it ran through.
+    """
+
+    def weight(self, name: str) -> torch.Tensor | float:
+        """Weight of the term called ``name`` (L_k includes its KL penalty and entropy bonus)."""
+        ...
+
+    def regularizer(self) -> torch.Tensor | None:
+        """Added once per optimizer step (e.g. SuperRL's ``s_pg + s_sft``); None = nothing."""
+        ...
+
+
+class ConstantWeights(dict):
+    """Constant weights by term name (missing names weigh 1), no regularizer: the default.
+
+    ``ConstantWeights({"sft": 0.1})`` is HPT's Mix/ON weighting (0.1 · SFT + 1.0 · off-policy).
+    """
+
+    def weight(self, name: str) -> float:
+        return float(self.get(name, 1.0))
+
+    def regularizer(self) -> None:
+        return None
 
 
 @dataclass
@@ -91,6 +130,8 @@ class Update:
     terms: list[LossTerm]
     kind: str = "rl"
     """Label for logs and feedback: ``sft``, ``rl`` or ``hybrid``."""
+    weighting: Weighting = field(default_factory=ConstantWeights)
+    """How the terms combine (default: all weights 1, no regularizer)."""
 
 
 @dataclass
@@ -126,11 +167,12 @@ class Controller:
 
     # -- how terms combine -----------------------------------------------------------
     def loss_weights(self) -> dict[str, torch.Tensor | float]:
-        """Weight of each term name in the update loss (missing names weigh 1)."""
+        """Deprecated: put a :class:`Weighting` in ``Update.weighting`` instead. Still
+        honoured (with :meth:`regularizer`) while a subclass overrides it."""
         return {}
 
     def regularizer(self) -> torch.Tensor | None:
-        """Added once per update (e.g. SuperRL's ``s_pg + s_sft``)."""
+        """Deprecated with :meth:`loss_weights`."""
         return None
 
     def excluded_ids(self) -> set[str]:
@@ -140,6 +182,16 @@ class Controller:
     def parameters(self) -> list[torch.nn.Parameter]:
         """Learnable loss weights, trained by the same optimizer as the model."""
         return []
+
+    def weighting_of(self, update: Update) -> Weighting:
+        """The weighting the loop uses for ``update``: ``update.weighting``, or, for a
+        controller that still overrides :meth:`loss_weights` / :meth:`regularizer` and
+        leaves the default, those methods asked afresh at each call."""
+        legacy = (type(self).loss_weights is not Controller.loss_weights
+                  or type(self).regularizer is not Controller.regularizer)
+        if legacy and isinstance(update.weighting, ConstantWeights) and not update.weighting:
+            return _ControllerWeights(self)
+        return update.weighting
 
     # -- logging and resume ----------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
@@ -151,3 +203,16 @@ class Controller:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._metrics = dict(state.get("metrics", {}))
+
+
+class _ControllerWeights:
+    """Adapter: a legacy controller's ``loss_weights()`` / ``regularizer()`` as a :class:`Weighting`."""
+
+    def __init__(self, controller: Controller):
+        self.controller = controller
+
+    def weight(self, name: str) -> torch.Tensor | float:
+        return self.controller.loss_weights().get(name, 1.0)
+
+    def regularizer(self) -> torch.Tensor | None:
+        return self.controller.regularizer()

@@ -2,188 +2,126 @@
 
 step:  prompts -> controller.needs -> n rollouts each -> verified rewards -> controller.plan
        -> for each update: per-term losses (estimator presets), one aggregation -> optimizer step
+          (``train/optimize.py``, ``train/update.py``)
        -> controller.observe -> metrics.jsonl / progress / checkpoints
 
-Multi-process (``accelerate launch``): every process draws the same global batch of prompts
-and keeps its shard (``rows[rank::world]``); groups never straddle processes, so group
-statistics stay per prompt. Token/sequence counts of every term are summed over processes
-before the loss is formed, and gradients are summed over processes after the backward
-passes (no DDP wrapper: the number of micro-batches may differ by rank), so the update is
-exactly the one-process update of the global batch.
+The pieces: ``train/setup.py`` builds the run's objects (processes, data, model, value head,
+optimizer), ``train/optimize.py`` turns one update into optimizer steps, ``train/update.py``
+one term into forward/backward passes. A term's preset owns its pre-pass (PPO's critic, ...)
+through ``update.prepare_term``; the loop calls it for every term alike.
+
+Where this loop departs from the usual trainer (TRL's, verl's), on purpose:
+
+- **No DDP wrapper.** Multi-process (``accelerate launch``): every process draws the same
+  global batch of prompts and keeps its shard (``rows[rank::world]``); groups never straddle
+  processes, so group statistics stay per prompt. Token/sequence counts of every term are
+  summed over processes before the loss is formed, and gradients are summed over processes
+  after the backward passes (the number of micro-batches may differ by rank), so the update
+  is exactly the one-process update of the global batch.
+- **Per-term normalisers with global counts**, not one mean per micro-batch: each loss term
+  (SFT, on-policy RL, off-policy RL) is reduced by its own aggregation mode with the counts
+  of the whole step, so micro-batching never changes the update (``train/update.py``).
+- **The zero-advantage skip**: micro-batches whose loss has exactly zero gradient are not run
+  (``skip_zero_advantage``, logged as ``update/skipped_microbatches``).
+- **Non-finite updates are skipped**, not applied: weights and optimizer state stay as they
+  were, and ``max_nonfinite_steps`` in a row stop the run with the last good state saved.
+- **Several updates per step** when the controller plans them (SuperRL per_step, SASR's
+  choice of SFT or RL), each its own optimizer step; the scheduler steps once per step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from hybridrl.methods.base import Feedback, StepContext, StepData
+from hybridrl.methods.base import Controller, Feedback, LossTerm, StepContext, StepData, Update
+from hybridrl.methods.registry import build_controller
 from hybridrl.train import checkpoint as ckpt
 from hybridrl.train.config import TrainConfig, config_to_dict
-from hybridrl.train.update import (LossSettings, TermState, demo_sequences, prepare_critic, rollout_sequences,
-                                   term_backward, term_entropy_sums)
+from hybridrl.train.records import rollout_metrics, run_summary
+from hybridrl.train.optimize import Optimization, TrainingAborted, run_update
+from hybridrl.train.setup import (autocast_factory, init_distributed, pick_device, setup_model, setup_optimizer,
+                                  setup_value_head)
+from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences
 
-
-class TrainingAborted(RuntimeError):
-    """Raised when the run cannot continue (e.g. too many non-finite updates)."""
-
-
-# ---------------------------------------------------------------------------------------
-# distributed helpers (a no-op on one process)
-
-
-class Dist:
-    def __init__(self):
-        import torch.distributed as tdist
-
-        self.td = tdist
-        self.on = tdist.is_available() and tdist.is_initialized()
-        self.rank = tdist.get_rank() if self.on else 0
-        self.world = tdist.get_world_size() if self.on else 1
-
-    def sum(self, values: list[float]) -> list[float]:
-        if not self.on:
-            return values
-        t = torch.tensor(values, dtype=torch.float64)
-        self.td.all_reduce(t)
-        return t.tolist()
-
-    def sum_grads(self, params: list[torch.nn.Parameter]) -> None:
-        if not self.on:
-            return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1).float() for g in grads])
-        self.td.all_reduce(flat)
-        offset = 0
-        for p, g in zip(params, grads):
-            n = g.numel()
-            p.grad = flat[offset: offset + n].view_as(p).to(p.dtype)
-            offset += n
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed() -> Dist:
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
-
-        PartialState()  # initialises the process group from the launcher's environment
-    return Dist()
-
-
-# ---------------------------------------------------------------------------------------
-
-
-def _autocast(cfg: TrainConfig, device: torch.device):
-    if not cfg.bf16:
-        return contextlib.nullcontext
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def _lr_lambda(cfg: TrainConfig):
-    def f(step: int) -> float:
-        if cfg.warmup_steps and step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        if cfg.lr_scheduler == "cosine":
-            progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        return 1.0
-
-    return f
+__all__ = ["Trainer", "TrainingAborted", "train"]
 
 
 class Trainer:
-    """Holds the run's objects; :meth:`run` is the loop. Built by :func:`train`."""
+    """Holds the run's objects; :meth:`run` is the loop. Built by :func:`train`.
 
-    def __init__(self, cfg: TrainConfig, resume: str | Path | None = None):
-        from hybridrl.data.templates import format_demonstration, format_prompt
-        from hybridrl.methods.registry import build_controller, method_spec
-        from hybridrl.models.loading import load_model_and_tokenizer
-        from hybridrl.rollout.generator import HFGenerator
-        from hybridrl.train.data_setup import load_train_eval_rows
-        from hybridrl.train.sampler import PromptSampler
+    ``controller``: the method to run (default: the one ``cfg.method`` names); the probe
+    passes its own. It must exist before the optimizer, which trains its loss weights.
+    """
 
+    def __init__(self, cfg: TrainConfig, resume: str | Path | None = None, controller: Controller | None = None):
         self.cfg = cfg
-        self.dist = _init_distributed()
+        self.dist = init_distributed()
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        # data first: bad rows fail before any model loads
-        self.train_rows, self.eval_rows, self.data_stats = load_train_eval_rows(cfg)
+        self._setup_data()  # first: bad rows fail before any model loads
         torch.manual_seed(cfg.seed)
-        self.device = torch.device("cuda", self.dist.rank % max(1, torch.cuda.device_count())) \
-            if torch.cuda.is_available() else torch.device("cpu")
-        model, tok = load_model_and_tokenizer(cfg.model, seed=cfg.seed)
-        model.to(self.device)
-        self.tokenizer = tok
-        spec = method_spec(cfg.method)
-        self.ref_model = None
-        if cfg.beta > 0:
-            from hybridrl.models.loading import load_reference_copy
-
-            self.ref_model = load_reference_copy(model)
-        if cfg.lora_r > 0:
-            from peft import LoraConfig, get_peft_model
-
-            model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                                     target_modules="all-linear", task_type="CAUSAL_LM"))
-        if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
-            if hasattr(model, "enable_input_require_grads"):
-                model.enable_input_require_grads()
-        self.model = model
-        self.value_head = None
-        if spec.critic:
-            torch.manual_seed(cfg.seed)
-            self.value_head = torch.nn.Linear(model.config.hidden_size, 1).to(self.device)
-            torch.nn.init.zeros_(self.value_head.weight)
-            torch.nn.init.zeros_(self.value_head.bias)
-        self.controller = build_controller(cfg)
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        # one optimizer; learnable loss weights (SuperRL) may have their own learning rate
-        groups = [{"params": self.params}]
-        weights_params = list(self.controller.parameters())
-        if weights_params:
-            groups.append({"params": weights_params, "weight_decay": 0.0,
-                           "lr": cfg.loss_weight_lr if cfg.loss_weight_lr is not None else cfg.lr})
-        if self.value_head is not None:
-            groups.append({"params": list(self.value_head.parameters()), "weight_decay": 0.0})
-        # the fused kernel (CPU and CUDA) takes 0.06 s per step on 135M params vs 1.0 s for the loop one
-        try:
-            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-        except (RuntimeError, TypeError):
-            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.all_params = [p for g in groups for p in g["params"]]
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg))
-        self.sampler = PromptSampler(self.train_rows, cfg.prompts_per_step, cfg.seed)
-        self.generator = HFGenerator(model, tok, bf16=cfg.bf16)
-        self.format_prompt = lambda row: format_prompt(row, cfg.template, tok)
-        self.format_demo = lambda row: format_demonstration(row, cfg.template)
-        self._prompt_cache: dict[str, list[int]] = {}
-        self._demo_cache: dict[str, list[int]] = {}
-        self.settings = LossSettings(
-            temperature=cfg.temperature, eps_low=cfg.eps_low, eps_high=cfg.eps_high, dual_clip_c=cfg.dual_clip_c,
-            shaping_gamma=cfg.shaping_gamma, loss_agg_mode=cfg.loss_agg_mode, max_len=cfg.max_new_tokens,
-            beta=cfg.beta, kl_estimator=cfg.kl_estimator, entropy_coef=cfg.entropy_coef, vf_coef=cfg.vf_coef,
-            gae_gamma=cfg.gae_gamma, gae_lambda=cfg.gae_lambda, cliprange_value=cfg.cliprange_value,
-            micro_batch_size=cfg.micro_batch_size, old_logprobs=cfg.old_logprobs,
-            autocast=_autocast(cfg, self.device), skip_zero_advantage=cfg.skip_zero_advantage)
+        self.device = pick_device(self.dist)
+        self._setup_model()
+        self.controller = controller if controller is not None else build_controller(cfg)
+        self._setup_optimizer()
+        self._setup_rollout()
         self.start_step = 0
-        self.nonfinite = 0
         self.total_steps = cfg.steps
         if resume is not None:
             self._resume(Path(resume))
         self._write_config()
+
+    # -- setup -----------------------------------------------------------------------
+    def _setup_data(self) -> None:
+        from hybridrl.train.data_setup import load_train_eval_rows
+        from hybridrl.train.sampler import PromptSampler
+
+        self.train_rows, self.eval_rows, self.data_stats = load_train_eval_rows(self.cfg)
+        self.sampler = PromptSampler(self.train_rows, self.cfg.prompts_per_step, self.cfg.seed)
+
+    def _setup_model(self) -> None:
+        parts = setup_model(self.cfg, self.device)
+        self.model, self.tokenizer, self.ref_model = parts.model, parts.tokenizer, parts.ref_model
+        self.value_head = setup_value_head(self.cfg, self.model, self.device)
+
+    def _setup_optimizer(self) -> None:
+        cfg = self.cfg
+        parts = setup_optimizer(cfg, self.model, self.controller.parameters(), self.value_head)
+        self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
+        self.opt = Optimization(
+            models=UpdateModels(self.model, self.ref_model, self.value_head),
+            settings=LossSettings.from_config(cfg, autocast_factory(cfg, self.device)),
+            optimizer=parts.optimizer, policy_params=parts.policy_params, extra_params=parts.extra_params,
+            dist=self.dist, max_grad_norm=cfg.max_grad_norm, num_iterations=cfg.num_iterations,
+            max_nonfinite_steps=cfg.max_nonfinite_steps, after_step=self._policy_updated)
+
+    def _setup_rollout(self) -> None:
+        from hybridrl.data.templates import format_demonstration, format_prompt
+        from hybridrl.rollout.factory import build_generator
+
+        cfg, tok = self.cfg, self.tokenizer
+        self.generator = build_generator(cfg, self.model, tok)
+        self.format_prompt = lambda row: format_prompt(row, cfg.template, tok)
+        self.format_demo = lambda row: format_demonstration(row, cfg.template)
+        self._prompt_cache: dict[str, list[int]] = {}
+        self._demo_cache: dict[str, list[int]] = {}
+
+    def _policy_updated(self) -> None:
+        """After every optimizer step: engines that keep their own copy of the weights sync them."""
+        hook = getattr(self.generator, "on_policy_updated", None)
+        if hook is not None:
+            hook(self.model)
+
+    @property
+    def nonfinite(self) -> int:
+        """Consecutive updates skipped for a non-finite loss or gradient."""
+        return self.opt.nonfinite
 
     # -- tokenization ----------------------------------------------------------------
     def _key(self, row) -> str:
@@ -314,143 +252,20 @@ class Trainer:
         return self.generator.generate([self.prompt_ids(r) for r in rows], params(base + self.dist.rank))
 
     def _rollout_metrics(self, rollouts, rewards, correct, rows, counts) -> dict[str, Any]:
-        k = rollouts.num_samples // max(1, len(rows))
-        groups = rewards.view(len(rows), k) if rewards.numel() == len(rows) * k else None
-        lengths = rollouts.completion_mask.sum(1).float()
-        truncated = sum(1 for f in rollouts.finish_reasons if f == "length")
-        zero_std = float((groups.std(1, unbiased=False) == 0).sum()) if groups is not None else 0.0
-        n = float(rewards.numel())
-        s = self.dist.sum([float(rewards.sum()), float((rewards ** 2).sum()), n, zero_std, float(len(rows)),
-                           float(lengths.sum()), float(truncated), float(correct.sum()),
-                           *[float(counts.get(c, 0)) for c in ("reward/timeouts", "reward/errors", "reward/extract_failed")]])
-        mean = s[0] / s[2]
-        out = {
-            "reward": mean,
-            "reward_std": math.sqrt(max(0.0, s[1] / s[2] - mean ** 2)),
-            "accuracy": s[7] / s[2],
-            "frac_reward_zero_std": s[3] / max(1.0, s[4]),
-            "completions/mean_length": s[5] / s[2],
-            "completions/clipped_ratio": s[6] / s[2],
-            "reward/timeouts": s[8], "reward/errors": s[9], "reward/extract_failed": s[10],
-        }
-        if groups is not None:
-            acc = correct.view(len(rows), k).float().mean(1).tolist()
-            self._group_acc = {"ids": [r.id for r in rows], "acc": acc}
+        out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.dist)
+        if group_acc is not None:
+            self._group_acc = group_acc
         return out
 
-    def _run_update(self, update, data: StepData, record: dict[str, Any]) -> Feedback:
-        cfg = self.cfg
-        states = []
-        for term in update.terms:
-            if len(term.indices) == 0:
-                states.append(None)
-                continue
-            if term.source == "rollout":
-                seqs = rollout_sequences(data.rollouts, data.rewards, term.indices)
-            else:
-                seqs = demo_sequences([self.prompt_ids(r) for r in data.rows],
-                                      [self.demo_ids(r) for r in data.rows], term.indices)
-            states.append(TermState(term, seqs))
-        # global counts per term (a term may be empty on this rank and not on another)
-        local = []
-        for ts in states:
-            local += [ts.num_tokens, ts.num_seqs] if ts is not None else [0.0, 0.0]
-        glob = self.dist.sum(local)
-        def weight_of(name: str):
-            # asked afresh for every micro-batch: a learnable weight's graph is freed by each backward
-            return self.controller.loss_weights().get(name, 1.0)
+    def _sequences(self, term: LossTerm, data: StepData) -> Sequences:
+        if term.source == "rollout":
+            return rollout_sequences(data.rollouts, data.rewards, term.indices)
+        return demo_sequences([self.prompt_ids(r) for r in data.rows], [self.demo_ids(r) for r in data.rows],
+                              term.indices)
 
-        for i, ts in enumerate(states):
-            if ts is not None:
-                ts.num_tokens_global, ts.num_seqs_global = glob[2 * i], glob[2 * i + 1]
-                if self.value_head is not None and ts.preset.advantage == "gae":
-                    prepare_critic(ts, self.model, self.value_head, self.settings)
-                if ts.preset.weighting is not None:
-                    ent, tok = self.dist.sum(list(term_entropy_sums(ts, self.model, self.settings)))
-                    ts.batch_entropy = torch.tensor(ent / max(1.0, tok))
-        self.model.train()
-        term_losses: dict[str, float] = {}
-        stats_all: dict[str, float] = {}
-        grad_norm = 0.0
-        skipped = False
-        used_w: dict[str, float] | None = None
-        used_reg = 0.0
-        for it in range(cfg.num_iterations):
-            self.optimizer.zero_grad(set_to_none=True)
-            skipped_mb_it = 0.0
-            for ts in states:
-                if ts is None:
-                    continue
-                st = term_backward(ts, it, self.model, self.ref_model, self.value_head,
-                                   lambda name=ts.term.name: weight_of(name), 1.0, self.settings)
-                skipped_mb_it += st["skipped_mb"]
-                if it == 0:
-                    term_losses[ts.term.name] = term_losses.get(ts.term.name, 0.0) + st.pop("loss")
-                    for key, v in st.items():
-                        stats_all[key] = stats_all.get(key, 0.0) + v
-            reg = self.controller.regularizer()
-            if reg is not None and self.dist.main:
-                reg.backward()
-            if skipped_mb_it:
-                # no backward reached the policy when every micro-batch was skipped (zero
-                # advantages): give it the zero gradient the zero loss would have, so AdamW's
-                # moments and weight decay act exactly as without the skip
-                for p in self.params:
-                    if p.grad is None:
-                        p.grad = torch.zeros_like(p)
-            self.dist.sum_grads(self.all_params)
-            # the policy's gradient norm is clipped and logged (SASR reads it); the value head and
-            # the learnable loss weights are only checked for finiteness
-            gn = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
-            grad_norm = float(gn)
-            extra_finite = all(p.grad is None or bool(torch.isfinite(p.grad).all())
-                               for p in self.all_params[len(self.params):])
-            if not math.isfinite(grad_norm) or not extra_finite or any(not math.isfinite(v) for v in term_losses.values()):
-                self.optimizer.zero_grad(set_to_none=True)
-                skipped = True
-                self.nonfinite += 1
-                if self.nonfinite >= cfg.max_nonfinite_steps:
-                    raise TrainingAborted(
-                        f"{self.nonfinite} consecutive updates had a non-finite loss or gradient "
-                        f"(grad_norm={grad_norm}, losses={term_losses})")
-                break
-            self.nonfinite = 0
-            if it == 0:  # the weights the logged loss was formed with (they move at the step)
-                used_w = {n: float(torch.as_tensor(weight_of(n)).detach()) for n in term_losses}
-                used_reg = self.controller.regularizer()
-                used_reg = float(used_reg.detach()) if used_reg is not None else 0.0
-            self.optimizer.step()
-        # global term losses (each rank's share sums to the whole-batch loss)
-        # every rank lists the same names (a term may be empty on one rank and not another)
-        names = sorted({t.name for t in update.terms} | set(term_losses))
-        term_losses = {n: term_losses.get(n, 0.0) for n in names}
-        vals = self.dist.sum([term_losses[n] for n in names] + [stats_all.get("entropy_sum", 0.0), stats_all.get("tokens", 0.0),
-                                                                stats_all.get("kl", 0.0)])
-        term_losses = dict(zip(names, vals[: len(names)]))
-        # a step may hold several updates (SuperRL per_step): term losses are keyed by term
-        # name, `loss` adds up, `grad_norm` is the first update's and `grad_norm/<kind>` each one's
-        for n, v in term_losses.items():
-            record[f"{n}_loss"] = record.get(f"{n}_loss", 0.0) + v
-        if used_w is None:  # the update was skipped before any step
-            used_w = {n: float(torch.as_tensor(weight_of(n)).detach()) for n in term_losses}
-        total = sum(used_w.get(n, 1.0) * v for n, v in term_losses.items())
-        record["loss"] = record.get("loss", 0.0) + total + used_reg
-        if vals[-2] > 0 and record.get("entropy") is None:
-            record["entropy"] = vals[-3] / vals[-2]
-        record.setdefault("entropy", None)  # null: every micro-batch was skipped (zero advantages)
-        if self.cfg.beta > 0:
-            record["kl"] = record.get("kl", 0.0) + vals[-1]
-        for key, v in stats_all.items():
-            if "/" in key:
-                record[key] = v
-        record["update/skipped_microbatches"] = (record.get("update/skipped_microbatches", 0.0)
-                                                 + self.dist.sum([stats_all.get("skipped_mb", 0.0)])[0])
-        if self.value_head is not None:
-            record["vf_loss"] = record.get("vf_loss", 0.0) + self.dist.sum([stats_all.get("vf_loss", 0.0)])[0]
-        record.setdefault("grad_norm", grad_norm)
-        record[f"grad_norm/{update.kind}"] = grad_norm
-        record["update_skipped"] = record.get("update_skipped", False) or skipped
-        return Feedback(kind=update.kind, grad_norm=grad_norm, term_losses=term_losses, skipped=skipped)
+    def _run_update(self, update: Update, data: StepData, record: dict[str, Any]) -> Feedback:
+        return run_update(self.opt, update, self.controller.weighting_of(update),
+                          lambda term: self._sequences(term, data), record)
 
     # -- the loop --------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -522,25 +337,8 @@ class Trainer:
         return out
 
     def _summary(self, final_eval, checkpoint_dir) -> dict[str, Any]:
-        recs = []
-        p = self.run_dir / "metrics.jsonl"
-        if p.exists():
-            recs = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
-        rewards = [r["reward"] for r in recs if isinstance(r.get("reward"), (int, float))]
-        summary = {
-            "method": self.cfg.method,
-            "model": self.cfg.model,
-            "steps": self.total_steps,
-            "data": self.data_stats,
-            "reward_first": rewards[0] if rewards else None,
-            "reward_last": rewards[-1] if rewards else None,
-            "reward_mean_last_10": sum(rewards[-10:]) / len(rewards[-10:]) if rewards else None,
-            "final_eval": final_eval,
-            "checkpoint": str(checkpoint_dir) if checkpoint_dir else None,
-            "controller": {k: v for k, v in self.controller.metrics().items()
-                           if isinstance(v, (int, float, str, bool)) or v is None},
-            "wall_time_s": sum(r.get("step_time", 0.0) for r in recs),
-        }
+        summary = run_summary(self.run_dir, self.cfg, self.total_steps, self.data_stats, final_eval, checkpoint_dir,
+                              self.controller.metrics())
         if self.dist.main:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary

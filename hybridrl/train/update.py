@@ -1,26 +1,45 @@
-"""One optimizer update: loss terms -> sequences -> per-token losses -> one aggregation.
+"""One loss term's forward/backward: sequences -> per-token losses -> one aggregation.
 
 This is where the controller's plan meets the estimator. For each :class:`LossTerm` the
 sequences are built (rollout completions, or demonstrations after their prompt), split
 into micro-batches, and each micro-batch contributes
-``weight * agg_loss(per_token_loss, mask, mode, num_tokens=N_term, num_seqs=S_term)`` where
-N_term / S_term are the term's counts over the whole step (all micro-batches, all
-processes). Summing the micro-batch gradients therefore gives exactly the gradient of the
-whole-batch loss, whatever the micro-batch size or the number of processes.
+
+    w_k · agg_loss(per_token_loss, mask, mode, num_tokens=N, num_seqs=S)  (+ β·KL − c·H, + c_v·V)
+
+where N / S are the term's normaliser counts over the whole optimizer step (all
+micro-batches, all processes; summed over its ``norm_group`` when it has one). Summing the
+micro-batch gradients therefore gives exactly the gradient of the whole-batch loss, whatever
+the micro-batch size or the number of processes.
+
+Departures from the usual trainer (TRL, verl), on purpose:
+
+- **Per-term normalisers with global counts.** Each term (SFT, on-policy RL, off-policy RL)
+  is reduced by its own mode (``Preset.agg_mode``) with counts summed over every micro-batch
+  and process before the first backward, instead of one loss mean per micro-batch scaled by
+  the number of accumulation steps: micro-batching never changes the update.
+- **The zero-advantage skip.** A micro-batch whose advantages are all zero, and whose loss has
+  no other part with a gradient (KL, entropy bonus, value loss, entropy-weighted presets), is
+  not run at all: its gradient is exactly zero (``skip_zero_advantage``; logged as
+  ``update/skipped_microbatches``).
+- **Frozen denominators per sequence.** The PPO denominator (π_θold) and the KL reference
+  log-probs are computed at the first pass over each sequence and kept for the μ iterations
+  (and for later mini-batches when a pre-pass computed them up front).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import torch
 
-from hybridrl.core.aggregation import agg_loss
-from hybridrl.core.presets import get_preset, term_loss
-from hybridrl.core.regularizers import kl_penalty, value_loss
 from hybridrl.core.advantages import gae_advantages
-from hybridrl.methods.base import LossTerm
+from hybridrl.core.aggregation import agg_loss
+from hybridrl.core.presets import Preset, get_preset, term_loss
+from hybridrl.core.regularizers import kl_penalty, value_loss
+from hybridrl.methods.base import LossTerm, Weighting
 from hybridrl.rollout.logprobs import sequence_logprobs
 from hybridrl.rollout.types import RolloutBatch
 
@@ -39,7 +58,7 @@ class Sequences:
     def __len__(self) -> int:
         return int(self.completion_ids.shape[0])
 
-    def slice(self, sl: slice) -> "Sequences":
+    def slice(self, sl: slice | torch.Tensor) -> "Sequences":
         return Sequences(
             self.prompt_ids,
             self.prompt_index[sl],
@@ -74,9 +93,10 @@ def demo_sequences(prompt_ids: list[list[int]], demo_ids: list[list[int]], idx: 
     return Sequences(prompt_ids, idx.clone(), ids, mask, None, torch.ones(len(rows)))
 
 
-@dataclass
+@dataclass(frozen=True)
 class LossSettings:
-    """The loss hyper-parameters the update needs (a view of TrainConfig)."""
+    """The loss hyper-parameters the update needs: a view of ``TrainConfig`` (same names,
+    same meaning; see its docstrings), built by :meth:`from_config`."""
 
     temperature: float
     eps_low: float | None
@@ -85,6 +105,7 @@ class LossSettings:
     shaping_gamma: float
     loss_agg_mode: str | None
     max_len: int
+    """Dr. GRPO's constant normaliser: ``max_new_tokens``."""
     beta: float
     kl_estimator: str
     entropy_coef: float
@@ -95,47 +116,260 @@ class LossSettings:
     micro_batch_size: int
     old_logprobs: str
     autocast: Callable[[], Any]
+    """A context manager factory (bf16 autocast or a null context)."""
     skip_zero_advantage: bool = True
 
+    @classmethod
+    def from_config(cls, cfg: Any, autocast: Callable[[], Any]) -> "LossSettings":
+        """Every field of the same name in ``cfg``; ``max_len`` = ``cfg.max_new_tokens``."""
+        names = {f.name for f in dataclasses.fields(cls)} & {f.name for f in dataclasses.fields(cfg)}
+        return cls(**{n: getattr(cfg, n) for n in names}, max_len=cfg.max_new_tokens, autocast=autocast)
 
+
+class Counts(NamedTuple):
+    """The counts a term's ``agg_loss`` divides by."""
+
+    tokens: float
+    seqs: float
+
+
+@dataclass
+class GAETargets:
+    """What the critic pre-pass (PPO) gives a term: all (K, T), 0 at padding."""
+
+    advantages: torch.Tensor
+    """GAE advantages whitened over the term's real tokens."""
+    returns: torch.Tensor
+    old_values: torch.Tensor
+    """Critic values before the update (the clipped value loss's anchor)."""
+
+
+class FrozenLogprobs:
+    """Per-sequence log-probs frozen at their first computation, (K, T): the PPO denominator
+    π_θold or the KL reference, reused by every later pass (μ iterations, mini-batches)."""
+
+    def __init__(self, num_seqs: int):
+        self.values: torch.Tensor | None = None
+        self.known = torch.zeros(num_seqs, dtype=torch.bool)
+
+    def get(self, sl: slice | torch.Tensor, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if not bool(self.known[sl].all()):
+            new = compute().detach()
+            if self.values is None:
+                self.values = new.new_zeros((len(self.known), *new.shape[1:]))
+            self.values[sl] = new
+            self.known[sl] = True
+        return self.values[sl]
+
+
+@dataclass
 class TermState:
-    """Per-term data that survives across the μ iterations of one batch."""
+    """One term of one optimizer update: its sequences, normaliser and pre-pass results.
 
-    def __init__(self, term: LossTerm, seqs: Sequences):
-        self.term = term
-        self.seqs = seqs
-        self.preset = get_preset(term.preset)
-        self.old_logp: list[torch.Tensor | None] = []
-        self.ref_logp: list[torch.Tensor | None] = []
-        self.old_values: torch.Tensor | None = None
-        self.returns: torch.Tensor | None = None
-        self.advantages = term.advantages
-        self.batch_entropy: torch.Tensor | None = None  # 0-dim, for entropy-weighted presets (SRFT)
-        self.num_tokens = float(seqs.mask.sum())
-        self.num_seqs = float(len(seqs))
-        # replaced by the sums over all processes before the first backward
-        self.num_tokens_global = self.num_tokens
-        self.num_seqs_global = self.num_seqs
+    Every field keeps one meaning for the life of the update: ``local`` counts are this
+    process's, ``norm`` the global ones the loss divides by; the term's own advantages stay in
+    ``term.advantages`` and a critic's in ``gae``.
+    """
+
+    term: LossTerm
+    seqs: Sequences
+    norm: Counts
+    """Global counts (all processes; summed over the term's ``norm_group``)."""
+    preset: Preset = field(init=False)
+    local: Counts = field(init=False)
+    """This process's counts of this term."""
+    gae: GAETargets | None = None
+    """Set by the critic pre-pass for presets whose advantage is ``gae``."""
+    batch_entropy: torch.Tensor | None = None
+    """0-dim mean token entropy of the whole term (all processes), for entropy-weighted presets."""
+    old_logp: FrozenLogprobs = field(init=False)
+    ref_logp: FrozenLogprobs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.preset = get_preset(self.term.preset)
+        self.local = Counts(float(self.seqs.mask.sum()), float(len(self.seqs)))
+        self.old_logp = FrozenLogprobs(len(self.seqs))
+        self.ref_logp = FrozenLogprobs(len(self.seqs))
+
+    @property
+    def on_policy(self) -> bool:
+        return self.term.source == "rollout"
+
+    def advantages(self, sl: slice | torch.Tensor) -> torch.Tensor | None:
+        """Â of the sequences ``sl``: the critic's GAE when there is one, else the term's."""
+        if self.gae is not None:
+            return self.gae.advantages[sl]
+        return None if self.term.advantages is None else self.term.advantages[sl]
+
+
+class UpdateModels(NamedTuple):
+    policy: Any
+    reference: Any | None
+    """Frozen KL reference (None without a KL penalty)."""
+    value_head: torch.nn.Module | None
+
+
+@dataclass(frozen=True)
+class TermParts:
+    """Which parts besides the policy-gradient surrogate a term's loss has (decided once)."""
+
+    kl: bool
+    """β · KL(π_θ ‖ π_ref): on-policy terms, β > 0 and a reference model."""
+    entropy: bool
+    """− c · H: on-policy terms with an entropy bonus."""
+    value: bool
+    """c_v · value loss: terms the critic pre-pass gave GAE targets."""
+
+    @classmethod
+    def of(cls, ts: TermState, s: LossSettings, models: UpdateModels) -> "TermParts":
+        return cls(kl=ts.on_policy and s.beta > 0 and models.reference is not None,
+                   entropy=ts.on_policy and bool(s.entropy_coef),
+                   value=ts.gae is not None and models.value_head is not None)
+
+
+def zero_advantage_means_zero_gradient(ts: TermState, parts: TermParts) -> bool:
+    """The PG loss of every preset is the advantage times a finite factor, so all-zero
+    advantages give a zero gradient unless another part of the loss has one; not for
+    entropy-weighted presets, whose "advantages" are rewards mapped to 0.1·exp(H) or −1."""
+    return not (parts.kl or parts.entropy or parts.value) and ts.preset.weighting is None
+
+
+@dataclass
+class TermStats:
+    """What the micro-batches of one term report (this process; sums over micro-batches)."""
+
+    loss: float = 0.0
+    """Σ of the aggregated term loss L_k (before weight, KL, entropy): its share of the global loss."""
+    kl: float = 0.0
+    """Σ of the aggregated KL penalty (before β)."""
+    entropy_sum: float = 0.0
+    """Σ of token entropies over real tokens."""
+    tokens: float = 0.0
+    """Real tokens of the micro-batches run."""
+    vf_loss: float = 0.0
+    skipped: int = 0
+    """Micro-batches skipped (zero advantages)."""
+    metric_sums: dict[str, float] = field(default_factory=dict)
+    """Preset metrics (clip fractions, ratios) times the micro-batch's token count."""
+
+    def add(self, other: "TermStats") -> None:
+        for f in ("loss", "kl", "entropy_sum", "tokens", "vf_loss", "skipped"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        for k, v in other.metric_sums.items():
+            self.metric_sums[k] = self.metric_sums.get(k, 0.0) + v
+
+    def metrics(self, prefix: str) -> dict[str, float]:
+        """Preset metrics averaged by token share, as ``{prefix}/{name}``."""
+        return {f"{prefix}/{k}": v / max(1.0, self.tokens) for k, v in self.metric_sums.items()}
 
 
 def chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
+def forward(model, mb: Sequences, s: LossSettings, **kw) -> dict[str, torch.Tensor]:
+    """``sequence_logprobs`` of a micro-batch under autocast."""
+    with s.autocast():
+        return sequence_logprobs(model, mb.prompt_ids, mb.prompt_index, mb.completion_ids, mb.mask,
+                                 temperature=s.temperature, **kw)
+
+
+def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: LossSettings):
+    """(per-token PG loss with the term's sequence weights, preset metrics)."""
+    def first_pass_old() -> torch.Tensor:  # the PPO denominator: the sampler's, or π_θ at this first pass
+        if s.old_logprobs == "sampling" and mb.sampling_logprobs is not None:
+            return mb.sampling_logprobs.float()
+        return logp
+
+    old = ts.old_logp.get(sl, first_pass_old)
+    ent_in = ts.batch_entropy if ts.batch_entropy is not None else entropy
+    ptl, metrics = term_loss(ts.preset, logp, old, ts.advantages(sl), mb.mask, entropy=ent_in, eps_low=s.eps_low,
+                             eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma)
+    if ts.term.seq_weights is not None:
+        ptl = ptl * ts.term.seq_weights[sl].to(ptl.dtype)[:, None]
+    return ptl, metrics
+
+
+def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateModels, weighting: Weighting,
+                     s: LossSettings) -> tuple[torch.Tensor, TermStats]:
+    """The loss to backpropagate for micro-batch ``sl`` of a term, and its statistics:
+
+        total = w_k · L_k + β · KL − c · H + c_v · V     (each reduced with the term's counts)
+    """
+    mb = ts.seqs.slice(sl)
+    out = forward(models.policy, mb, s, return_entropy=True, return_hidden=parts.value,
+                  entropy_grad=parts.entropy)  # only an entropy bonus differentiates the entropy
+    logp, entropy = out["logprobs"].float(), out["entropy"].float()
+    mode = s.loss_agg_mode or ts.preset.agg_mode
+
+    def agg(x: torch.Tensor) -> torch.Tensor:
+        return agg_loss(x, mb.mask, mode, num_tokens=ts.norm.tokens, num_seqs=ts.norm.seqs, max_len=s.max_len)
+
+    ptl, metrics = _policy_part(ts, sl, mb, logp, entropy, s)
+    loss = agg(ptl)
+    total = weighting.weight(ts.term.name) * loss
+    st = TermStats(loss=float(loss.detach()), entropy_sum=float((entropy.detach() * mb.mask).sum()),
+                   tokens=float(mb.mask.sum()))
+    if parts.kl:
+        ref = ts.ref_logp.get(sl, lambda: _no_grad_logprobs(models.reference, mb, s))
+        kl = agg(kl_penalty(logp, ref, s.kl_estimator))
+        total = total + s.beta * kl
+        st.kl = float(kl.detach())
+    if parts.entropy:
+        total = total - s.entropy_coef * agg(entropy)
+    if parts.value:
+        values = models.value_head(out["hidden"].float()).squeeze(-1)
+        vl = agg(value_loss(values, ts.gae.old_values[sl], ts.gae.returns[sl], mb.mask, clip_eps=s.cliprange_value))
+        total = total + s.vf_coef * vl
+        st.vf_loss = float(vl.detach())
+    st.metric_sums = {k: float(torch.as_tensor(v).float().mean()) * st.tokens for k, v in metrics.items()}
+    return total, st
+
+
 @torch.no_grad()
-def prepare_critic(ts: TermState, model, value_head, s: LossSettings) -> None:
+def _no_grad_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
+    return forward(model, mb, s)["logprobs"].float()
+
+
+def term_backward(ts: TermState, models: UpdateModels, weighting: Weighting, s: LossSettings,
+                  scale: float = 1.0) -> TermStats:
+    """Forward/backward every micro-batch of one term; returns this process's statistics.
+
+    ``scale`` multiplies the loss before backward (1 on one process); the caller sums
+    gradients over processes.
+    """
+    parts = TermParts.of(ts, s, models)
+    skippable = s.skip_zero_advantage and zero_advantage_means_zero_gradient(ts, parts)
+    stats = TermStats()
+    for sl in chunks(len(ts.seqs), s.micro_batch_size):
+        adv = ts.advantages(sl)
+        if skippable and adv is not None and not bool(adv.any()):
+            stats.skipped += 1
+            continue
+        total, st = micro_batch_loss(ts, sl, parts, models, weighting, s)
+        (total * scale).backward()
+        stats.add(st)
+    return stats
+
+
+# ---------------------------------------------------------------------------------------
+# pre-passes: whole-term computations that must precede the first backward
+
+
+@torch.no_grad()
+def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
     """PPO: old values and GAE advantages/returns for a term whose preset uses ``gae``.
 
     The reward is given at the last real token; advantages are whitened over real tokens.
     """
+    if models.value_head is None:
+        raise RuntimeError(f"term {ts.term.name!r} (preset {ts.preset.name!r}) needs a value head")
     seqs = ts.seqs
     vals = torch.zeros_like(seqs.mask)
     for sl in chunks(len(seqs), s.micro_batch_size):
         mb = seqs.slice(sl)
-        with s.autocast():
-            out = sequence_logprobs(model, mb.prompt_ids, mb.prompt_index, mb.completion_ids, mb.mask,
-                                    temperature=s.temperature, return_hidden=True)
-        vals[sl] = value_head(out["hidden"].float()).squeeze(-1) * mb.mask
+        out = forward(models.policy, mb, s, return_hidden=True)
+        vals[sl] = models.value_head(out["hidden"].float()).squeeze(-1) * mb.mask
     lengths = seqs.mask.sum(1).long()
     token_rewards = torch.zeros_like(seqs.mask)
     last = (lengths - 1).clamp(min=0)
@@ -143,107 +377,35 @@ def prepare_critic(ts: TermState, model, value_head, s: LossSettings) -> None:
     adv, ret = gae_advantages(token_rewards, vals, seqs.mask, gamma=s.gae_gamma, lam=s.gae_lambda)
     m = seqs.mask.bool()
     mean, std = adv[m].mean(), adv[m].std() if m.sum() > 1 else torch.tensor(1.0)
-    ts.advantages = torch.where(m, (adv - mean) / (std + 1e-8), torch.zeros_like(adv))
-    ts.old_values, ts.returns = vals, ret
+    ts.gae = GAETargets(advantages=torch.where(m, (adv - mean) / (std + 1e-8), torch.zeros_like(adv)),
+                        returns=ret, old_values=vals)
 
 
 @torch.no_grad()
-def term_entropy_sums(ts: TermState, model, s: LossSettings) -> tuple[float, float]:
-    """(sum of token entropies, token count) of a term, for presets weighted by the batch
-    entropy (SRFT): the weight must not depend on how the batch is split into micro-batches,
-    so it is computed over the whole term (all processes) before any backward pass."""
+def batch_entropy_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
+    """Mean token entropy of the whole term over all processes, for presets weighted by the
+    batch entropy (SRFT): computed before any backward so it does not depend on the split."""
     total = 0.0
     for sl in chunks(len(ts.seqs), s.micro_batch_size):
         mb = ts.seqs.slice(sl)
-        with s.autocast():
-            out = sequence_logprobs(model, mb.prompt_ids, mb.prompt_index, mb.completion_ids, mb.mask,
-                                    temperature=s.temperature, return_entropy=True)
+        out = forward(models.policy, mb, s, return_entropy=True)
         total += float((out["entropy"].float() * mb.mask).sum())
-    return total, float(ts.seqs.mask.sum())
+    ent, tok = dist.sum([total, ts.local.tokens])
+    ts.batch_entropy = torch.tensor(ent / max(1.0, tok))
 
 
-def term_backward(
-    ts: TermState,
-    iteration: int,
-    model,
-    ref_model,
-    value_head,
-    weight_of: Callable[[], torch.Tensor | float],
-    scale: float,
-    s: LossSettings,
-) -> dict[str, float]:
-    """Forward/backward every micro-batch of one term; returns summed (global) statistics.
+PrePass = Callable[[TermState, UpdateModels, LossSettings, Any], None]
+PREPASSES_BY_ADVANTAGE: dict[str, PrePass] = {"gae": critic_prepass}
+"""Pre-pass of presets by their advantage kind (``Preset.advantage``)."""
+PREPASSES_BY_WEIGHTING: dict[str, PrePass] = {"srft_sft": batch_entropy_prepass,
+                                              "srft_rollout": batch_entropy_prepass}
+"""Pre-pass of presets by their weighting (``Preset.weighting``)."""
 
-    ``scale`` multiplies the loss before backward (1 on one process); the caller sums
-    gradients over processes.
-    """
-    term, seqs, preset = ts.term, ts.seqs, ts.preset
-    mode = s.loss_agg_mode or preset.agg_mode
-    agg = dict(num_tokens=ts.num_tokens_global, num_seqs=ts.num_seqs_global, max_len=s.max_len)
-    on_policy = term.source == "rollout"
-    stats = {"loss": 0.0, "kl": 0.0, "entropy_sum": 0.0, "tokens": 0.0, "vf_loss": 0.0, "skipped_mb": 0.0}
-    extra: dict[str, float] = {}
-    # a micro-batch's gradient is exactly zero when its advantages are all zero and no other part
-    # of its loss has one (the PG loss of every preset is the advantage times a finite factor);
-    # not for SRFT's rollout term, whose "advantages" are rewards mapped to 0.1·exp(H) or −1
-    grad_free_else = not (on_policy and s.beta > 0 and ref_model is not None) and not (on_policy and s.entropy_coef) \
-        and not (value_head is not None and ts.returns is not None) and ts.preset.weighting is None
-    for k, sl in enumerate(chunks(len(seqs), s.micro_batch_size)):
-        mb = seqs.slice(sl)
-        if (s.skip_zero_advantage and grad_free_else and ts.advantages is not None
-                and not bool(ts.advantages[sl].any())):
-            if iteration == 0:
-                ts.old_logp.append(None)  # keeps the micro-batch index k aligned
-            stats["skipped_mb"] += 1.0
-            continue
-        with s.autocast():
-            out = sequence_logprobs(model, mb.prompt_ids, mb.prompt_index, mb.completion_ids, mb.mask,
-                                    temperature=s.temperature, return_entropy=True,
-                                    # only an entropy bonus differentiates the entropy
-                                    entropy_grad=on_policy and bool(s.entropy_coef),
-                                    return_hidden=value_head is not None and ts.returns is not None)
-        logp = out["logprobs"].float()
-        entropy = out["entropy"].float()
-        # the PPO denominator: frozen at the first pass of this batch (or the sampler's)
-        if iteration == 0:
-            if s.old_logprobs == "sampling" and mb.sampling_logprobs is not None:
-                old = mb.sampling_logprobs.float()
-            else:
-                old = logp.detach()
-            ts.old_logp.append(old)
-        old = ts.old_logp[k]
-        adv = None if ts.advantages is None else ts.advantages[sl]
-        ent_in = ts.batch_entropy if ts.batch_entropy is not None else entropy
-        ptl, metrics = term_loss(preset, logp, old, adv, mb.mask, entropy=ent_in, eps_low=s.eps_low,
-                                 eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma)
-        if term.seq_weights is not None:
-            ptl = ptl * term.seq_weights[sl].to(ptl.dtype)[:, None]
-        loss = agg_loss(ptl, mb.mask, mode, **agg)
-        total = weight_of() * loss
-        if on_policy and s.beta > 0 and ref_model is not None:
-            if iteration == 0:
-                with torch.no_grad(), s.autocast():
-                    ref = sequence_logprobs(ref_model, mb.prompt_ids, mb.prompt_index, mb.completion_ids,
-                                            mb.mask, temperature=s.temperature)["logprobs"].float()
-                ts.ref_logp.append(ref)
-            kl = agg_loss(kl_penalty(logp, ts.ref_logp[k], s.kl_estimator), mb.mask, mode, **agg)
-            total = total + s.beta * kl
-            stats["kl"] += float(kl.detach())
-        if on_policy and s.entropy_coef:
-            total = total - s.entropy_coef * agg_loss(entropy, mb.mask, mode, **agg)
-        if value_head is not None and ts.returns is not None:
-            values = value_head(out["hidden"].float()).squeeze(-1)
-            vl = value_loss(values, ts.old_values[sl], ts.returns[sl], mb.mask, clip_eps=s.cliprange_value)
-            vl = agg_loss(vl, mb.mask, mode, **agg)
-            total = total + s.vf_coef * vl
-            stats["vf_loss"] += float(vl.detach())
-        (total * scale).backward()
-        stats["loss"] += float(loss.detach())
-        stats["entropy_sum"] += float((entropy.detach() * mb.mask).sum())
-        stats["tokens"] += float(mb.mask.sum())
-        for key, v in metrics.items():
-            # micro-batch metrics (clip fractions, ratios) averaged by token share
-            extra[key] = extra.get(key, 0.0) + float(torch.as_tensor(v).float().mean()) * float(mb.mask.sum())
-    for key, v in extra.items():
-        stats[f"{term.name}/{key}"] = v / max(1.0, stats["tokens"])
-    return stats
+
+def prepare_term(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
+    """The one hook the loop calls for every term before its first backward: runs the
+    pre-passes its preset registered (critic values and GAE, batch entropy)."""
+    for hook in (PREPASSES_BY_ADVANTAGE.get(ts.preset.advantage),
+                 PREPASSES_BY_WEIGHTING.get(ts.preset.weighting or "")):
+        if hook is not None:
+            hook(ts, models, s, dist)

@@ -1,0 +1,202 @@
+"""One controller :class:`~hybridrl.methods.base.Update` -> optimizer step(s), in four parts:
+
+1. :func:`build_term_states`: sequences of every term and their global normaliser counts;
+2. the pre-pass hook of each term (``update.prepare_term``: critic values and GAE, ...);
+3. :func:`backward_terms` over all micro-batches, then :func:`clip_and_check` and the step,
+   μ = ``num_iterations`` times over the same batch (the PPO denominator frozen at the first);
+4. :func:`log_update`: global term losses and statistics into the step's record.
+
+Departures from the usual trainer: no ``DistributedDataParallel`` wrapper (gradients are
+summed by :meth:`~hybridrl.train.setup.Dist.sum_grads` after all micro-batches, since their
+number may differ by rank); a non-finite loss or gradient skips the update (weights and
+optimizer untouched) and ``max_nonfinite_steps`` in a row stop the run; when every
+micro-batch was skipped for zero advantages, the policy still gets its (zero) gradient so
+that AdamW's moments and weight decay act exactly as without the skip.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hybridrl.methods.base import Feedback, LossTerm, Update, Weighting
+from hybridrl.train.update import (Counts, LossSettings, Sequences, TermState, TermStats, UpdateModels, prepare_term,
+                                   term_backward)
+
+
+class TrainingAborted(RuntimeError):
+    """Raised when the run cannot continue (e.g. too many non-finite updates)."""
+
+
+@dataclass
+class Optimization:
+    """What an update needs from the run, and its one piece of state (``nonfinite``)."""
+
+    models: UpdateModels
+    settings: LossSettings
+    optimizer: torch.optim.Optimizer
+    policy_params: list[torch.nn.Parameter]
+    extra_params: list[torch.nn.Parameter]
+    dist: Any
+    max_grad_norm: float
+    num_iterations: int
+    max_nonfinite_steps: int
+    after_step: Callable[[], None] | None = None
+    """Called after every optimizer step (the generator syncs its weights)."""
+    nonfinite: int = 0
+    """Consecutive updates skipped for a non-finite loss or gradient."""
+
+    @property
+    def all_params(self) -> list[torch.nn.Parameter]:
+        return self.policy_params + self.extra_params
+
+
+@dataclass
+class UpdateResult:
+    stats: dict[str, TermStats]
+    """Per term name, the first iteration's statistics (this process)."""
+    grad_norm: float
+    """Policy gradient norm before clipping, of the last iteration run."""
+    skipped: bool
+    weights: dict[str, float] | None
+    """Weights the logged loss was formed with (before the step moved them); None if skipped."""
+    regularizer: float = 0.0
+
+
+def build_term_states(terms: list[LossTerm], sequences_of: Callable[[LossTerm], Sequences], dist: Any) -> list[TermState]:
+    """States of the non-empty terms, with their normaliser counts summed over processes (a
+    term may be empty on this rank and not on another) and over their ``norm_group``."""
+    seqs = [sequences_of(t) if len(t.indices) else None for t in terms]
+    local: list[float] = []
+    for s in seqs:
+        local += [float(s.mask.sum()), float(len(s))] if s is not None else [0.0, 0.0]
+    glob = dist.sum(local)
+    counts = [Counts(glob[2 * i], glob[2 * i + 1]) for i in range(len(terms))]
+    groups: dict[str, Counts] = {}
+    for t, c in zip(terms, counts):
+        if t.norm_group is not None:
+            g = groups.get(t.norm_group, Counts(0.0, 0.0))
+            groups[t.norm_group] = Counts(g.tokens + c.tokens, g.seqs + c.seqs)
+    return [TermState(t, s, groups[t.norm_group] if t.norm_group is not None else c)
+            for t, s, c in zip(terms, seqs, counts) if s is not None]
+
+
+def backward_terms(opt: Optimization, states: list[TermState], weighting: Weighting) -> dict[str, TermStats]:
+    """Zero the gradients, backpropagate every term and the regularizer, sum over processes."""
+    opt.optimizer.zero_grad(set_to_none=True)
+    stats: dict[str, TermStats] = {}
+    for ts in states:
+        stats.setdefault(ts.term.name, TermStats()).add(term_backward(ts, opt.models, weighting, opt.settings))
+    reg = weighting.regularizer()
+    if reg is not None and opt.dist.main:
+        reg.backward()
+    if any(st.skipped for st in stats.values()):
+        # no backward reached the policy when every micro-batch was skipped (zero advantages):
+        # give it the zero gradient the zero loss would have, so AdamW acts as without the skip
+        for p in opt.policy_params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+    opt.dist.sum_grads(opt.all_params)
+    return stats
+
+
+def clip_and_check(opt: Optimization, stats: dict[str, TermStats]) -> tuple[float, bool]:
+    """Clip the policy's gradient norm (returned, as SASR reads it); the value head and the
+    learnable loss weights are only checked for finiteness. Returns (norm, all finite)."""
+    limit = opt.max_grad_norm if opt.max_grad_norm > 0 else float("inf")
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(opt.policy_params, limit))
+    extra_finite = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in opt.extra_params)
+    losses_finite = all(math.isfinite(st.loss) for st in stats.values())
+    return grad_norm, math.isfinite(grad_norm) and extra_finite and losses_finite
+
+
+def _skip_nonfinite(opt: Optimization, grad_norm: float, stats: dict[str, TermStats]) -> None:
+    opt.optimizer.zero_grad(set_to_none=True)
+    opt.nonfinite += 1
+    if opt.nonfinite >= opt.max_nonfinite_steps:
+        losses = {n: st.loss for n, st in stats.items()}
+        raise TrainingAborted(f"{opt.nonfinite} consecutive updates had a non-finite loss or gradient "
+                              f"(grad_norm={grad_norm}, losses={losses})")
+
+
+def weights_now(weighting: Weighting, names) -> dict[str, float]:
+    return {n: float(torch.as_tensor(weighting.weight(n)).detach()) for n in names}
+
+
+def optimize(opt: Optimization, states: list[TermState], weighting: Weighting) -> UpdateResult:
+    """μ = ``num_iterations`` passes over the update's terms, one optimizer step each."""
+    first: dict[str, TermStats] = {}
+    grad_norm = 0.0
+    result = None
+    for it in range(opt.num_iterations):
+        stats = backward_terms(opt, states, weighting)
+        if it == 0:
+            first = stats
+        grad_norm, finite = clip_and_check(opt, first)
+        if not finite:
+            _skip_nonfinite(opt, grad_norm, first)
+            return UpdateResult(first, grad_norm, True, result.weights if result else None,
+                                result.regularizer if result else 0.0)
+        opt.nonfinite = 0
+        if it == 0:  # the weights the logged loss was formed with (they move at the step)
+            reg = weighting.regularizer()
+            result = UpdateResult(first, grad_norm, False, weights_now(weighting, first),
+                                  float(reg.detach()) if reg is not None else 0.0)
+        opt.optimizer.step()
+        if opt.after_step is not None:
+            opt.after_step()
+    result.grad_norm = grad_norm
+    return result
+
+
+def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: Optimization,
+               weighting: Weighting) -> dict[str, float]:
+    """Add the update's global metrics to the step's ``record``; returns the global term losses.
+
+    A step may hold several updates (SuperRL per_step): term losses are keyed by term name,
+    ``loss`` adds up, ``grad_norm`` is the first update's and ``grad_norm/<kind>`` each one's.
+    """
+    dist = opt.dist
+    names = sorted({t.name for t in update.terms} | set(res.stats))  # the same list on every rank
+    tot = TermStats()
+    for st in res.stats.values():
+        tot.add(st)
+    local = [res.stats[n].loss if n in res.stats else 0.0 for n in names]
+    vals = dist.sum(local + [tot.entropy_sum, tot.tokens, tot.kl])
+    term_losses = dict(zip(names, vals[: len(names)]))
+    for n, v in term_losses.items():
+        record[f"{n}_loss"] = record.get(f"{n}_loss", 0.0) + v
+    weights = res.weights if res.weights is not None else weights_now(weighting, term_losses)
+    total = sum(weights.get(n, 1.0) * v for n, v in term_losses.items())
+    record["loss"] = record.get("loss", 0.0) + total + res.regularizer
+    if vals[-2] > 0 and record.get("entropy") is None:
+        record["entropy"] = vals[-3] / vals[-2]
+    record.setdefault("entropy", None)  # null: every micro-batch was skipped (zero advantages)
+    if opt.settings.beta > 0:
+        record["kl"] = record.get("kl", 0.0) + vals[-1]
+    for n, st in res.stats.items():
+        record.update(st.metrics(n))
+    record["update/skipped_microbatches"] = (record.get("update/skipped_microbatches", 0.0)
+                                             + dist.sum([float(tot.skipped)])[0])
+    if opt.models.value_head is not None:
+        record["vf_loss"] = record.get("vf_loss", 0.0) + dist.sum([tot.vf_loss])[0]
+    record.setdefault("grad_norm", res.grad_norm)
+    record[f"grad_norm/{update.kind}"] = res.grad_norm
+    record["update_skipped"] = record.get("update_skipped", False) or res.skipped
+    return term_losses
+
+
+def run_update(opt: Optimization, update: Update, weighting: Weighting,
+               sequences_of: Callable[[LossTerm], Sequences], record: dict[str, Any]) -> Feedback:
+    """Terms -> pre-passes -> μ optimizer steps -> metrics; returns the controller's feedback."""
+    states = build_term_states(update.terms, sequences_of, opt.dist)
+    for ts in states:
+        prepare_term(ts, opt.models, opt.settings, opt.dist)
+    opt.models.policy.train()
+    res = optimize(opt, states, weighting)
+    term_losses = log_update(record, update, res, opt, weighting)
+    return Feedback(kind=update.kind, grad_norm=res.grad_norm, term_losses=term_losses, skipped=res.skipped)

@@ -1,0 +1,220 @@
+"""Unit tests of the update pieces (train/update.py, train/optimize.py) on a scripted policy.
+
+The "policy" is a table of log-probabilities: one Parameter ``lp`` (K, T) whose row k is the
+log π of sequence k's tokens, so every loss and gradient below is a number computed by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+
+import pytest
+import torch
+
+import hybridrl.train.update as U
+from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Update
+from hybridrl.train.config import TrainConfig
+from hybridrl.train.optimize import Optimization, TrainingAborted, build_term_states, optimize, run_update
+
+
+class TablePolicy(torch.nn.Module):
+    """log π of sequence k, token t = lp[k, t]; entropy = ent[k, t] (constant)."""
+
+    def __init__(self, lp, ent=None):
+        super().__init__()
+        self.lp = torch.nn.Parameter(torch.tensor(lp, dtype=torch.float32))
+        self.ent = torch.zeros_like(self.lp) if ent is None else torch.tensor(ent)
+
+    def __call__(self, mb: U.Sequences, **kw):
+        rows = mb.prompt_index  # sequence k continues "prompt" k: its row in the table
+        return {"logprobs": self.lp[rows] * mb.mask, "entropy": self.ent[rows] * mb.mask}
+
+
+@pytest.fixture(autouse=True)
+def table_forward(monkeypatch):
+    monkeypatch.setattr(U, "forward", lambda model, mb, s, **kw: model(mb, **kw))
+
+
+def settings(**kw) -> U.LossSettings:
+    cfg = replace(TrainConfig(), micro_batch_size=kw.pop("micro_batch_size", 8), max_new_tokens=4, **kw)
+    return U.LossSettings.from_config(cfg, contextlib.nullcontext)
+
+
+def seqs(mask) -> U.Sequences:
+    m = torch.tensor(mask, dtype=torch.float32)
+    k = m.shape[0]
+    return U.Sequences([[1]] * k, torch.arange(k), torch.ones_like(m, dtype=torch.long), m, None, torch.zeros(k))
+
+
+class OneProcess:
+    main, on = True, False
+
+    def sum(self, v):
+        return v
+
+    def sum_grads(self, params):
+        pass
+
+
+MASK = [[1, 1, 0], [1, 0, 0], [1, 1, 1]]
+LP = [[-1.0, -2.0, 0.0], [-3.0, 0.0, 0.0], [-0.5, -0.5, -1.0]]
+
+
+def sft_term(rows, name="sft", group=None) -> LossTerm:
+    return LossTerm(name, "sft", "demo", torch.tensor(rows), norm_group=group)
+
+
+def state(term, mask=MASK, norm=None) -> U.TermState:
+    s = seqs(mask)
+    sub = s.slice(term.indices)
+    local = float(sub.mask.sum()), float(len(sub))
+    return U.TermState(term, sub, U.Counts(*(norm or local)))
+
+
+def grad_of(policy, ts_list, weighting=None, s=None):
+    policy.lp.grad = None
+    models = U.UpdateModels(policy, None, None)
+    stats = [U.term_backward(ts, models, weighting or ConstantWeights(), s or settings()) for ts in ts_list]
+    return policy.lp.grad.clone(), stats
+
+
+def test_loss_settings_come_from_the_config_by_name():
+    cfg = replace(TrainConfig(), eps_low=0.3, entropy_coef=0.01, max_new_tokens=7, micro_batch_size=2)
+    s = U.LossSettings.from_config(cfg, contextlib.nullcontext)
+    assert (s.eps_low, s.entropy_coef, s.micro_batch_size, s.max_len) == (0.3, 0.01, 2, 7)
+    shared = {f for f in U.LossSettings.__dataclass_fields__} - {"max_len", "autocast"}
+    assert all(getattr(s, f) == getattr(cfg, f) for f in shared)
+
+
+@pytest.mark.parametrize("mb", [1, 2, 8])
+def test_sft_term_is_the_token_mean_nll_whatever_the_micro_batches(mb):
+    # rows 0 and 1 of MASK: 3 real tokens, log π = -1, -2, -3 -> loss = (1 + 2 + 3) / 3 = 2
+    # d loss / d lp = -1/3 on each real token, 0 elsewhere
+    pol = TablePolicy(LP)
+    g, [st] = grad_of(pol, [state(sft_term([0, 1]))], s=settings(micro_batch_size=mb))
+    assert st.loss == pytest.approx(2.0) and st.tokens == 3.0 and st.skipped == 0
+    want = torch.tensor([[-1 / 3, -1 / 3, 0], [-1 / 3, 0, 0], [0, 0, 0]])
+    torch.testing.assert_close(g, want)
+
+
+def test_weight_scales_the_term():
+    # ConstantWeights({"sft": 0.5}): gradient 0.5 · (-1/3) = -1/6 per token; logged loss stays 2
+    pol = TablePolicy(LP)
+    g, [st] = grad_of(pol, [state(sft_term([0, 1]))], weighting=ConstantWeights({"sft": 0.5}))
+    assert st.loss == pytest.approx(2.0)
+    assert g[0, 0].item() == pytest.approx(-1 / 6) and g[1, 0].item() == pytest.approx(-1 / 6)
+
+
+def test_a_norm_group_reduces_two_terms_as_one():
+    # one term over rows {0, 1, 2}: 6 tokens, grad -1/6 each. Split into term a = {0} and
+    # term b = {1, 2} in one group: both divide by 3 + 3 = 6 tokens -> the same gradient.
+    # Without the group, a divides by 2 and b by 4: -1/2 and -1/4.
+    pol = TablePolicy(LP)
+    whole, _ = grad_of(pol, [state(sft_term([0, 1, 2]))])
+    states = build_term_states([sft_term([0], "a", "g"), sft_term([1, 2], "b", "g")],
+                               lambda t: seqs(MASK).slice(t.indices), OneProcess())
+    assert [ts.norm for ts in states] == [(6.0, 3.0), (6.0, 3.0)] and states[0].local == (2.0, 1.0)
+    split, _ = grad_of(pol, states)
+    torch.testing.assert_close(split, whole)
+    assert whole[0, 0].item() == pytest.approx(-1 / 6)
+    alone = build_term_states([sft_term([0], "a"), sft_term([1, 2], "b")],
+                              lambda t: seqs(MASK).slice(t.indices), OneProcess())
+    sep, _ = grad_of(pol, alone)
+    assert sep[0, 0].item() == pytest.approx(-1 / 2) and sep[1, 0].item() == pytest.approx(-1 / 4)
+
+
+def test_empty_terms_get_no_state_but_keep_their_place_in_the_counts():
+    calls = []
+
+    class Recorder(OneProcess):
+        def sum(self, v):
+            calls.append(list(v))
+            return v
+
+    states = build_term_states([sft_term([], "e"), sft_term([2], "x")],
+                               lambda t: seqs(MASK).slice(t.indices), Recorder())
+    assert [ts.term.name for ts in states] == ["x"]
+    assert calls == [[0.0, 0.0, 3.0, 1.0]]  # one all-reduce: (tokens, seqs) of each term in order
+
+
+def test_zero_advantage_micro_batches_are_skipped_only_when_nothing_else_has_a_gradient():
+    # GRPO term, advantages [0, 0, 1] with one sequence per micro-batch: the first two skipped
+    term = LossTerm("pg", "grpo", "rollout", torch.tensor([0, 1, 2]), advantages=torch.tensor([0.0, 0.0, 1.0]))
+    pol = TablePolicy(LP)
+    g, [st] = grad_of(pol, [state(term)], s=settings(micro_batch_size=1))
+    assert st.skipped == 2 and st.tokens == 3.0
+    # token mean over 6 tokens, ratio 1 (denominator = π at this first pass): d/d lp = -A r / 6
+    torch.testing.assert_close(g[2], torch.full((3,), -1 / 6))
+    assert float(g[:2].abs().sum()) == 0.0
+    # an entropy bonus has a gradient of its own: nothing is skipped
+    ts = state(term)
+    parts = U.TermParts.of(ts, settings(entropy_coef=0.1), U.UpdateModels(pol, None, None))
+    assert parts.entropy and not U.zero_advantage_means_zero_gradient(ts, parts)
+
+
+def test_frozen_logprobs_keep_their_first_value():
+    f = U.FrozenLogprobs(3)
+    first = f.get(slice(0, 2), lambda: torch.tensor([[1.0], [2.0]]))
+    again = f.get(slice(0, 2), lambda: torch.tensor([[9.0], [9.0]]))
+    assert first.tolist() == again.tolist() == [[1.0], [2.0]]
+    assert f.get(slice(2, 3), lambda: torch.tensor([[3.0]])).tolist() == [[3.0]]
+    assert f.known.tolist() == [True, True, True]
+
+
+def _opt(pol, **kw) -> Optimization:
+    s = settings(**{k: kw.pop(k) for k in list(kw) if k in ("micro_batch_size", "entropy_coef")})
+    return Optimization(models=U.UpdateModels(pol, None, None), settings=s,
+                        optimizer=torch.optim.SGD([pol.lp], lr=1.0), policy_params=[pol.lp], extra_params=[],
+                        dist=OneProcess(), max_grad_norm=0.0, num_iterations=kw.pop("mu", 1),
+                        max_nonfinite_steps=kw.pop("max_nonfinite", 3), **kw)
+
+
+def test_ppo_denominator_is_frozen_over_mu_iterations():
+    # μ = 2, SGD lr 1, one token: log π = -1, A = 1, ε = 0.2, token mean over 1 token.
+    # it 0: r = 1, grad -A r = -1 -> lp = -1 + 1 = 0.
+    # it 1: r = exp(0 - (-1)) = e > 1.2 -> clipped, no gradient: lp stays 0.
+    # Had the denominator been refreshed, r = 1 and lp would move again, to 1.
+    pol = TablePolicy([[-1.0]])
+    term = LossTerm("pg", "grpo", "rollout", torch.tensor([0]), advantages=torch.tensor([1.0]))
+    steps = []
+    opt = _opt(pol, mu=2, after_step=lambda: steps.append(float(pol.lp.detach())))
+    res = optimize(opt, [state(term, mask=[[1]])], ConstantWeights())
+    assert steps == [pytest.approx(0.0), pytest.approx(0.0)]
+    assert res.grad_norm == 0.0 and res.stats["pg"].loss == pytest.approx(-1.0) and not res.skipped
+
+
+def test_nonfinite_updates_are_skipped_then_abort():
+    pol = TablePolicy([[float("nan")]])
+    opt = _opt(pol, max_nonfinite=2)
+    ts = [state(sft_term([0]), mask=[[1]])]
+    res = optimize(opt, ts, ConstantWeights())
+    assert res.skipped and opt.nonfinite == 1 and pol.lp.grad is None  # gradients dropped, no step
+    with pytest.raises(TrainingAborted, match="2 consecutive updates"):
+        optimize(opt, ts, ConstantWeights())
+
+
+def test_run_update_logs_the_weighted_loss_and_feedback():
+    # terms pg (weight 2) and sft (weight 1): sft loss 2 (rows 0, 1 as above);
+    # pg on row 2, A = 1, ratio 1: loss = -A r = -1 -> logged loss = 2·(-1) + 1·2 = 0
+    pol = TablePolicy(LP)
+    pg = LossTerm("pg", "grpo", "rollout", torch.tensor([2]), advantages=torch.tensor([1.0]))
+    upd = Update([pg, sft_term([0, 1])], kind="hybrid", weighting=ConstantWeights({"pg": 2.0}))
+    rec: dict = {}
+    fb = run_update(_opt(pol), upd, upd.weighting, lambda t: seqs(MASK).slice(t.indices), rec)
+    assert fb.term_losses == {"pg": pytest.approx(-1.0), "sft": pytest.approx(2.0)}
+    assert rec["loss"] == pytest.approx(0.0) and rec["grad_norm/hybrid"] == fb.grad_norm > 0
+    assert rec["update/skipped_microbatches"] == 0.0 and rec["update_skipped"] is False
+
+
+def test_legacy_controller_weights_are_wrapped_until_the_update_carries_its_own():
+    class Legacy(Controller):
+        def loss_weights(self):
+            return {"sft": 0.25}
+
+    upd = Update([sft_term([0])])
+    w = Legacy(None).weighting_of(upd)
+    assert w.weight("sft") == 0.25 and w.weight("pg") == 1.0 and w.regularizer() is None
+    own = Update([sft_term([0])], weighting=ConstantWeights({"sft": 3.0}))
+    assert Legacy(None).weighting_of(own).weight("sft") == 3.0
+    assert Controller(None).weighting_of(upd) is upd.weighting
