@@ -90,7 +90,8 @@ def build_report(run_dirs: dict[str, Path], eval_results: dict[str, dict[str, An
     add("validation", plots.plot_validation(runs, fig_dir / "validation.png", base_acc),
         "Held-out greedy accuracy during training (eval_every) with EMA smoothing (SuperRL C.7).", figs)
     add("sft_fraction", plots.plot_sft_fraction(runs, fig_dir / "sft_fraction.png"),
-        "Fraction of the step's prompts trained with the SFT loss (HPT Fig. 6).", figs)
+        "Share of the step's training samples that are demonstrations trained with the SFT loss: "
+        "demonstrations ÷ (demonstrations + rollouts) (HPT Fig. 6, official uni/sft_data_ratio).", figs)
     add("entropy_length", plots.plot_entropy_length(runs, fig_dir / "entropy_length.png"),
         "Token entropy and mean response length of the rollouts (HPT Fig. 7).", figs)
     add("kl", plots.plot_kl(runs, fig_dir / "kl.png"), "KL to the reference policy (SuperRL Table 2).", figs)

@@ -90,8 +90,10 @@ def plot_validation(runs: Runs, path: Path, base_accuracy: float | None = None) 
 
 
 def plot_sft_fraction(runs: Runs, path: Path) -> Path | None:
-    """Share of prompts trained with the SFT loss per step (HPT Fig. 6 'offline data ratio')."""
-    return _lines(runs, ["sft_fraction"], path, title="SFT fraction of prompts per step (HPT Fig. 6)",
+    """Share of the step's training samples that are demonstrations trained by SFT, i.e.
+    demonstrations ÷ (demonstrations + rollouts) (HPT Fig. 6/8, official ``uni/sft_data_ratio``);
+    1 for an SFT step, 0 for an RL step."""
+    return _lines(runs, ["sft_fraction"], path, title="SFT fraction of training samples per step (HPT Fig. 6)",
                   ylabel="SFT fraction")
 
 
