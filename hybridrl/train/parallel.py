@@ -170,6 +170,14 @@ class Parallel:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return int(t.item())
 
+    def agree_each(self, counts: list[int]) -> list[int]:
+        """Element-wise max over ranks of a list of counts (one all-reduce)."""
+        if not self.on or not counts:
+            return [int(c) for c in counts]
+        t = torch.tensor([int(c) for c in counts], dtype=torch.int64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [int(x) for x in t.tolist()]
+
     def barrier(self) -> None:
         if self.on:
             dist.barrier()
@@ -195,6 +203,8 @@ class Parallel:
                       # add a collective to every forward, including forward-only passes
                       broadcast_buffers=False)
             ddp.register_comm_hook(None, _sum_hook)
+            if hasattr(model, "config"):
+                ddp.config = model.config  # read by sequence_logprobs (pad id) like the plain model's
             return ddp
         self._fully_shard(model, bf16=bf16, reshard_after_forward=self.reshard_after_forward)
         for m in _fsdp_modules(model):
@@ -359,13 +369,38 @@ def padding_forward(model: nn.Module, pad_token_id: int, device: torch.device,
         model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
 
 
-def lockstep(par: Parallel, items: list, run: Callable[[Any], Any], pad: Callable[[], Any]) -> list:
-    """Run ``run(item)`` for each local item, then ``pad()`` until every rank has run the same
-    number of passes (the max over ranks). Returns the results of the real items."""
-    n = par.agree(len(items)) if par.mode == "fsdp2" else len(items)
-    out = [run(it) for it in items]
-    for _ in range(n - len(items)):
-        pad()
+def lockstep(par: Parallel, groups: list[list[Callable[[], Any]]], pad: Callable[[int], Any],
+             sync_model: nn.Module | None = None) -> list[list[Any]]:
+    """Run groups of passes so that every rank runs the same passes in the same order.
+
+    ``groups`` lists, in an order every rank shares (e.g. the update's terms), this rank's passes
+    (closures). Group ``g`` runs ``max over ranks of len(groups[g])`` passes: the local ones, then
+    ``pad(g)`` for the missing ones. A pass of group g must run the same collectives on every rank
+    (FSDP2: the same modules forward/backward), which the caller's pad mirrors. With
+    ``sync_model`` the passes are backward passes: only the very last one over all groups
+    synchronises gradients (:meth:`Parallel.sync`), and every rank runs it (a padding one if need
+    be). Returns each group's local results.
+
+    The counts are agreed up front (one all-reduce of a vector), because a rank cannot stop in
+    the middle of another rank's forward to ask. DDP forward-only passes (no ``sync_model``) run no
+    collective, so they are neither counted nor padded.
+    """
+    local = [len(g) for g in groups]
+    engine = par.mode == "fsdp2" or (par.mode == "ddp" and sync_model is not None)
+    counts = par.agree_each(local) if engine else local
+    total, k = sum(counts), 0
+    out: list[list[Any]] = []
+    for gi, group in enumerate(groups):
+        res = []
+        for j in range(counts[gi]):
+            last, k = k == total - 1, k + 1
+            ctx = par.sync(sync_model, enabled=last) if sync_model is not None else contextlib.nullcontext()
+            with ctx:
+                if j < len(group):
+                    res.append(group[j]())
+                else:
+                    pad(gi)
+        out.append(res)
     return out
 
 

@@ -3,7 +3,7 @@
 One spawn per mode runs every scenario of ``workers.py`` (each compares 2 ranks with a
 one-process oracle on the whole batch):
 
-- ``update``: rank 0 holds 3 micro-batches, rank 1 holds 1 (padded to 3 with zero-weight
+- ``update``: two terms; rank 0 holds 2 + 1 micro-batches, rank 1 holds 0 + 1 (term A padded twice with zero-weight
   micro-batches); the loss has a learnable weight exp(−2s) and a value head (replicated extras,
   reduced once); 2 AdamW steps, the second clipped at 0.05 (norm ≈ 3.7 ≫ 0.05, so clipping acts).
 - ``lora``: the same update with LoRA adapters (frozen base weights in the same FSDP groups).

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer
-from hybridrl.train.parallel import Parallel, padding_loss
+from hybridrl.train.parallel import Parallel, lockstep, padding_loss
 
 LR = 1e-2
 
@@ -94,27 +94,28 @@ def maxdiff(a: dict, b: dict) -> float:
 # the distributed update (what the loop does), and its one-process oracle
 
 
-def ranked_microbatches(rank: int, skip_pad: bool = False):
-    """Rank 0 holds sequences 0..3 (3 micro-batches: [0,1], [2], [3]); rank 1 holds 4..5 (1 micro-batch)."""
+def ranked_microbatches(rank: int):
+    """Two terms' micro-batches per rank, as the loop groups them. Rank 0: term A [0,1], [2];
+    term B [3]. Rank 1: term A nothing; term B [4,5]. So rank 1 pads term A twice (an empty
+    term on one rank, HPT-like) and the last pass, which syncs, is term B's on both."""
     ids, mask = batch()
-    mbs = [[0, 1], [2], [3]] if rank == 0 else [[4, 5]]
-    return [(ids[i], mask[i]) for i in mbs], ids, mask
+    groups = [[[0, 1], [2]], [[3]]] if rank == 0 else [[], [[4, 5]]]
+    return [[(ids[i], mask[i]) for i in g] for g in groups]
 
 
 def dist_update(par: Parallel, model, extras, opt, tok, max_norm: float, skip_pad: bool = False):
-    mbs, ids, mask = ranked_microbatches(par.rank)
-    n_tokens = par.sum([sum(float(m[:, 1:].sum()) for _, m in mbs)])[0]  # global count, before any loss
-    n = par.agree(len(mbs))
+    groups = ranked_microbatches(par.rank)
+    n_tokens = par.sum([sum(float(m[:, 1:].sum()) for g in groups for _, m in g)])[0]  # global, before any loss
     opt.zero_grad(set_to_none=True)
-    for k in range(n):
-        with par.sync(model, enabled=(k == n - 1)):
-            if k < len(mbs):
-                loss = micro_loss(model, extras, *mbs[k], n_tokens)
-            else:
-                if skip_pad:  # sabotage: a rank with fewer micro-batches stops early
-                    break
-                loss = padding_loss(model, tok.pad_token_id, par.device)
-            loss.backward()
+
+    def run(b):
+        return lambda: micro_loss(model, extras, *b, n_tokens).backward()
+
+    def pad(group: int):
+        if not skip_pad:  # sabotage: a rank with fewer micro-batches runs none in their place
+            padding_loss(model, tok.pad_token_id, par.device).backward()
+
+    lockstep(par, [[run(b) for b in g] for g in groups], pad, sync_model=model)
     par.reduce_replicated(list(extras.parameters()))
     gn = par.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
     opt.step()
@@ -149,7 +150,7 @@ def scenario_update(par: Parallel, lora: bool = False, sabotage: str = "") -> di
         ref_norms.append(oracle_update(ref_model, ref_extras, ref_opt, max_norm))
         if sabotage == "no_engine":
             # no DDP/FSDP2: every rank steps on its own gradient
-            mbs, _, _ = ranked_microbatches(par.rank)
+            mbs = [b for g in ranked_microbatches(par.rank) for b in g]
             n_tokens = par.sum([sum(float(m[:, 1:].sum()) for _, m in mbs)])[0]
             opt.zero_grad(set_to_none=True)
             for b in mbs:
