@@ -55,7 +55,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
             raise ConfigError(f"train() takes a TrainConfig, got {type(config).__name__}")
         validate(config)
         cfg = config
-    summary = run_training(cfg, resume=cfg.output_dir if resume is not None else None, overwrite=overwrite)
+    summary = run_training(cfg, resume=resume, overwrite=overwrite)
     summary.setdefault("output_dir", str(cfg.output_dir))
     return summary
 

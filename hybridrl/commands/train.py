@@ -39,7 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = build_config(args.config, cli, args.overrides)
     try:
-        summary = run_training(cfg, resume=cfg.output_dir if args.resume else None, overwrite=args.overwrite)
+        summary = run_training(cfg, resume=args.resume, overwrite=args.overwrite)
     except TrainingAborted as e:  # e.g. repeated non-finite updates: the message says what was saved
         print(f"hybridrl: training aborted: {e}", file=sys.stderr)
         return 1

@@ -112,10 +112,12 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
     with the list of keys. ``output_dir`` is always the run's folder."""
     from hybridrl.train.checkpoint import latest_checkpoint, load_state
 
+    from hybridrl.train.checkpoint import MARKER
+
     run = run_folder_of(resume)
     if not run.is_dir():
         raise ConfigError(f"--resume {resume}: no such run folder")
-    last = latest_checkpoint(run)
+    last = Path(resume) if (Path(resume) / MARKER).exists() else latest_checkpoint(run)
     if last is None:
         raise ConfigError(f"--resume {resume}: no complete checkpoint found in {run} (nothing to continue: "
                           f"start the run again without --resume)")
