@@ -119,6 +119,7 @@ class HFGenerator:
             logprobs=logprobs,
             texts=texts,
             finish_reasons=["stop" if f else "length" for f in finished.tolist()],
+            has_logprobs=params.return_logprobs,
         )
 
     # -- internals ---------------------------------------------------------------------------

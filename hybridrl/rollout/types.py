@@ -52,6 +52,9 @@ class RolloutBatch:
     """Decoded completions (special tokens skipped), length N."""
     finish_reasons: list[str]
     """"stop" (EOS generated) or "length" (hit max_new_tokens), length N."""
+    has_logprobs: bool = True
+    """False when the call did not ask for log-probs (``return_logprobs=False``): ``logprobs`` is
+    then all zeros and means nothing."""
 
     @property
     def num_samples(self) -> int:
@@ -80,4 +83,5 @@ def concat_rollouts(batches: list[RolloutBatch]) -> RolloutBatch:
         logprobs=torch.cat([pad(b.logprobs, 0) for b in batches]),
         texts=[t for b in batches for t in b.texts],
         finish_reasons=[f for b in batches for f in b.finish_reasons],
+        has_logprobs=all(b.has_logprobs for b in batches),
     )

@@ -262,6 +262,7 @@ class VLLMGenerator:
             logprobs=logprobs,
             texts=[self.tokenizer.decode(s, skip_special_tokens=True) for s in seqs],
             finish_reasons=["stop" if f else "length" for f in finished],
+            has_logprobs=params.return_logprobs,
         )
 
     def _sampling_params(self, params: SamplingParams, n: int):
@@ -294,6 +295,8 @@ class VLLMGenerator:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process: in-place weight sync
         import vllm
 
+        if not torch.cuda.is_available():
+            _check_cpu_head_size(model.config)
         self._tmp = tempfile.TemporaryDirectory(prefix="hybridrl-vllm-")
         folder = Path(self._tmp.name)
         config = json.loads(model.config.to_json_string(use_diff=False))
@@ -326,6 +329,20 @@ class VLLMGenerator:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def _check_cpu_head_size(config: Any) -> None:
+    """vLLM's CPU attention kernels exist for a few head sizes only (32, 64, 80, ...): say so before
+    the engine starts rather than in a kernel error at the first ``generate``."""
+    try:
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+    except ImportError:  # another vLLM layout: let vLLM itself complain
+        return
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    if head not in supported:
+        raise ValueError(f"vLLM's CPU backend supports head sizes {supported}, this model has {head} "
+                         f"(model=tiny has 16): use rollout_engine=hf, or a model with a supported head size")
 
 
 def _unwrap(model: Any) -> Any:

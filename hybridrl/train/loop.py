@@ -31,6 +31,7 @@ Where this loop departs from the usual trainer (TRL's, verl's), on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -42,6 +43,7 @@ import torch
 from hybridrl.methods.base import Controller, Feedback, LossTerm, StepContext, StepData, Update
 from hybridrl.methods.registry import build_controller
 from hybridrl.train import checkpoint as ckpt
+from hybridrl.train import interrupt
 from hybridrl.train.config import TrainConfig, config_to_dict
 from hybridrl.train.records import rollout_metrics, run_summary
 from hybridrl.train.optimize import Optimization, TrainingAborted, run_update
@@ -61,14 +63,14 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, resume: str | Path | None = None, controller: Controller | None = None):
         self.cfg = cfg
-        self.dist = init_distributed()
+        self.dist = init_distributed(cfg.parallel)
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._setup_data()  # first: bad rows fail before any model loads
         torch.manual_seed(cfg.seed)
         self.device = pick_device(self.dist)
-        self._setup_model()
         self.controller = controller if controller is not None else build_controller(cfg)
+        self._setup_model()
         self._setup_optimizer()
         self._setup_rollout()
         self.start_step = 0
@@ -88,7 +90,17 @@ class Trainer:
     def _setup_model(self) -> None:
         parts = setup_model(self.cfg, self.device)
         self.model, self.tokenizer, self.ref_model = parts.model, parts.tokenizer, parts.ref_model
-        self.value_head = setup_value_head(self.cfg, self.model, self.device)
+        self.value_head = setup_value_head(self.cfg, self.model, self.controller, self.device)
+        # the engine (DDP / FSDP2; nothing on one process); the value head and the learnable loss
+        # weights stay replicated, their gradients summed once (optimize.backward_terms)
+        self.rollout_copy = None
+        if self.dist.mode == "fsdp2" and self.cfg.rollout_weights == "copy":
+            from hybridrl.train.parallel import RolloutCopy
+
+            self.rollout_copy = RolloutCopy(self.model)
+        self.model = self.dist.wrap(self.model, bf16=self.cfg.bf16)
+        if self.ref_model is not None:
+            self.ref_model = self.dist.wrap_frozen(self.ref_model, bf16=self.cfg.bf16)
 
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
@@ -106,7 +118,9 @@ class Trainer:
         from hybridrl.rollout.factory import build_generator
 
         cfg, tok = self.cfg, self.tokenizer
-        self.generator = build_generator(cfg, self.model, tok)
+        # HF generate runs on the plain model: DDP's inner module, FSDP2's inside `_full_weights`
+        self.generator = build_generator(
+            cfg, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model), tok)
         self.format_prompt = lambda row: format_prompt(row, cfg.template, tok)
         self.format_demo = lambda row: format_demonstration(row, cfg.template)
         self._prompt_cache: dict[str, list[int]] = {}
@@ -114,9 +128,21 @@ class Trainer:
 
     def _policy_updated(self) -> None:
         """After every optimizer step: engines that keep their own copy of the weights sync them."""
+        if self.rollout_copy is not None:
+            self.rollout_copy.refresh(self.dist, self.model)
         hook = getattr(self.generator, "on_policy_updated", None)
-        if hook is not None:
-            hook(self.model)
+        if hook is not None:  # FSDP2: full weights, gathered lazily by every rank at its next generate
+            hook((lambda: self.dist.full_state_dict(self.model)) if self.dist.mode == "fsdp2"
+                 else self.dist.unwrap(self.model))
+
+    def _full_weights(self):
+        """Context for generating with HF on the policy: FSDP2 gathers the shards for its duration
+        (``rollout_weights=gather``); otherwise the weights are already whole."""
+        from hybridrl.rollout.generator import HFGenerator
+
+        if self.rollout_copy is None and isinstance(self.generator, HFGenerator):
+            return self.dist.gathered(self.model)
+        return contextlib.nullcontext(self.dist.unwrap(self.model))
 
     @property
     def nonfinite(self) -> int:
@@ -154,13 +180,18 @@ class Trainer:
         c = path if (path / ckpt.MARKER).exists() else ckpt.latest_checkpoint(path)
         if c is None:
             raise FileNotFoundError(f"--resume {path}: no complete checkpoint found")
-        state = ckpt.load_state(c)
-        ckpt.load_model_weights(self.model, c)
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.dist.mode != "none":  # every rank reads its shards (DCP) and its RNG states
+            from hybridrl.train.parallel_checkpoint import load_parallel_checkpoint
+
+            state = load_parallel_checkpoint(self.dist, c, self._checkpoint_modules(), self.optimizer)
+        else:
+            state = ckpt.load_state(c)
+            ckpt.load_model_weights(self.model, c)
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.controller.load_state_dict(state["controller"])
         self.sampler.load_state_dict(state["sampler"])
-        if self.value_head is not None:
+        if self.value_head is not None and state.get("value_head") is not None:
             self.value_head.load_state_dict(state["value_head"])
         if self.ref_model is not None and state.get("ref_model") is not None:
             self.ref_model.load_state_dict(state["ref_model"])
@@ -168,8 +199,21 @@ class Trainer:
         self.start_step = int(state["step"])
         self.resumed_from = c
 
+    def _checkpoint_modules(self) -> dict:
+        """What the sharded (DCP) checkpoint holds besides the optimizer, by name."""
+        return {"policy": self.model, "value_head": self.value_head,
+                "loss_weights": list(self.controller.parameters()) or None, "reference": self.ref_model}
+
     def save(self, step: int) -> Path | None:
-        """Checkpoint after ``step`` steps (main process only)."""
+        """Checkpoint after ``step`` steps (one process: rank 0 writes; DDP/FSDP2: every rank)."""
+        if self.dist.mode != "none":
+            from hybridrl.train.parallel_checkpoint import save_parallel_checkpoint
+
+            state = {"step": step, "scheduler": self.scheduler.state_dict(),
+                     "controller": self.controller.state_dict(), "sampler": self.sampler.state_dict(),
+                     "rng": ckpt.rng_state()}
+            return save_parallel_checkpoint(self.dist, self.run_dir, step, self._checkpoint_modules(),
+                                            self.optimizer, self.model, self.tokenizer, state, self.cfg.keep_last)
         if not self.dist.main:
             return None
         state = {
@@ -183,7 +227,8 @@ class Trainer:
             # the reference only needs saving when it is not the initial model (SFT→RL)
             "ref_model": self.ref_model.state_dict() if self.ref_model is not None else None,
         }
-        return ckpt.save_checkpoint(self.run_dir, step, self.model, self.tokenizer, state, self.cfg.keep_last)
+        return ckpt.save_checkpoint(self.run_dir, step, self.model, self.tokenizer, state, self.cfg.keep_last,
+                                    keep_optimizer=self.cfg.keep_optimizer)
 
     # -- one step --------------------------------------------------------------------
     def _shard(self, rows: list) -> list:
@@ -200,8 +245,10 @@ class Trainer:
         needs = self.controller.needs(ctx)
         rows = self._shard(global_rows)
         if needs.reset_reference and self.ref_model is not None:
-            self.ref_model.load_state_dict(self.model.state_dict())
-        record: dict[str, Any] = {"step": step, "epoch": epoch}
+            self.dist.copy_weights(self.model, self.ref_model)
+        # `step` in every record = steps completed once this one is done (TRL's global_step), as in
+        # eval.jsonl and checkpoint names; the controllers' StepContext counts from 0
+        record: dict[str, Any] = {"step": step + 1, "epoch": epoch}
         rollouts = rewards = correct = None
         reward_mean = None
         if needs.rollouts:
@@ -214,12 +261,19 @@ class Trainer:
             results, counts = score_completions(rollouts.texts, sample_rows, timeout_s=cfg.reward_timeout,
                                                 reward_fn=cfg.reward_fn)
             record["time/reward"] = time.time() - tr
+            # a reward that fails on every sample would train on zeros: stop instead (#14)
+            failed, total = self.dist.sum([float(sum(r.error is not None for r in results)), float(len(results))])
+            if total and failed == total:
+                first = next((r.error for r in results if r.error), "?")
+                raise TrainingAborted(f"every one of the {int(total)} samples of step {step + 1} failed to score "
+                                      f"(first error: {first}); check reward_fn={cfg.reward_fn or 'the task verifier'}")
             rewards = torch.tensor([r.score for r in results], dtype=torch.float32)
             correct = torch.tensor([r.correct for r in results], dtype=torch.bool)
             record.update(self._rollout_metrics(rollouts, rewards, correct, rows, counts))
             reward_mean = record["reward"]
         data = StepData(rows=rows, rollouts=rollouts, rewards=rewards, correct=correct,
                         batch_reward_mean=reward_mean)
+        interrupt.active().check()  # SIGINT/SIGTERM so far: abandon the step (nothing updated yet)
         updates = self.controller.plan(ctx, data)
         tu = time.time()
         for update in updates:
@@ -241,15 +295,18 @@ class Trainer:
         def params(seed: int) -> SamplingParams:
             return SamplingParams(n=k, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                                   top_p=cfg.top_p, top_k=cfg.top_k, min_new_tokens=cfg.min_new_tokens, seed=seed,
-                                  # only the `sampling` denominator reads the generator's log-probs
-                                  return_logprobs=cfg.old_logprobs == "sampling")
+                                  # read by the `sampling` denominator, the rollout IS correction and the
+                                  # mismatch metric (#17: free with vLLM, whose log-probs are not ours)
+                                  return_logprobs=cfg.old_logprobs == "sampling" or cfg.vllm_importance_sampling_correction
+                                  or getattr(self.generator, "logprobs_are_cheap", False))
 
-        if cfg.sampling_seed == "prompt":
-            # global position of each local prompt: rows are rows_global[rank::world]
-            return concat_rollouts([
-                self.generator.generate([self.prompt_ids(r)], params(base + self.dist.rank + i * self.dist.world))
-                for i, r in enumerate(rows)])
-        return self.generator.generate([self.prompt_ids(r) for r in rows], params(base + self.dist.rank))
+        with self._full_weights():
+            if cfg.sampling_seed == "prompt":
+                # global position of each local prompt: rows are rows_global[rank::world]
+                return concat_rollouts([
+                    self.generator.generate([self.prompt_ids(r)], params(base + self.dist.rank + i * self.dist.world))
+                    for i, r in enumerate(rows)])
+            return self.generator.generate([self.prompt_ids(r) for r in rows], params(base + self.dist.rank))
 
     def _rollout_metrics(self, rollouts, rewards, correct, rows, counts) -> dict[str, Any]:
         out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.dist)
@@ -279,6 +336,7 @@ class Trainer:
             acc_path.unlink()
         trackers = Trackers(cfg.report_to, self.run_dir, config_to_dict(cfg)) if main else None
         bar = Progress(self.total_steps, self.start_step, cfg.progress and main, cfg.log_every)
+        intr = interrupt.active()  # installed by train.runner before the model loaded (or a no-op)
         last_saved = None
         try:
             for step in range(self.start_step, self.total_steps):
@@ -286,26 +344,32 @@ class Trainer:
                 before = (self.sampler.state_dict(), ckpt.rng_state(), copy.deepcopy(self.controller.state_dict()))
                 try:
                     record = self.step(step)
-                except TrainingAborted as e:
+                except (TrainingAborted, interrupt.StepAbandoned) as e:
                     # skipped updates never touch the weights or the optimizer: save the state as
                     # it was before this step (its batch goes back to the sampler), then stop
                     self.sampler.load_state_dict(before[0])
                     ckpt.set_rng_state(before[1])
                     self.controller.load_state_dict(before[2])
                     saved = self.save(step)
+                    if isinstance(e, interrupt.StepAbandoned):
+                        raise interrupt.RunInterrupted(intr.requested, step, saved, self.run_dir) from None
                     raise TrainingAborted(f"{e}; stopped at step {step}, the last good state is saved in "
                                           f"{saved} (resume with --resume {self.run_dir})") from None
                 if main:
                     log.write(record)
-                    trackers.log(record, step)
+                    trackers.log(record, step + 1)
                     if self._group_acc is not None:
                         with open(acc_path, "a") as f:
-                            f.write(json.dumps({"step": step, **self._group_acc}) + "\n")
+                            f.write(json.dumps({"step": step + 1, **self._group_acc}) + "\n")
                 bar.update(record)
                 if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < self.total_steps:
                     self.evaluate(step + 1)
                 if cfg.save_every and (step + 1) % cfg.save_every == 0:
                     last_saved = self.save(step + 1)
+                if intr.requested and step + 1 < self.total_steps:  # SIGINT/SIGTERM: save this step, stop
+                    if not (cfg.save_every and (step + 1) % cfg.save_every == 0):
+                        last_saved = self.save(step + 1)
+                    raise interrupt.RunInterrupted(intr.requested, step + 1, last_saved, self.run_dir)
         finally:
             bar.close()
             if log:
@@ -322,14 +386,15 @@ class Trainer:
         """Greedy accuracy on the held-out rows, appended to eval.jsonl."""
         if not self.eval_rows:
             return None
-        from hybridrl.eval.evaluate import evaluate_rows
+        from hybridrl.train.heldout import score_rows
 
         rows = self._shard(self.eval_rows)
-        res = evaluate_rows(self.model, self.tokenizer, rows, template=self.cfg.template,
-                            max_new_tokens=self.cfg.eval_max_new_tokens or self.cfg.max_new_tokens,
-                            bf16=self.cfg.bf16, batch_size=max(8, self.cfg.micro_batch_size),
-                            progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn)
-        c, n = self.dist.sum([res["greedy_correct"], res["n"]])
+        with self.dist.gathered(self.model) as model:
+            per_row = score_rows(model, self.tokenizer, rows, template=self.cfg.template,
+                                 max_new_tokens=self.cfg.eval_max_new_tokens or self.cfg.max_new_tokens,
+                                 bf16=self.cfg.bf16, batch_size=max(8, self.cfg.micro_batch_size),
+                                 progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn)
+        c, n = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}
         if self.dist.main:
             with open(self.run_dir / "eval.jsonl", "a") as f:

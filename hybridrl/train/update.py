@@ -40,6 +40,7 @@ from hybridrl.core.aggregation import agg_loss
 from hybridrl.core.presets import Preset, get_preset, term_loss
 from hybridrl.core.regularizers import kl_penalty, value_loss
 from hybridrl.methods.base import LossTerm, Weighting
+from hybridrl.rollout.correction import logprob_mismatch, rollout_is_weights
 from hybridrl.rollout.logprobs import sequence_logprobs
 from hybridrl.rollout.types import RolloutBatch
 
@@ -75,7 +76,7 @@ def rollout_sequences(rollouts: RolloutBatch, rewards: torch.Tensor, idx: torch.
         rollouts.prompt_index[idx],
         rollouts.completion_ids[idx],
         rollouts.completion_mask[idx].float(),
-        rollouts.logprobs[idx],
+        rollouts.logprobs[idx] if rollouts.has_logprobs else None,
         rewards[idx].float(),
     )
 
@@ -118,6 +119,11 @@ class LossSettings:
     autocast: Callable[[], Any]
     """A context manager factory (bf16 autocast or a null context)."""
     skip_zero_advantage: bool = True
+    vllm_importance_sampling_correction: bool = False
+    """#17: weight rollout tokens by the truncated ratio π_θold / π_sampler
+    (``hybridrl.rollout.correction.rollout_is_weights``)."""
+    vllm_importance_sampling_mode: str = "token_truncate"
+    vllm_importance_sampling_clip_max: float = 3.0
 
     @classmethod
     def from_config(cls, cfg: Any, autocast: Callable[[], Any]) -> "LossSettings":
@@ -251,16 +257,21 @@ class TermStats:
     """Micro-batches skipped (zero advantages)."""
     metric_sums: dict[str, float] = field(default_factory=dict)
     """Preset metrics (clip fractions, ratios) times the micro-batch's token count."""
+    metric_max: dict[str, float] = field(default_factory=dict)
+    """Metrics reported as their maximum over micro-batches (the rollout log-prob mismatch)."""
 
     def add(self, other: "TermStats") -> None:
         for f in ("loss", "kl", "entropy_sum", "tokens", "vf_loss", "skipped"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         for k, v in other.metric_sums.items():
             self.metric_sums[k] = self.metric_sums.get(k, 0.0) + v
+        for k, v in other.metric_max.items():
+            self.metric_max[k] = max(self.metric_max.get(k, v), v)
 
     def metrics(self, prefix: str) -> dict[str, float]:
-        """Preset metrics averaged by token share, as ``{prefix}/{name}``."""
-        return {f"{prefix}/{k}": v / max(1.0, self.tokens) for k, v in self.metric_sums.items()}
+        """Preset metrics averaged by token share (maxima as maxima), as ``{prefix}/{name}``."""
+        return {**{f"{prefix}/{k}": v / max(1.0, self.tokens) for k, v in self.metric_sums.items()},
+                **{f"{prefix}/{k}": v for k, v in self.metric_max.items()}}
 
 
 def chunks(n: int, size: int) -> list[slice]:
@@ -275,19 +286,34 @@ def forward(model, mb: Sequences, s: LossSettings, **kw) -> dict[str, torch.Tens
 
 
 def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: LossSettings):
-    """(per-token PG loss with the term's sequence weights, preset metrics)."""
+    """(per-token PG loss with the term's sequence weights, preset metrics, metrics reported as maxima)."""
+    maxima: dict[str, float] = {}
+    extra: dict[str, float] = {}
+    sampler = mb.sampling_logprobs if ts.on_policy else None  # the rollout engine's log-probs, if kept
+
     def first_pass_old() -> torch.Tensor:  # the PPO denominator: the sampler's, or π_θ at this first pass
-        if s.old_logprobs == "sampling" and mb.sampling_logprobs is not None:
-            return mb.sampling_logprobs.float()
+        if s.old_logprobs == "sampling" and sampler is not None:
+            return sampler.float()
+        if sampler is not None:  # #17: how far the sampler's log-probs are from ours (vLLM's kernels)
+            diff = logprob_mismatch(logp, sampler, mb.mask)
+            maxima["rollout_logprob_diff_max"] = diff["max"]
+            extra["rollout_logprob_diff_mean"] = diff["mean"]
         return logp
 
     old = ts.old_logp.get(sl, first_pass_old)
     ent_in = ts.batch_entropy if ts.batch_entropy is not None else entropy
     ptl, metrics = term_loss(ts.preset, logp, old, ts.advantages(sl), mb.mask, entropy=ent_in, eps_low=s.eps_low,
                              eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma)
+    metrics = {**metrics, **extra}
+    if s.vllm_importance_sampling_correction and sampler is not None and s.old_logprobs != "sampling":
+        # #17: TIS, loss_t *= min(π_θold / π_sampler, C) (detached; hybridrl.rollout.correction)
+        w, is_metrics = rollout_is_weights(old, sampler, mb.mask, cap=s.vllm_importance_sampling_clip_max,
+                                           mode=s.vllm_importance_sampling_mode)
+        ptl = ptl * w.to(ptl.dtype)
+        metrics.update(is_metrics)
     if ts.term.seq_weights is not None:
         ptl = ptl * ts.term.seq_weights[sl].to(ptl.dtype)[:, None]
-    return ptl, metrics
+    return ptl, metrics, maxima
 
 
 def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateModels, weighting: Weighting,
@@ -305,7 +331,7 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
     def agg(x: torch.Tensor) -> torch.Tensor:
         return agg_loss(x, mb.mask, mode, num_tokens=ts.norm.tokens, num_seqs=ts.norm.seqs, max_len=s.max_len)
 
-    ptl, metrics = _policy_part(ts, sl, mb, logp, entropy, s)
+    ptl, metrics, maxima = _policy_part(ts, sl, mb, logp, entropy, s)
     loss = agg(ptl)
     total = weighting.weight(ts.term.name) * loss
     st = TermStats(loss=float(loss.detach()), entropy_sum=float((entropy.detach() * mb.mask).sum()),
@@ -323,6 +349,7 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
         total = total + s.vf_coef * vl
         st.vf_loss = float(vl.detach())
     st.metric_sums = {k: float(torch.as_tensor(v).float().mean()) * st.tokens for k, v in metrics.items()}
+    st.metric_max = maxima
     return total, st
 
 

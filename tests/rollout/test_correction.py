@@ -74,3 +74,55 @@ def test_rejects_unknown_mode_and_cap_below_one():
         rollout_is_weights(x, x, x, mode="tis")
     with pytest.raises(ValueError, match="cap must be >= 1"):
         rollout_is_weights(x, x, x, cap=0.5)
+
+
+# -- wired into the update: one GRPO step of the real loop on the tiny model (HF engine) ----------
+
+def _first_step(tmp_path, name: str, sampler_shift: float, **overrides):
+    """Step 0 of GRPO whose generator reports log-probs shifted by ``sampler_shift`` on real tokens
+    (a stand-in for an engine whose kernels disagree with ours by exactly that much)."""
+    from hybridrl.train.config import build_config
+    from hybridrl.train.loop import Trainer
+
+    opts = dict(model="tiny", task="chain_sum", train_size=16, eval_size=0, prompts_per_step=2, group_size=4,
+                max_new_tokens=8, micro_batch_size=8, lr=1e-3, progress=False, max_grad_norm=1e9,
+                reward_fn="scripted_rewards:even_length", output_dir=str(tmp_path / name), **overrides)
+    t = Trainer(build_config(None, {"method": "grpo"}, [f"{k}={v}" for k, v in opts.items()]))
+    real = t.generator.generate
+
+    def shifted(prompt_ids, params):
+        batch = real(prompt_ids, params)
+        batch.logprobs = (batch.logprobs + sampler_shift) * batch.completion_mask
+        return batch
+
+    t.generator.generate = shifted
+    return t.step(0)
+
+
+def test_update_logs_the_mismatch_and_applies_truncated_is(tmp_path):
+    # the sampler says log p - ln 2 for every token: pi_train_old / pi_sampler = 2 on every token
+    off = _first_step(tmp_path, "off", -LN(2.0))
+    on = _first_step(tmp_path, "on", -LN(2.0), vllm_importance_sampling_correction=True,
+                     vllm_importance_sampling_clip_max=3.0)
+    capped = _first_step(tmp_path, "capped", -LN(2.0), vllm_importance_sampling_correction=True,
+                         vllm_importance_sampling_clip_max=1.5)
+    masked = _first_step(tmp_path, "masked", -LN(2.0), vllm_importance_sampling_correction=True,
+                         vllm_importance_sampling_clip_max=1.5, vllm_importance_sampling_mode="token_mask")
+    assert off["grad_norm"] > 0  # even_length rewards vary: there is a policy gradient to scale
+    # HF generate's log-probs are ours to 3e-5, so the measured mismatch is the injected ln 2 = 0.6931
+    for rec in (on, capped):
+        assert rec["pg/rollout_logprob_diff_mean"] == pytest.approx(LN(2.0), abs=1e-4)
+        assert rec["pg/rollout_logprob_diff_max"] == pytest.approx(LN(2.0), abs=1e-4)
+    # the gradient is linear in the per-token weight: w = min(2, 3) = 2 doubles it, min(2, 1.5) = 1.5
+    assert on["grad_norm"] == pytest.approx(2.0 * off["grad_norm"], rel=1e-4)
+    assert capped["grad_norm"] == pytest.approx(1.5 * off["grad_norm"], rel=1e-4)
+    assert on["pg/is_weight_mean"] == pytest.approx(2.0, abs=1e-4) and on["pg/is_clipped_frac"] == 0.0
+    assert capped["pg/is_clipped_frac"] == 1.0
+    # masking: every ratio 2 > 1.5 is dropped, nothing is left to learn from
+    assert masked["grad_norm"] == 0.0 and masked["pg/is_weight_mean"] == 0.0
+
+
+def test_no_mismatch_metric_without_sampler_logprobs(tmp_path):
+    # HF engine, no correction: the generator is not asked for log-probs and nothing is compared
+    rec = _first_step(tmp_path, "plain", 0.0)
+    assert not any("logprob_diff" in k or "is_weight" in k for k in rec)
