@@ -146,7 +146,7 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
         raise ConfigError(f"--resume {run}: these would change what the run trains: {_shown(unsafe)}; only "
                           f"{', '.join(sorted(SAFE_RESUME_KEYS))} may change on resume (start a new run for the rest)")
     done = int(load_state(last, optimizer=False).get("step", 0))
-    if cfg.steps <= done:
+    if cfg.steps < done or (cfg.steps == done and (run / "summary.json").exists()):
         raise ConfigError(f"--resume {run}: the run already has {done} of steps={cfg.steps} steps "
                           f"(its last checkpoint is {last.name}); pass --steps N with N > {done} to train further")
     for line in notes:

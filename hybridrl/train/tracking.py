@@ -21,8 +21,8 @@ def _clean(v: Any) -> Any:
 class MetricsLog:
     """Appends one JSON object per line and flushes, so a crash loses at most one line.
 
-    On resume, lines with ``step`` >= the resumed step are dropped first so the file has
-    each step once.
+    ``step`` counts steps completed (1 for the first step). On resume from a checkpoint after
+    N steps, lines with ``step`` > N are dropped first so the file has each step once.
     """
 
     def __init__(self, path: Path, resume_step: int | None = None):
@@ -31,7 +31,7 @@ class MetricsLog:
             keep = []
             for line in self.path.read_text().splitlines():
                 try:
-                    if json.loads(line).get("step", -1) < resume_step:
+                    if json.loads(line).get("step", -1) <= resume_step:
                         keep.append(line)
                 except json.JSONDecodeError:
                     break  # a torn last line from a crash
@@ -110,13 +110,13 @@ class Progress:
         post = {k: f"{record[k]:.3f}" for k in shown if isinstance(record.get(k), float)}
         self.bar.set_postfix(post, refresh=False)
         self.bar.update(1)
-        step = record["step"]
-        if (step + 1) % self.log_every == 0:
+        step = record["step"]  # steps completed
+        if step % self.log_every == 0:
             keys = ("reward", "loss", "pg_loss", "sft_loss", "sft_fraction", "kl", "entropy", "grad_norm",
                     "completions/mean_length", "step_time")
             parts = [f"{k.split('/')[-1]}={record[k]:.4g}" for k in keys if isinstance(record.get(k), (int, float))
                      and (k != "sft_fraction" or self._sft_seen)]
-            self.bar.write(f"step {step + 1}: " + " ".join(parts), file=sys.stderr)
+            self.bar.write(f"step {step}: " + " ".join(parts), file=sys.stderr)
 
     def close(self) -> None:
         self.bar.close()
