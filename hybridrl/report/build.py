@@ -148,6 +148,11 @@ def _setup(runs: dict[str, dict[str, Any]], evals: dict[str, dict[str, Any]]) ->
     if runs:
         parts.append("Methods: " + ", ".join(f"`{l}` ({r['dir']})" for l, r in runs.items()) + ".")
     if evals:
+        # the eval sets by the one name every table uses (the keys of eval.json "sets")
+        sets = dict.fromkeys(name for e in evals.values() for name in e["sets"])
+        parts.append("Eval sets: " + ", ".join(
+            f"`{name}` (n={next(e['sets'][name]['n'] for e in evals.values() if name in e['sets'])})"
+            for name in sets) + ".")
         s = next(iter(evals.values())).get("settings") or {}
         if s.get("template"):
             samp = (f"; {s['samples']} samples per question at T={s.get('temperature')}, top-p {s.get('top_p')} "

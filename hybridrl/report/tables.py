@@ -59,11 +59,20 @@ def metric_names(evals: dict[str, dict[str, Any]]) -> list[str]:
     if first:
         some = next(iter(first["sets"].values()), {})
         names += [k for k in some if k.startswith("avg@") and not k.endswith("_ci95")]
-        has_avg = len(names) > 1
-        # pass@1 is avg@K again (same estimator, k = 1): listed only without avg@K
-        names += sorted((k for k in some if k.startswith("pass@") and not k.endswith("_ci95")
-                         and not (has_avg and k == "pass@1")), key=lambda k: int(k.split("@")[1]))
+        # pass@1 is avg@K again (same estimator, k = 1); it is present only when asked for (--k 1,...),
+        # so it is kept and labelled as such (metric_label)
+        names += sorted((k for k in some if k.startswith("pass@") and not k.endswith("_ci95")),
+                        key=lambda k: int(k.split("@")[1]))
     return names
+
+
+def metric_label(metric: str, names: list[str]) -> str:
+    """How a metric is named in tables: ``greedy``, ``avg@K``, ``pass@k``; pass@1 next to avg@K
+    says that the two are one estimator (``pass@1 (= avg@4)``)."""
+    if metric == "greedy_accuracy":
+        return "greedy"
+    avg = next((n for n in names if n.startswith("avg@")), None)
+    return f"pass@1 (= {avg})" if metric == "pass@1" and avg else metric
 
 
 def accuracy_table(evals: dict[str, dict[str, Any]], metric: str = "greedy_accuracy") -> Table:
@@ -92,7 +101,7 @@ def accuracy_table(evals: dict[str, dict[str, Any]], metric: str = "greedy_accur
             best = max(col)
             bold |= {(i, j + 1) for i, v in enumerate(values) if v[j] is not None and v[j] == best}
     n = {s: next((e["sets"][s]["n"] for e in evals.values() if s in e["sets"]), 0) for s in set_names}
-    name = {"greedy_accuracy": "greedy accuracy"}.get(metric, metric)
+    name = "greedy accuracy" if metric == "greedy_accuracy" else metric_label(metric, metric_names(evals))
     return Table(["model"] + [f"{s} (n={n[s]})" for s in set_names], rows, bold,
                  caption=f"{name} in % with 95% bootstrap CI over questions; best per column in bold")
 
@@ -171,7 +180,7 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
     rows = []
     for m in metrics:
         ci_key = "greedy_ci95" if m == "greedy_accuracy" else f"{m}_ci95"
-        row = [{"greedy_accuracy": "greedy"}.get(m, m)]
+        row = [metric_label(m, metrics)]
         for res in sets.values():
             v, ci = res.get(m), res.get(ci_key)
             row.append(_pct(v) + (f" [{_pct(ci[0])}, {_pct(ci[1])}]" if v is not None and ci else ""))
@@ -190,7 +199,7 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
         b = res.get("breakdown")
         if not b:
             continue
-        out.append(Table(["group", "n"] + [{"greedy_accuracy": "greedy"}.get(m, m) for m in metrics],
+        out.append(Table(["group", "n"] + [metric_label(m, metrics) for m in metrics],
                          [[g, str(r["n"])] + [_pct(r.get(m)) for m in metrics] for g, r in b.items()],
                          caption=f"{s}: accuracy (%) by task/difficulty"))
     return out

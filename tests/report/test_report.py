@@ -97,6 +97,10 @@ def test_report_tables_hold_the_right_numbers(runs, evals, tmp_path):
     assert re.search(r"\| hpt \| \*\*75\.0 \[[\d.]+, [\d.]+\]\*\* \|", md)
     # avg@4 of hpt = (4 + 2 + 1 + 0) / 16 = 43.75% -> 43.8
     assert "43.8 [" in md
+    # pass@1 was asked for (ks 1, 2, 4): it stays, named as the avg@4 it equals
+    assert "pass@1 (= avg@4)" in md and "pass@2" in md
+    # every eval set has one name, the key of eval.json "sets", in the setup and in the tables
+    assert "Eval sets: `kk` (n=4), `ood` (n=2)." in md and "| model | kk (n=4) | ood (n=2) |" in md
     # exclusive solves hpt vs grpo on kk: q0 grpo only (level 2), q2, q3 hpt only (levels 2, 3)
     # level 2 = q0, q2 -> +1/-1; level 3 = q1, q3 -> +1/-0; overall +2/-1
     line = next(l for l in md.splitlines() if l.startswith("| hpt vs grpo |") and "+2 / −1" in l)
