@@ -70,3 +70,23 @@ bench: $(VENV_VLLM)/.installed
 
 clean:
 	rm -rf $(VENV) $(VENV_VLLM) build *.egg-info
+
+# --- #18: mutation testing (mutmut, config in setup.cfg [mutmut]; docs/testing.md) --------------
+# Not part of `make test`. Mutates hybridrl/core, hybridrl/methods and hybridrl/train/update.py,
+# runs the fast unit tests that reach each mutated function, and writes the score and every
+# survivor to docs/mutation-survivors.txt. MUTATION_JOBS parallel workers; MUTATION_TIME=seconds
+# stops the run early (results so far are kept in mutants/ and a later run resumes them).
+MUTATION_JOBS ?= 2
+MUTATION_TIME ?= 0
+.PHONY: mutation mutation-report
+
+$(VENV)/.installed-mutation: $(VENV)/.installed-test
+	$(BIN)/pip install -q -e ".[mutation]"
+	touch $@
+
+mutation: $(VENV)/.installed-mutation
+	-OMP_NUM_THREADS=1 timeout -s INT -k 60 $(MUTATION_TIME) $(BIN)/mutmut run --max-children $(MUTATION_JOBS)
+	$(MAKE) mutation-report
+
+mutation-report:
+	$(BIN)/python scripts/mutation_report.py --out docs/mutation-survivors.txt

@@ -1,0 +1,85 @@
+"""Summarise a mutmut run (``make mutation``) into docs/mutation-survivors.txt.
+
+Run from the repository root after ``mutmut run`` (it reads ``mutants/``). Writes the score
+(killed + timeout over the mutants checked), the counts per module, and every surviving mutant
+as a one-line diff, so a reader can classify it (equivalent or a missing test) without mutmut.
+Uses mutmut 3.8's data API (``mutmut.mutation``), hence the pin in the ``mutation`` extra.
+
+    python scripts/mutation_report.py [--out docs/mutation-survivors.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+DETECTED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def collect():
+    """(status per mutant name, path per mutant name) from mutants/**/*.meta."""
+    from mutmut.configuration import config  # noqa: F401  (loads setup.cfg's [mutmut])
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    status, where = {}, {}
+    for path in walk_mutatable_files():
+        m = SourceFileMutationData(path=path)
+        m.load()
+        for name, code in m.exit_code_by_key.items():
+            status[name] = status_by_exit_code[code]
+            where[name] = path
+    return status, where
+
+
+def one_line_diff(name: str, path) -> str:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    diff = get_diff_for_mutant(name, path=path).splitlines()
+    minus = [l[1:].strip() for l in diff if l.startswith("-") and not l.startswith("---")]
+    plus = [l[1:].strip() for l in diff if l.startswith("+") and not l.startswith("+++")]
+    return f"{' / '.join(minus)}  ->  {' / '.join(plus)}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="docs/mutation-survivors.txt")
+    args = ap.parse_args()
+    status, where = collect()
+    counts = Counter(status.values())
+    checked = sum(v for k, v in counts.items() if k not in ("not checked", "no tests", "skipped"))
+    detected = sum(counts[k] for k in DETECTED)
+    by_module: dict[str, Counter] = defaultdict(Counter)
+    for name, s in status.items():
+        by_module[re.split(r"\.x[_\u01c1]", name)[0]][s] += 1  # module.x_func / module.xǁClassǁmethod
+    lines = [
+        f"# mutmut survivors ({dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC): `make mutation`",
+        f"# generated {len(status)}, checked {checked}, detected {detected} (killed {counts['killed']}, "
+        f"timeout {counts['timeout']}), survived {counts['survived']}, no tests {counts['no tests']}, "
+        f"not checked {counts['not checked']}",
+        f"# score = detected / checked = {detected / checked:.1%}" if checked else "# score: nothing checked",
+        "#",
+        "# module: detected / checked (survived)",
+    ]
+    for mod in sorted(by_module):
+        c = by_module[mod]
+        chk = sum(v for k, v in c.items() if k not in ("not checked", "no tests", "skipped"))
+        lines.append(f"#   {mod}: {sum(c[k] for k in DETECTED)} / {chk} ({c['survived']})")
+    lines.append("#")
+    lines.append("# survivors (mutant name: original -> mutant); see docs/testing.md for how they are classified")
+    for name in sorted(n for n, s in status.items() if s in ("survived", "no tests")):
+        try:
+            diff = one_line_diff(name, where[name])
+        except Exception as e:  # a diff that cannot be rebuilt is listed without it
+            diff = f"(diff unavailable: {type(e).__name__})"
+        lines.append(f"{name} [{status[name]}]: {diff}")
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:3]))
+
+
+if __name__ == "__main__":
+    main()
