@@ -1,8 +1,8 @@
 """Generators: prompts in, n completions per prompt with their sampling log-probs out.
 
 ``Generator`` is the narrow interface the loop sees (DESIGN §1); ``HFGenerator`` implements it with
-HF ``generate`` (CPU or GPU). ``hybridrl.rollout.vllm_generator.VLLMGenerator`` is the optional
-GPU alternative.
+HF ``generate`` (CPU or GPU). ``hybridrl.rollout.vllm_generator.VLLMGenerator`` implements it with
+a colocated vLLM engine (CPU and GPU); ``hybridrl.rollout.factory`` picks one (``rollout_engine``).
 
 Conventions shared by every generator (the rest of the loop relies on them):
   * samples are prompt-major: sample i continues prompt ``prompt_index[i] = i // n``;
