@@ -100,10 +100,7 @@ def compare(methods: list[str], *, output_dir: str | Path, task: str | None = No
     """Train every method on equal terms, evaluate them and the base model, write report.md and
     report.html into ``output_dir`` (as ``hybridrl compare``). ``overrides``: config keys for
     every method; ``eval_options``: ``eval_size``, ``samples``, ``ks``, ... of ``run_compare``."""
-    try:
-        from hybridrl.pipelines.compare import run_compare  # after the pipelines/ move
-    except ImportError:
-        from hybridrl.eval.compare import run_compare
+    from hybridrl.pipelines.compare import run_compare
 
     if len(set(methods)) != len(methods):
         raise ConfigError("compare(): a method is listed twice")

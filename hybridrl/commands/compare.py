@@ -14,7 +14,7 @@ EXAMPLES = """examples:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from hybridrl.eval.compare import run_compare
+    from hybridrl.pipelines.compare import run_compare
     from hybridrl.report.tables import accuracy_table
 
     from hybridrl.commands.eval import parse_ks

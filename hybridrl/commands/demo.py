@@ -13,7 +13,7 @@ EXAMPLES = """examples:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hybridrl.demo import run_demo
+    from hybridrl.pipelines.demo import run_demo
 
     return run_demo(quick=args.quick, output_dir=args.output_dir)
 

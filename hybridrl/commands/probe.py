@@ -17,7 +17,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from hybridrl.probe import format_result, run_probe
+    from hybridrl.pipelines.probe import format_result, run_probe
     from hybridrl.train.config import build_config
 
     cli = {"method": args.method, "model": args.model, "task": args.task, "data": args.data,

@@ -254,6 +254,7 @@ ALIASES: dict[str, str] = {
     "total_training_steps": "steps",
     "ppo_epochs": "num_iterations",
     "vllm_importance_sampling_cap": "vllm_importance_sampling_clip_max",  # TRL's deprecated name
+    "steps_per_generation": "mini_batches",  # TRL: optimizer steps per generated batch
 }
 """Spellings from TRL and verl accepted for the same quantity; the run logs and saves the
 canonical name (config.yaml never holds an alias). ``beta`` stays the KL coefficient, as in TRL."""
@@ -411,7 +412,7 @@ def canonical_key(key: str, notes: list[str] | None = None, source: str = "") ->
     known = _field_types()
     if k in known:
         return k
-    if k in ALIASES:
+    if k in ALIASES and ALIASES[k] in known:
         if notes is not None:
             notes.append(f"'{k}' read as '{ALIASES[k]}' (same quantity; saved under that name)")
         return ALIASES[k]

@@ -1,4 +1,4 @@
-"""Helpers for CLI tests: tiny runs through ``hybridrl.cli.main`` in-process (seconds each)."""
+"""CLI tests run ``hybridrl.cli.main`` in-process on the tiny model (seconds each)."""
 
 import os
 import sys
@@ -11,15 +11,9 @@ sys.path.insert(0, str(HERE))
 # reward workers import cli_rewards by name
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH", "")]))
 
-TINY = ["--model", "tiny", "--task", "chain_sum", "train_size=8", "eval_size=2", "prompts_per_step=2",
-        "group_size=2", "max_new_tokens=8", "micro_batch_size=4", "progress=false", "reward_fn=cli_rewards:even_length"]
-"""A tiny run: 2 prompts x 2 completions x 8 tokens per step, 2 eval questions (seconds per step)."""
+from cli_helpers import TINY  # noqa: E402
 
 
 @pytest.fixture
 def tiny():
     return list(TINY)
-
-
-def error_lines(err: str) -> list[str]:
-    return [l for l in err.splitlines() if l.startswith("hybridrl: error:")]

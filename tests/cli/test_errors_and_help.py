@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import hybridrl.models.loading
-from conftest import error_lines
+from cli_helpers import error_lines
 from hybridrl.cli import main
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import error_lines
+from cli_helpers import error_lines
 from hybridrl.cli import main
 
 
