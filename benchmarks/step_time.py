@@ -92,7 +92,9 @@ def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine:
         del t
         gc.collect()
     keep = times[1:] or times
-    return {"generator": kind, "setup_s": setup_s, "step_s": statistics.median(keep), "all_steps_s": times,
+    import torch
+
+    return {"generator": kind, "torch_threads_after": torch.get_num_threads(), "setup_s": setup_s, "step_s": statistics.median(keep), "all_steps_s": times,
             "tokens_per_s": tokens / statistics.median(keep),
             "breakdown_s": {k: statistics.median(p[k] for p in parts[1:] or parts) for k in parts[0]},
             "mismatch": diffs, "peak_rss_gib": mem.gib}

@@ -319,9 +319,17 @@ class VLLMGenerator:
             # one engine per training process, each sampling its own prompts (as TRL's colocate mode)
             kwargs["distributed_executor_backend"] = "external_launcher"
         kwargs.update(llm_kwargs)
-        # vLLM seeds the global RNGs when it starts; the trainer's stream must not depend on that
-        with torch.random.fork_rng(devices=[]), _quiet():
-            return vllm.LLM(**kwargs)
+        # vLLM seeds the global RNGs when it starts; the trainer's stream must not depend on that.
+        # Its CPU worker also replaces torch.set_num_threads with a no-op for the whole process ("no
+        # set_num_threads after the thread binding"), but an in-process engine binds no threads (only
+        # its multiprocess executor does): the training side keeps the real function.
+        set_num_threads, num_threads = torch.set_num_threads, torch.get_num_threads()
+        try:
+            with torch.random.fork_rng(devices=[]), _quiet():
+                return vllm.LLM(**kwargs)
+        finally:
+            torch.set_num_threads = set_num_threads
+            torch.set_num_threads(num_threads)
 
     def close(self) -> None:
         """Drop the engine (its memory goes back once nothing else refers to it)."""

@@ -98,6 +98,29 @@ def test_greedy_n_copies_and_min_new_tokens(vllm_engine):
     assert hot.completion_mask.sum().item() == 8 * 12
 
 
+@needs_vllm
+def test_engine_leaves_torch_threads_alone(vllm_engine):
+    # vLLM's CPU worker swaps torch.set_num_threads for a no-op; the generator puts the real one back
+    before = torch.get_num_threads()
+    target = 2 if before != 2 else 1  # a change the no-op would not make
+    torch.set_num_threads(target)
+    try:
+        assert torch.get_num_threads() == target
+    finally:
+        torch.set_num_threads(before)
+
+
+@needs_vllm
+def test_cpu_head_size_check_names_the_problem():
+    from transformers import LlamaConfig
+
+    from hybridrl.rollout.vllm_generator import _check_cpu_head_size
+
+    _check_cpu_head_size(LlamaConfig(hidden_size=128, num_attention_heads=4))  # 32: supported
+    with pytest.raises(ValueError, match="supports head sizes .* this model has 16"):
+        _check_cpu_head_size(LlamaConfig(hidden_size=64, num_attention_heads=4))
+
+
 def test_full_state_dict_plain_model_is_the_state_dict():
     model, _ = tiny_pair()
     got = dict(full_state_dict(model))
