@@ -37,6 +37,8 @@ class EvalSettings:
     seed: int = 0
     timeout_s: float = 2.0
     reward_fn: str | None = None
+    rollout_engine: str = "hf"
+    """What generates the answers: ``hf``, ``vllm`` or ``auto`` (as the training key; #17)."""
 
 
 def evaluate_rows(
@@ -57,41 +59,16 @@ def evaluate_rows(
     timeout_s: float = 2.0,
     reward_fn: str | None = None,
     desc: str = "eval",
+    generator: Any = None,
 ) -> dict[str, Any]:
     """Greedy accuracy always; with ``samples`` > 0 also avg@samples and pass@k (HPT protocol:
-    T = 0.6, top-p 0.95). Returns totals, a per-task/difficulty breakdown and per-row results."""
-    from tqdm.auto import tqdm
+    T = 0.6, top-p 0.95). Returns totals, a per-task/difficulty breakdown and per-row results.
+    ``generator``: the engine to answer with (default HF generate on ``model``)."""
+    from hybridrl.train.heldout import score_rows
 
-    from hybridrl.data.templates import format_prompt
-    from hybridrl.rewards.scoring import score_completions
-    from hybridrl.rollout.generator import HFGenerator
-    from hybridrl.rollout.types import SamplingParams
-
-    gen = HFGenerator(model, tokenizer, bf16=bf16)
-    per_row: list[dict[str, Any]] = []
-    total = len(rows) * (1 + samples)
-    bar = tqdm(total=total, disable=not progress, desc=desc, unit="completion", dynamic_ncols=True)
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start: start + batch_size]
-        ids = [tokenizer(format_prompt(r, template, tokenizer), add_special_tokens=False)["input_ids"] for r in batch]
-        greedy = gen.generate(ids, SamplingParams(n=1, max_new_tokens=max_new_tokens, greedy=True, return_logprobs=False))
-        g_res, _ = score_completions(greedy.texts, batch, timeout_s=timeout_s, reward_fn=reward_fn)
-        bar.update(len(batch))
-        s_res = None
-        if samples > 0:
-            sampled = gen.generate(ids, SamplingParams(n=samples, max_new_tokens=max_new_tokens, temperature=temperature,
-                                                       top_p=top_p, seed=seed + start, return_logprobs=False))
-            s_rows = [batch[int(i)] for i in sampled.prompt_index]
-            s_res, _ = score_completions(sampled.texts, s_rows, timeout_s=timeout_s, reward_fn=reward_fn)
-            bar.update(len(s_rows))
-        for j, row in enumerate(batch):
-            rec = {"id": row.id if row.id is not None else f"row-{start + j}", "task": row.task,
-                   "difficulty": row.difficulty, "greedy_correct": bool(g_res[j].correct),
-                   "greedy_text": greedy.texts[j], "greedy_extracted": g_res[j].extracted}
-            if s_res is not None:
-                rec["sample_correct"] = sum(bool(r.correct) for r in s_res[j * samples:(j + 1) * samples])
-            per_row.append(rec)
-    bar.close()
+    per_row = score_rows(model, tokenizer, rows, template=template, max_new_tokens=max_new_tokens, samples=samples,
+                         temperature=temperature, top_p=top_p, bf16=bf16, batch_size=batch_size, seed=seed,
+                         progress=progress, timeout_s=timeout_s, reward_fn=reward_fn, desc=desc, generator=generator)
     return summarize(per_row, samples=samples, ks=ks)
 
 
@@ -170,11 +147,17 @@ def evaluate_model(model_name_or_path: str, sets: dict[str, list[Row]], settings
     s = settings
     out = {"model": str(model_name_or_path), "label": label or str(model_name_or_path),
            "settings": asdict(s), "sets": {}}
+    from hybridrl.rollout.factory import build_generator
+
+    gen = build_generator(s, model, tok)  # one engine for every set (vLLM starts once)
     for name, rows in sets.items():
         out["sets"][name] = evaluate_rows(
             model, tok, rows, template=s.template, max_new_tokens=s.max_new_tokens, samples=s.samples,
             temperature=s.temperature, top_p=s.top_p, ks=s.ks, bf16=s.bf16, batch_size=s.batch_size, seed=s.seed,
-            progress=progress, timeout_s=s.timeout_s, reward_fn=s.reward_fn, desc=f"eval {label or ''} {name}".strip())
+            progress=progress, timeout_s=s.timeout_s, reward_fn=s.reward_fn, desc=f"eval {label or ''} {name}".strip(),
+            generator=gen)
+    if hasattr(gen, "close"):
+        gen.close()
     del model
     return out
 

@@ -183,6 +183,13 @@ class Controller:
         """Learnable loss weights, trained by the same optimizer as the model."""
         return []
 
+    def presets(self) -> set[str]:
+        """Estimator presets this controller's terms may use besides fixed ones (the loop
+        trains a value head when one of them needs a critic, e.g. ``rl_preset=ppo``).
+        Default: the controller's ``preset`` attribute, if it has one."""
+        preset = getattr(self, "preset", None)
+        return {preset} if isinstance(preset, str) else set()
+
     def weighting_of(self, update: Update) -> Weighting:
         """The weighting the loop uses for ``update``: ``update.weighting``, or, for a
         controller that still overrides :meth:`loss_weights` / :meth:`regularizer` and

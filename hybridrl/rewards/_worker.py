@@ -1,4 +1,4 @@
-"""Worker-process side of the guarded reward pool (see :mod:`hybridrl.rewards.scoring`).
+"""Worker-process side of the guarded reward pool (see :mod:`hybridrl.rewards.pool`).
 
 Run as ``python -m hybridrl.rewards._worker``. Kept light: the parent imports this module
 only to pickle a reference to :func:`score_one`.

@@ -9,7 +9,7 @@ Three tests, cheapest first, any one suffices:
 
 math-verify's own time-outs use ``signal.alarm`` (main thread only), so they are disabled here
 and the time limit is enforced by running the comparison in the guarded worker pool of
-:mod:`hybridrl.rewards.scoring` (``timeout_s`` not None). Inside a pool worker the comparison
+:mod:`hybridrl.rewards.pool` (``timeout_s`` not None). Inside a pool worker the comparison
 runs directly (``timeout_s=None``).
 """
 
@@ -144,7 +144,7 @@ def answers_match(pred: str, references: list[str], *, timeout_s: float | None =
     """True when ``pred`` is equivalent to any of ``references``.
 
     ``timeout_s``: with a number, the comparison runs in the worker pool of
-    :mod:`hybridrl.rewards.scoring` and a comparison that does not finish in time counts as
+    :mod:`hybridrl.rewards.pool` and a comparison that does not finish in time counts as
     no match (safe from any thread). ``None`` runs in-process with no time limit (only for
     callers that are themselves guarded, such as pool workers). Never raises.
     """
@@ -155,7 +155,7 @@ def answers_match(pred: str, references: list[str], *, timeout_s: float | None =
             return _answers_match_unguarded(pred, list(references))
         except Exception:
             return False
-    from hybridrl.rewards.scoring import run_guarded
+    from hybridrl.rewards.pool import run_guarded
 
     status, value = run_guarded(_answers_match_unguarded, (pred, list(references)), timeout_s=timeout_s)
     return status == "ok" and bool(value)

@@ -12,12 +12,15 @@ through ``update.prepare_term``; the loop calls it for every term alike.
 
 Where this loop departs from the usual trainer (TRL's, verl's), on purpose:
 
-- **No DDP wrapper.** Multi-process (``accelerate launch``): every process draws the same
-  global batch of prompts and keeps its shard (``rows[rank::world]``); groups never straddle
-  processes, so group statistics stay per prompt. Token/sequence counts of every term are
-  summed over processes before the loss is formed, and gradients are summed over processes
-  after the backward passes (the number of micro-batches may differ by rank), so the update
-  is exactly the one-process update of the global batch.
+- **DDP / FSDP2 with uneven micro-batches.** Multi-process (``accelerate launch``): every
+  process draws the same global batch of prompts and keeps its shard (``rows[rank::world]``);
+  groups never straddle processes, so group statistics stay per prompt. Token/sequence counts
+  of every term are summed over processes before the loss is formed; the policy trains
+  through PyTorch's DDP or FSDP2 (``parallel`` config key, ``train/parallel.py``), which sum its
+  gradients; ranks agree on the number of micro-batches per term and pad with zero-weight
+  passes (HPT's gate splits terms unevenly), so the update is exactly the one-process update
+  of the global batch. FSDP2 generates, evaluates and runs forward-only pre-passes on
+  gathered weights; checkpoints are sharded (DCP) plus a consolidated HF export.
 - **Per-term normalisers with global counts**, not one mean per micro-batch: each loss term
   (SFT, on-policy RL, off-policy RL) is reduced by its own aggregation mode with the counts
   of the whole step, so micro-batching never changes the update (``train/update.py``).
@@ -393,7 +396,9 @@ class Trainer:
             per_row = score_rows(model, self.tokenizer, rows, template=self.cfg.template,
                                  max_new_tokens=self.cfg.eval_max_new_tokens or self.cfg.max_new_tokens,
                                  bf16=self.cfg.bf16, batch_size=max(8, self.cfg.micro_batch_size),
-                                 progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn)
+                                 progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn,
+                                 # #17: a vLLM engine answers too (synced to the current weights first)
+                                 generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
         c, n = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}
         if self.dist.main:

@@ -1,14 +1,16 @@
 """One controller :class:`~hybridrl.methods.base.Update` -> optimizer step(s), in four parts:
 
 1. :func:`build_term_states`: sequences of every term and their global normaliser counts;
-2. the pre-pass hook of each term (``update.prepare_term``: critic values and GAE, ...);
+2. :func:`prepasses`: each term's pre-pass hook (``update.prepare_term``: critic values and
+   GAE, ...) and the KL reference's log-probs;
 3. :func:`backward_terms` over all micro-batches, then :func:`clip_and_check` and the step,
    μ = ``num_iterations`` times over the same batch (the PPO denominator frozen at the first);
 4. :func:`log_update`: global term losses and statistics into the step's record.
 
-Departures from the usual trainer: no ``DistributedDataParallel`` wrapper (gradients are
-summed by :meth:`~hybridrl.train.setup.Dist.sum_grads` after all micro-batches, since their
-number may differ by rank); a non-finite loss or gradient skips the update (weights and
+Several processes: the policy trains through DDP or FSDP2 (``train/parallel.py``); ranks may
+hold different numbers of micro-batches (HPT's gate, zero-advantage skips), so the counts are
+agreed per term and the missing ones run as zero-weight padding passes, with gradient sync on
+the last backward only. Departures from the usual trainer: a non-finite loss or gradient skips the update (weights and
 optimizer untouched) and ``max_nonfinite_steps`` in a row stop the run; when every
 micro-batch was skipped for zero advantages, the policy still gets its (zero) gradient so
 that AdamW's moments and weight decay act exactly as without the skip.
@@ -18,14 +20,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from hybridrl.methods.base import Feedback, LossTerm, Update, Weighting
-from hybridrl.train.update import (Counts, LossSettings, Sequences, TermState, TermStats, UpdateModels, prepare_term,
-                                   term_backward)
+from hybridrl.train.parallel import lockstep, padding_loss
+from hybridrl.train.update import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats, UpdateModels,
+                                   chunks, has_prepass, micro_batch_loss, prepare_term, reference_logprobs,
+                                   runnable_micro_batches)
 
 
 class TrainingAborted(RuntimeError):
@@ -85,12 +90,36 @@ def build_term_states(terms: list[LossTerm], sequences_of: Callable[[LossTerm], 
             for t, s, c in zip(terms, seqs, counts) if s is not None]
 
 
-def backward_terms(opt: Optimization, states: list[TermState], weighting: Weighting) -> dict[str, TermStats]:
-    """Zero the gradients, backpropagate every term and the regularizer, sum over processes."""
+def backward_terms(opt: Optimization, states: list[TermState], weighting: Weighting,
+                   terms: list[LossTerm] | None = None) -> dict[str, TermStats]:
+    """Zero the gradients, backpropagate every term and the regularizer, sum over processes.
+
+    Under DDP / FSDP2 (``parallel.lockstep``) every rank runs, term by term in the order of
+    ``terms`` (the update's, the same on every rank), as many micro-batches as the rank with the
+    most; the missing ones are zero-weight padding passes, and only the last backward reduces
+    the policy's gradients. The replicated extras (value head, loss weights) are summed once after.
+    """
     opt.optimizer.zero_grad(set_to_none=True)
     stats: dict[str, TermStats] = {}
-    for ts in states:
-        stats.setdefault(ts.term.name, TermStats()).add(term_backward(ts, opt.models, weighting, opt.settings))
+    models, s, par = opt.models, opt.settings, opt.dist
+    by_term = {id(ts.term): ts for ts in states}
+    ordered = [by_term.get(id(t)) for t in terms] if terms is not None else list(states)
+    groups: list[list[Callable[[], None]]] = []
+    for ts in ordered:
+        if ts is None:  # empty on this rank, maybe not on another
+            groups.append([])
+            continue
+        st = stats.setdefault(ts.term.name, TermStats())
+        parts = TermParts.of(ts, s, models)
+        slices, skipped = runnable_micro_batches(ts, parts, s)
+        st.skipped += skipped
+        groups.append([partial(_micro_batch_backward, ts, sl, parts, models, weighting, s, st) for sl in slices])
+    pad_id = getattr(getattr(models.policy, "config", None), "pad_token_id", None) or 0
+
+    def pad(_group: int) -> None:
+        padding_loss(models.policy, pad_id, par.device, s.autocast).backward()
+
+    lockstep(par, groups, pad, sync_model=models.policy)
     reg = weighting.regularizer()
     if reg is not None and opt.dist.main:
         reg.backward()
@@ -100,15 +129,44 @@ def backward_terms(opt: Optimization, states: list[TermState], weighting: Weight
         for p in opt.policy_params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-    opt.dist.sum_grads(opt.all_params)
+    par.reduce_replicated(opt.extra_params)
     return stats
+
+
+def _micro_batch_backward(ts: TermState, sl: slice, parts: TermParts, models: UpdateModels, weighting: Weighting,
+                          s: LossSettings, stats: TermStats) -> None:
+    total, st = micro_batch_loss(ts, sl, parts, models, weighting, s)
+    total.backward()
+    stats.add(st)
+
+
+def prepasses(opt: Optimization, states: list[TermState]) -> None:
+    """The terms' forward-only pre-passes (critic values and GAE, batch entropy; the KL
+    reference's log-probs), before any backward. Under FSDP2 they run on gathered weights (one
+    all-gather per model, entered by every rank when any rank needs it), so ranks may run
+    different numbers of them."""
+    models, s, par = opt.models, opt.settings, opt.dist
+
+    def anywhere(local: bool) -> bool:
+        return bool(par.agree(int(local))) if par.mode == "fsdp2" else local
+
+    if anywhere(any(has_prepass(ts) for ts in states)):
+        with par.gathered(models.policy) as policy:
+            for ts in states:
+                prepare_term(ts, models._replace(policy=policy), s, par)
+    kl = [ts for ts in states if TermParts.of(ts, s, models).kl]
+    if models.reference is not None and anywhere(bool(kl)):
+        with par.gathered(models.reference) as ref:
+            for ts in kl:
+                for sl in chunks(len(ts.seqs), s.micro_batch_size):
+                    ts.ref_logp.get(sl, lambda sl=sl: reference_logprobs(ref, ts.seqs.slice(sl), s))
 
 
 def clip_and_check(opt: Optimization, stats: dict[str, TermStats]) -> tuple[float, bool]:
     """Clip the policy's gradient norm (returned, as SASR reads it); the value head and the
     learnable loss weights are only checked for finiteness. Returns (norm, all finite)."""
     limit = opt.max_grad_norm if opt.max_grad_norm > 0 else float("inf")
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(opt.policy_params, limit))
+    grad_norm = opt.dist.clip_grad_norm_(opt.policy_params, limit)  # over all shards (FSDP2)
     extra_finite = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in opt.extra_params)
     losses_finite = all(math.isfinite(st.loss) for st in stats.values())
     return grad_norm, math.isfinite(grad_norm) and extra_finite and losses_finite
@@ -127,13 +185,14 @@ def weights_now(weighting: Weighting, names) -> dict[str, float]:
     return {n: float(torch.as_tensor(weighting.weight(n)).detach()) for n in names}
 
 
-def optimize(opt: Optimization, states: list[TermState], weighting: Weighting) -> UpdateResult:
+def optimize(opt: Optimization, states: list[TermState], weighting: Weighting,
+             terms: list[LossTerm] | None = None) -> UpdateResult:
     """μ = ``num_iterations`` passes over the update's terms, one optimizer step each."""
     first: dict[str, TermStats] = {}
     grad_norm = 0.0
     result = None
     for it in range(opt.num_iterations):
-        stats = backward_terms(opt, states, weighting)
+        stats = backward_terms(opt, states, weighting, terms)
         if it == 0:
             first = stats
         grad_norm, finite = clip_and_check(opt, first)
@@ -194,9 +253,8 @@ def run_update(opt: Optimization, update: Update, weighting: Weighting,
                sequences_of: Callable[[LossTerm], Sequences], record: dict[str, Any]) -> Feedback:
     """Terms -> pre-passes -> μ optimizer steps -> metrics; returns the controller's feedback."""
     states = build_term_states(update.terms, sequences_of, opt.dist)
-    for ts in states:
-        prepare_term(ts, opt.models, opt.settings, opt.dist)
+    prepasses(opt, states)
     opt.models.policy.train()
-    res = optimize(opt, states, weighting)
+    res = optimize(opt, states, weighting, update.terms)
     term_losses = log_update(record, update, res, opt, weighting)
     return Feedback(kind=update.kind, grad_norm=res.grad_norm, term_losses=term_losses, skipped=res.skipped)

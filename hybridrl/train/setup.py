@@ -1,72 +1,33 @@
 """The run's objects, built in parts (as torchtune's recipes do): processes, data, model,
 value head, optimizer. :class:`hybridrl.train.loop.Trainer` calls these in order.
 
-Multi-process (``accelerate launch``): :class:`Dist` is the whole of our distributed layer
-today: every process draws the same global batch of prompts and keeps its shard; term
-counts are summed over processes before the loss is formed, and gradients are summed after
-the backward passes (no DDP wrapper: the number of micro-batches may differ by rank).
+Multi-process (``accelerate launch``): every process draws the same global batch of prompts
+and keeps its shard; term counts are summed over processes before the loss is formed, and the
+policy is trained through PyTorch's DDP or FSDP2 (:mod:`hybridrl.train.parallel`, the
+``parallel`` config key), which sum its gradients over processes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from hybridrl.train.config import TrainConfig
+from hybridrl.train.parallel import Parallel, init_parallel
 
 
-class Dist:
-    """Sums over processes (a no-op on one process)."""
-
-    def __init__(self):
-        import torch.distributed as tdist
-
-        self.td = tdist
-        self.on = tdist.is_available() and tdist.is_initialized()
-        self.rank = tdist.get_rank() if self.on else 0
-        self.world = tdist.get_world_size() if self.on else 1
-
-    def sum(self, values: list[float]) -> list[float]:
-        if not self.on:
-            return values
-        t = torch.tensor(values, dtype=torch.float64)
-        self.td.all_reduce(t)
-        return t.tolist()
-
-    def sum_grads(self, params: list[torch.nn.Parameter]) -> None:
-        if not self.on:
-            return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1).float() for g in grads])
-        self.td.all_reduce(flat)
-        offset = 0
-        for p, g in zip(params, grads):
-            n = g.numel()
-            p.grad = flat[offset: offset + n].view_as(p).to(p.dtype)
-            offset += n
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
+def init_distributed(mode: str = "auto") -> Parallel:
+    """The run's processes: the launcher's process group and the data-parallel engine
+    (``parallel`` config key; :func:`hybridrl.train.parallel.init_parallel`)."""
+    return init_parallel(mode)
 
 
-def init_distributed() -> Dist:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
-
-        PartialState()  # initialises the process group from the launcher's environment
-    return Dist()
-
-
-def pick_device(dist: Dist) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", dist.rank % max(1, torch.cuda.device_count()))
-    return torch.device("cpu")
+def pick_device(dist: Parallel) -> torch.device:
+    return dist.device
 
 
 def autocast_factory(cfg: TrainConfig, device: torch.device):
@@ -115,27 +76,26 @@ def setup_model(cfg: TrainConfig, device: torch.device) -> ModelParts:
         model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                                                  target_modules="all-linear", task_type="CAUSAL_LM"))
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # non-reentrant: the same gradients, and DDP/FSDP2's backward hooks fire once per parameter
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     return ModelParts(model, tok, ref_model)
 
 
-def needs_value_head(cfg: TrainConfig) -> bool:
-    """A critic is trained whenever a term of the method may use a GAE preset: the method's
-    own RL preset (``ppo``), or ``rl_preset`` for the methods that take one (e.g.
-    ``superrl rl_preset=ppo``, the PPO hybrid of SuperRL Tables 3-4)."""
+def needs_value_head(cfg: TrainConfig, controller: Any) -> bool:
+    """A critic is trained whenever a term may use a GAE preset: the method says so (``ppo``)
+    or one of the controller's presets has ``advantage == "gae"`` (e.g. ``superrl
+    rl_preset=ppo``, the PPO hybrid of SuperRL Tables 3-4)."""
     from hybridrl.core.presets import get_preset
     from hybridrl.methods.registry import method_spec
 
-    spec = method_spec(cfg.method)
-    preset = spec.kwargs.get("preset") or cfg.rl_preset
-    return spec.critic or get_preset(preset).advantage == "gae"
+    return method_spec(cfg.method).critic or any(get_preset(p).advantage == "gae" for p in controller.presets())
 
 
-def setup_value_head(cfg: TrainConfig, model: Any, device: torch.device) -> torch.nn.Linear | None:
+def setup_value_head(cfg: TrainConfig, model: Any, controller: Any, device: torch.device) -> torch.nn.Linear | None:
     """PPO's value head on the last hidden state, initialised to 0 (None when no term needs one)."""
-    if not needs_value_head(cfg):
+    if not needs_value_head(cfg, controller):
         return None
     torch.manual_seed(cfg.seed)
     head = torch.nn.Linear(model.config.hidden_size, 1).to(device)

@@ -366,17 +366,28 @@ def term_backward(ts: TermState, models: UpdateModels, weighting: Weighting, s: 
     gradients over processes.
     """
     parts = TermParts.of(ts, s, models)
-    skippable = s.skip_zero_advantage and zero_advantage_means_zero_gradient(ts, parts)
-    stats = TermStats()
-    for sl in chunks(len(ts.seqs), s.micro_batch_size):
-        adv = ts.advantages(sl)
-        if skippable and adv is not None and not bool(adv.any()):
-            stats.skipped += 1
-            continue
+    slices, skipped = runnable_micro_batches(ts, parts, s)
+    stats = TermStats(skipped=skipped)
+    for sl in slices:
         total, st = micro_batch_loss(ts, sl, parts, models, weighting, s)
         (total * scale).backward()
         stats.add(st)
     return stats
+
+
+def runnable_micro_batches(ts: TermState, parts: TermParts, s: LossSettings) -> tuple[list[slice], int]:
+    """The micro-batches of a term that run forward/backward, and how many are skipped because
+    their advantages are all zero (decided before any pass: under DDP/FSDP2 every rank must
+    know how many passes it runs before the first one, see ``parallel.lockstep``)."""
+    skippable = s.skip_zero_advantage and zero_advantage_means_zero_gradient(ts, parts)
+    run, skipped = [], 0
+    for sl in chunks(len(ts.seqs), s.micro_batch_size):
+        adv = ts.advantages(sl)
+        if skippable and adv is not None and not bool(adv.any()):
+            skipped += 1
+        else:
+            run.append(sl)
+    return run, skipped
 
 
 # ---------------------------------------------------------------------------------------
@@ -427,6 +438,17 @@ PREPASSES_BY_ADVANTAGE: dict[str, PrePass] = {"gae": critic_prepass}
 PREPASSES_BY_WEIGHTING: dict[str, PrePass] = {"srft_sft": batch_entropy_prepass,
                                               "srft_rollout": batch_entropy_prepass}
 """Pre-pass of presets by their weighting (``Preset.weighting``)."""
+
+
+def has_prepass(ts: TermState) -> bool:
+    """Whether :func:`prepare_term` runs anything for this term."""
+    return (ts.preset.advantage in PREPASSES_BY_ADVANTAGE
+            or (ts.preset.weighting or "") in PREPASSES_BY_WEIGHTING)
+
+
+def reference_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
+    """Log-probs of a micro-batch under the frozen KL reference (no gradient)."""
+    return _no_grad_logprobs(model, mb, s)
 
 
 def prepare_term(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:

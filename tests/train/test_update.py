@@ -15,6 +15,7 @@ import torch
 import hybridrl.train.update as U
 from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Update
 from hybridrl.train.config import TrainConfig
+from hybridrl.train.parallel import Parallel
 from hybridrl.train.optimize import Optimization, TrainingAborted, build_term_states, optimize, run_update
 
 
@@ -47,14 +48,8 @@ def seqs(mask) -> U.Sequences:
     return U.Sequences([[1]] * k, torch.arange(k), torch.ones_like(m, dtype=torch.long), m, None, torch.zeros(k))
 
 
-class OneProcess:
-    main, on = True, False
-
-    def sum(self, v):
-        return v
-
-    def sum_grads(self, params):
-        pass
+def OneProcess() -> Parallel:
+    return Parallel(mode="none")
 
 
 MASK = [[1, 1, 0], [1, 0, 0], [1, 1, 1]]
@@ -127,13 +122,13 @@ def test_a_norm_group_reduces_two_terms_as_one():
 def test_empty_terms_get_no_state_but_keep_their_place_in_the_counts():
     calls = []
 
-    class Recorder(OneProcess):
+    class Recorder(Parallel):
         def sum(self, v):
             calls.append(list(v))
             return v
 
     states = build_term_states([sft_term([], "e"), sft_term([2], "x")],
-                               lambda t: seqs(MASK).slice(t.indices), Recorder())
+                               lambda t: seqs(MASK).slice(t.indices), Recorder(mode="none"))
     assert [ts.term.name for ts in states] == ["x"]
     assert calls == [[0.0, 0.0, 3.0, 1.0]]  # one all-reduce: (tokens, seqs) of each term in order
 

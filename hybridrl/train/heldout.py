@@ -1,0 +1,71 @@
+"""Score a model on held-out rows: greedy answers (and optionally sampled ones), one record
+per row. The core of evaluation, below both the training loop (its periodic held-out
+accuracy) and :mod:`hybridrl.eval` (which adds confidence intervals, pass@k and reports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hybridrl.data.schema import Row
+
+
+def score_rows(
+    model,
+    tokenizer,
+    rows: list[Row],
+    *,
+    template: str = "chat",
+    max_new_tokens: int = 256,
+    samples: int = 0,
+    temperature: float = 0.6,
+    top_p: float = 0.95,
+    bf16: bool = False,
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+    timeout_s: float = 2.0,
+    reward_fn: str | None = None,
+    desc: str = "eval",
+    generator: Any = None,
+) -> list[dict[str, Any]]:
+    """Per-row results of ``rows``: the greedy answer and whether it is correct, and with
+    ``samples`` > 0 the number of correct sampled answers (``sample_correct``).
+
+    ``generator``: the engine to answer with (e.g. the trainer's, or ``rollout.factory.
+    build_generator``'s vLLM engine); default HF generate on ``model``. An engine that schedules
+    its own batches (``batches_itself``, vLLM) gets every row in one call."""
+    from tqdm.auto import tqdm
+
+    from hybridrl.data.templates import format_prompt
+    from hybridrl.rewards.scoring import score_completions
+    from hybridrl.rollout.generator import HFGenerator
+    from hybridrl.rollout.types import SamplingParams
+
+    gen = generator if generator is not None else HFGenerator(model, tokenizer, bf16=bf16)
+    if getattr(gen, "batches_itself", False):
+        batch_size = max(batch_size, len(rows))
+    per_row: list[dict[str, Any]] = []
+    total = len(rows) * (1 + samples)
+    bar = tqdm(total=total, disable=not progress, desc=desc, unit="completion", dynamic_ncols=True)
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start: start + batch_size]
+        ids = [tokenizer(format_prompt(r, template, tokenizer), add_special_tokens=False)["input_ids"] for r in batch]
+        greedy = gen.generate(ids, SamplingParams(n=1, max_new_tokens=max_new_tokens, greedy=True, return_logprobs=False))
+        g_res, _ = score_completions(greedy.texts, batch, timeout_s=timeout_s, reward_fn=reward_fn)
+        bar.update(len(batch))
+        s_res = None
+        if samples > 0:
+            sampled = gen.generate(ids, SamplingParams(n=samples, max_new_tokens=max_new_tokens, temperature=temperature,
+                                                       top_p=top_p, seed=seed + start, return_logprobs=False))
+            s_rows = [batch[int(i)] for i in sampled.prompt_index]
+            s_res, _ = score_completions(sampled.texts, s_rows, timeout_s=timeout_s, reward_fn=reward_fn)
+            bar.update(len(s_rows))
+        for j, row in enumerate(batch):
+            rec = {"id": row.id if row.id is not None else f"row-{start + j}", "task": row.task,
+                   "difficulty": row.difficulty, "greedy_correct": bool(g_res[j].correct),
+                   "greedy_text": greedy.texts[j], "greedy_extracted": g_res[j].extracted}
+            if s_res is not None:
+                rec["sample_correct"] = sum(bool(r.correct) for r in s_res[j * samples:(j + 1) * samples])
+            per_row.append(rec)
+    bar.close()
+    return per_row

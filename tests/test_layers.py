@@ -1,0 +1,140 @@
+"""The package layers of ``hybridrl`` (an AST scan of every import, lazy ones included):
+
+    core -> rollout / rewards / data / models -> methods -> train -> eval -> report -> pipelines -> commands
+
+A module may import from its own layer or any layer before it, never from a later one, and
+the packages never import each other in a cycle. ``data.schema`` (the row record of the data
+contract, DESIGN §3, which imports nothing of ``hybridrl``) sits with ``core`` at the bottom:
+every layer reads rows. Modules directly under ``hybridrl/`` (``cli``, ``api``, moved-module
+aliases) are the top layer, with ``commands``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "hybridrl"
+
+LAYERS: list[set[str]] = [
+    {"core", "data.schema"},
+    {"rollout", "rewards", "data", "models"},
+    {"methods"},
+    {"train"},
+    {"eval"},
+    {"report"},
+    {"pipelines"},
+    {"commands", "<root>"},
+]
+RANK = {node: i for i, layer in enumerate(LAYERS) for node in layer}
+LEAVES = {"data.schema"}
+"""Modules that are their own node (not their package's)."""
+
+
+def node_of(module: str) -> str | None:
+    """``hybridrl.train.loop`` -> ``train``; ``hybridrl.cli`` -> ``<root>``; others -> None."""
+    parts = module.split(".")
+    if parts[0] != "hybridrl":
+        return None
+    if len(parts) >= 3 and ".".join(parts[1:3]) in LEAVES:
+        return ".".join(parts[1:3])
+    if len(parts) == 1 or not (PKG / parts[1]).is_dir():
+        return "<root>"
+    return parts[1]
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> list[tuple[str, int]]:
+    """Absolute ``hybridrl`` modules imported anywhere in the file (functions included)."""
+    tree = ast.parse(path.read_text(), str(path))
+    here = module_name(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            out += [(a.name, n.lineno) for a in n.names]
+        elif isinstance(n, ast.ImportFrom):
+            base = n.module or ""
+            if n.level:
+                base = ".".join(package[: len(package) - n.level + 1] + ([base] if base else []))
+            out += [(f"{base}.{a.name}" if (PKG.parent / (base + "." + a.name).replace(".", "/")).exists()
+                     or (PKG.parent / ((base + "." + a.name).replace(".", "/") + ".py")).exists() else base,
+                     n.lineno) for a in n.names]
+    return [(m, line) for m, line in out if m.split(".")[0] == "hybridrl"]
+
+
+def edges() -> list[tuple[str, str, str]]:
+    """(from node, to node, 'file:line -> module') for every import across nodes."""
+    out = []
+    for path in sorted(PKG.rglob("*.py")):
+        src = node_of(module_name(path))
+        for mod, line in imports_of(path):
+            dst = node_of(mod)
+            if dst is not None and dst != src:
+                out.append((src, dst, f"{path.relative_to(PKG.parent)}:{line} -> {mod}"))
+    return out
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state and (c := visit(m)):
+                return c
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state and (c := visit(n)):
+            return c
+    return None
+
+
+def test_every_package_has_a_layer():
+    nodes = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert nodes <= set(RANK), f"packages without a layer: {sorted(nodes - set(RANK))}"
+
+
+def test_no_import_against_the_layer_order():
+    bad = [where for src, dst, where in edges() if RANK[dst] > RANK[src]]
+    assert not bad, "imports from a later layer:\n" + "\n".join(bad)
+
+
+def test_no_import_cycle_between_packages():
+    graph: dict[str, set[str]] = {}
+    for src, dst, _ in edges():
+        graph.setdefault(src, set()).add(dst)
+    cycle = find_cycle(graph)
+    assert cycle is None, "package import cycle: " + " -> ".join(cycle)
+
+
+def test_the_checks_catch_a_cycle_and_an_upward_import():
+    # the checkers themselves: a -> b -> a is a cycle; train importing eval goes up a layer
+    assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    assert RANK[node_of("hybridrl.eval.evaluate")] > RANK[node_of("hybridrl.train.loop")]
+    assert node_of("hybridrl.data.schema") == "data.schema" and node_of("hybridrl.data.loading") == "data"
+    assert node_of("hybridrl.cli") == "<root>" and node_of("numpy") is None
+
+
+def test_no_module_cycle_inside_rewards():
+    # equivalence -> pool (the guarded worker pool) <- scoring -> _worker -> equivalence: no loop
+    graph: dict[str, set[str]] = {}
+    for path in (PKG / "rewards").glob("*.py"):
+        graph[module_name(path)] = {m for m, _ in imports_of(path) if m.startswith("hybridrl.rewards.")}
+    assert "hybridrl.rewards.pool" in graph["hybridrl.rewards.equivalence"]
+    assert find_cycle(graph) is None
