@@ -132,6 +132,8 @@ class VLLMGenerator:
     "sync_seconds"}`` (sync_seconds: the weight push done by that call, 0 if none).
     """
 
+    batches_itself = True
+    """vLLM schedules its own batches (continuous batching): hand it every prompt in one call."""
     logprobs_are_cheap = True
     """The sampled token's log-prob costs vLLM nothing extra: the loop always asks for it (it feeds
     the rollout/training mismatch metric)."""

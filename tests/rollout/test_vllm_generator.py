@@ -186,3 +186,20 @@ def test_factory_auto_picks_vllm_for_big_models_when_installed(monkeypatch):
     assert resolve_engine("auto", model) == "vllm"
     monkeypatch.setattr(vg, "vllm_available", lambda: False)
     assert resolve_engine("auto", model) == "hf"
+
+
+@needs_vllm
+def test_evaluation_answers_with_the_vllm_engine_as_with_hf(vllm_engine):
+    # hybridrl eval / the trainer's held-out eval with rollout_engine=vllm: same greedy answers as HF
+    from hybridrl.data.tasks import build_task
+    from hybridrl.eval.evaluate import evaluate_rows
+    from hybridrl.rollout.vllm_generator import VLLMGenerator
+
+    model, tok = tiny_pair(seed=4)
+    rows = build_task("chain_sum", size=6, seed=0, split="test")
+    kw = dict(template="chat", max_new_tokens=10, progress=False, batch_size=2)
+    hf = evaluate_rows(model, tok, rows, **kw)
+    gen = VLLMGenerator(model, tok, llm=vllm_engine)
+    vl = evaluate_rows(model, tok, rows, generator=gen, **kw)
+    assert [r["greedy_text"] for r in vl["rows"]] == [r["greedy_text"] for r in hf["rows"]]
+    assert gen.last_stats["num_samples"] == 6  # one call for every row, not batches of 2
