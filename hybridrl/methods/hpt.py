@@ -150,6 +150,7 @@ class HPTController(Controller):
         self.sft_coef = float(config.hpt_sft_coef)
         self.balance = config.hpt_balance
         self.remove_sft_solved = bool(config.hpt_remove_sft_solved)
+        self.group_size = int(config.group_size)
         if self.alpha_fn not in ALPHA_FNS:
             raise ValueError(f"hpt_alpha_fn: unknown '{self.alpha_fn}'; choose one of {', '.join(ALPHA_FNS)}")
         if self.variant not in VARIANTS:
@@ -167,7 +168,7 @@ class HPTController(Controller):
 
     def needs(self, ctx: StepContext) -> Needs:
         if self.alpha_fn in SOFT_TABLES:  # the demonstration takes one of the n places
-            return Needs(rollouts=True, rollouts_per_prompt=int(self.config.group_size) - 1)
+            return Needs(rollouts=True, rollouts_per_prompt=self.group_size - 1)
         return Needs(rollouts=True)
 
     def _weights(self, count: torch.Tensor, n: torch.Tensor, has_demo: torch.Tensor):

@@ -82,6 +82,7 @@ class SFTThenRLController(Controller):
     def __init__(self, config: Any):
         super().__init__(config)
         self.sft_steps = config.sft_then_rl_sft_steps
+        self.preset = config.rl_preset
         self._phase = "sft"
 
     def needs(self, ctx: StepContext) -> Needs:
@@ -94,7 +95,7 @@ class SFTThenRLController(Controller):
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         if self._phase == "sft":
             return [Update([demo_term(data)], kind="sft")]
-        return [Update([rollout_term("pg", self.config.rl_preset, data)], kind="rl")]
+        return [Update([rollout_term("pg", self.preset, data)], kind="rl")]
 
     def metrics(self) -> dict[str, Any]:
         return {"sft_fraction": 1.0 if self._phase == "sft" else 0.0, "phase": self._phase}

@@ -32,6 +32,8 @@ on how many sequences a micro-batch holds (SFT is a mean, RL a sum), ours does n
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from hybridrl.methods.base import Controller, LossTerm, Needs, StepContext, StepData, Update
@@ -45,9 +47,13 @@ NORM_GROUP = "mixed"
 class SRFTController(Controller):
     """Entropy-weighted SFT + shaped off-policy RL on τ*, entropy-weighted PG on 7 rollouts."""
 
-    def needs(self, ctx: StepContext) -> Needs:
+    def __init__(self, config: Any):
+        super().__init__(config)
         # official group: n = 8 samples of which one is the demonstration
-        return Needs(rollouts=True, rollouts_per_prompt=max(1, int(self.config.group_size) - 1))
+        self.rollouts_per_prompt = max(1, int(config.group_size) - 1)
+
+    def needs(self, ctx: StepContext) -> Needs:
+        return Needs(rollouts=True, rollouts_per_prompt=self.rollouts_per_prompt)
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         assert data.rollouts is not None and data.correct is not None

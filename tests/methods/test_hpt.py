@@ -194,40 +194,44 @@ def test_soft_tables():
 
 
 def test_official_balance_reproduces_the_official_per_sample_weights():
-    """hpt_balance=official vs the official loss on one micro-batch per demonstration.
+    """hpt_balance=official vs the official loss, one micro-batch per demonstration.
 
-    Batch: prompt A gated (0/2 correct), its demonstration of 2 tokens; prompt B kept, 2
-    rollouts of 3 and 1 tokens with rewards 1, 0; max_len L = 4; hpt_sft_coef c = 0.3.
-    Per-token losses ℓ (any values): demonstration [d1, d2], rollouts [[a1, a2, a3], [b1]].
+    Batch: prompts A and B gated (0/2 correct), demonstrations of 2 and 3 tokens; prompt C kept,
+    2 rollouts of 3 and 1 tokens with rewards 1, 0; max_len L = 4; hpt_sft_coef c = 0.3.
+    Per-token losses ℓ (any values): demonstrations [a1, a2], [b1, b2, b3]; rollouts
+    [[r1, r2, r3], [s1]].
 
-    Official (mix_actor.py, offline_loss_type "sft", loss_remove_token_mean=True), with the
-    demonstration in its own micro-batch and the rollouts in another (grad accumulation 1,
+    Official (mix_actor.py, offline_loss_type "sft", loss_remove_token_mean=True), each
+    demonstration in its own micro-batch and the rollouts in a third (gradient accumulation 1,
     micro-batch losses summed):
-        micro-batch 1: c · masked_mean(ℓ_demo) = 0.3 · (d1 + d2) / 2
-        micro-batch 2: Σ ℓ_rollout / L       = (a1 + a2 + a3 + b1) / 4
-    so per token: demonstration 0.15 each, rollout 0.25 each.
+        micro-batch 1: c · masked_mean(ℓ_A) = 0.3 · (a1 + a2) / 2
+        micro-batch 2: c · masked_mean(ℓ_B) = 0.3 · (b1 + b2 + b3) / 3
+        micro-batch 3: Σ ℓ_rollout / L       = (r1 + r2 + r3 + s1) / 4
+    so per token: A 0.15, B 0.1, rollouts 0.25 (one token mean over both demonstrations would
+    give 0.3 / 5 = 0.06 to all five; Dr. GRPO would give 1 / 4 / 2 = 0.125 per rollout token).
     """
     from hybridrl.core.aggregation import agg_loss
     from hybridrl.core.presets import get_preset
 
-    c, update = plan_hpt(correct=[[0, 0], [1, 0]], hpt_balance="official", hpt_sft_coef=0.3)
+    c, update = plan_hpt(correct=[[0, 0], [0, 0], [1, 0]], hpt_balance="official", hpt_sft_coef=0.3)
     t = terms_by_name(update)
     assert t["pg"].preset == "hpt_rl_official" and t["sft"].preset == "hpt_sft_official"
+    assert t["sft"].indices.tolist() == [0, 1] and t["pg"].indices.tolist() == [4, 5]
     assert get_preset("hpt_rl_official").clip == "none"  # official loss_remove_clip=True
-    demo = torch.tensor([[1.0, 1.0, 0.0]], requires_grad=True)  # ℓ = 1 per token, unit grads
-    demo_mask = torch.tensor([[1, 1, 0]])
+    demo = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]], requires_grad=True)  # ℓ = 1: unit grads
+    demo_mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
     roll = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]], requires_grad=True)
     roll_mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
     w = update.weighting.weight("sft")  # c = 0.3
-    # our loss, formed as the loop forms it: weight × agg(preset mode), split however we like
+    # our loss as the loop forms it, weight × agg(preset's mode), with the batch split however
+    # (here: both demonstrations in one micro-batch, the rollouts in two)
     ours = w * agg_loss(demo, demo_mask, get_preset("hpt_sft_official").agg_mode, max_len=4) \
         + agg_loss(roll[:1], roll_mask[:1], get_preset("hpt_rl_official").agg_mode, max_len=4) \
         + agg_loss(roll[1:], roll_mask[1:], get_preset("hpt_rl_official").agg_mode, max_len=4)
     ours.backward()
-    # d loss / d ℓ = the per-sample weight of each token: demonstration 0.3 / 2 = 0.15;
-    # rollouts 1 / L = 0.25 (no division by the 2 sequences)
-    assert demo.grad.flatten().tolist() == pytest.approx([0.15, 0.15, 0.0])
+    # d loss / d ℓ = the per-sample weight of each token
+    assert demo.grad.flatten().tolist() == pytest.approx([0.15, 0.15, 0.0, 0.1, 0.1, 0.1])
     assert roll.grad.flatten().tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.0, 0.0])
-    # the paper balance instead: Dr. GRPO Σ / L / 2 sequences = 0.125 per rollout token, and
-    # SFT one token mean over the step's demonstration tokens 0.3 / 2 = 0.15
-    assert terms_by_name(plan_hpt(correct=[[0, 0], [1, 0]])[1])["pg"].preset == "dr_grpo"
+    # the default (paper) balance keeps the layout-free means
+    t = terms_by_name(plan_hpt(correct=[[0, 0], [0, 0], [1, 0]])[1])
+    assert (t["pg"].preset, t["sft"].preset) == ("dr_grpo", "sft")
