@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from hybridrl.core.regularizers import entropy_from_logits
+
 
 def build_batch(
     prompt_ids: list[list[int]],
@@ -84,7 +86,8 @@ def sequence_logprobs(
 
     Returns a dict with
         ``logprobs`` (N, T) float32: log softmax(z / temperature)[token], 0 at padding;
-        ``entropy`` (N, T) float32: H = logsumexp(z') - sum softmax(z') * z', z' = z / temperature,
+        ``entropy`` (N, T) float32: H = -sum softmax(z') * log_softmax(z'), z' = z / temperature
+            (``core.regularizers.entropy_from_logits``),
             0 at padding (differentiable; detach it for logging);
         ``hidden`` (N, T, H): final-norm hidden state at the position that *predicts* each
             completion token (model dtype), 0 at padding.
@@ -127,9 +130,8 @@ def sequence_logprobs(
     result = {"logprobs": _pad_right((token_logits - lse) * fmask, t_full)}
     if return_entropy:
         with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-            zz = z if entropy_grad else z.detach()
-            probs = torch.softmax(zz, dim=-1)
-            entropy = (lse if entropy_grad else lse.detach()) - (probs * zz).sum(-1)  # H = log Z - E_p[z]
+            # the one entropy of the package: stable, and p log p = 0 where a logit is -inf
+            entropy = entropy_from_logits(z if entropy_grad else z.detach())
         result["entropy"] = _pad_right(entropy * fmask, t_full)
     if return_hidden:
         hidden = out.hidden_states[-1][:, lp - 1 : lp - 1 + t, :]  # (N, T, H)

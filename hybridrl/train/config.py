@@ -205,6 +205,15 @@ class TrainConfig(MethodOptions):
     vllm_importance_sampling_clip_max: float = 3.0
     """C, >= 1 (TRL's default)."""
 
+    # --- #15/#12 (A): optimizer steps per generated batch (hybridrl.train.minibatches) ---
+    mini_batches: int = 1
+    """Optimizer steps per generated batch (#12 item 5; TRL ``steps_per_generation``, verl's
+    ``ppo_mini_batch_size`` as a count): each update's terms are split by whole prompts into this
+    many mini-batches, one optimizer step each (μ = ``num_iterations`` passes over each), every
+    mini-batch normalised by its own counts, and the PPO ratio's denominator is the policy that
+    sampled (log-probs of all mini-batches are computed before the first step, as verl's
+    compute_log_prob). The official HPT runs split 128 prompts into 2 mini-batches of 64."""
+
     # --- evaluation, logging, checkpoints ----------------------------------------------
     eval_every: int = 0
     """Greedy accuracy on the held-out split every N steps (0 = only at the end)."""

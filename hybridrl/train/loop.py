@@ -114,7 +114,8 @@ class Trainer:
             settings=LossSettings.from_config(cfg, autocast_factory(cfg, self.device)),
             optimizer=parts.optimizer, policy_params=parts.policy_params, extra_params=parts.extra_params,
             dist=self.dist, max_grad_norm=cfg.max_grad_norm, num_iterations=cfg.num_iterations,
-            max_nonfinite_steps=cfg.max_nonfinite_steps, after_step=self._policy_updated)
+            max_nonfinite_steps=cfg.max_nonfinite_steps, after_step=self._policy_updated,
+            mini_batches=cfg.mini_batches)
 
     def _setup_rollout(self) -> None:
         from hybridrl.data.templates import format_demonstration, format_prompt
@@ -325,7 +326,7 @@ class Trainer:
 
     def _run_update(self, update: Update, data: StepData, record: dict[str, Any]) -> Feedback:
         return run_update(self.opt, update, self.controller.weighting_of(update),
-                          lambda term: self._sequences(term, data), record)
+                          lambda term: self._sequences(term, data), record, num_prompts=len(data.rows))
 
     # -- the loop --------------------------------------------------------------------
     def run(self) -> dict[str, Any]:

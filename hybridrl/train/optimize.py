@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from hybridrl.methods.base import Feedback, LossTerm, Update, Weighting
+from hybridrl.train.minibatches import freeze_old_logprobs, merge_stats, split_states
 from hybridrl.train.parallel import lockstep, padding_loss
 from hybridrl.train.update import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats, UpdateModels,
                                    chunks, has_prepass, micro_batch_loss, prepare_term, reference_logprobs,
@@ -52,6 +53,8 @@ class Optimization:
     max_nonfinite_steps: int
     after_step: Callable[[], None] | None = None
     """Called after every optimizer step (the generator syncs its weights)."""
+    mini_batches: int = 1
+    """Optimizer steps per update, each on a share of the prompts (``train/minibatches.py``)."""
     nonfinite: int = 0
     """Consecutive updates skipped for a non-finite loss or gradient."""
 
@@ -249,12 +252,33 @@ def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: O
     return term_losses
 
 
+def optimize_mini_batches(opt: Optimization, states: list[TermState], weighting: Weighting, terms: list[LossTerm],
+                          num_prompts: int) -> UpdateResult:
+    """One optimizer step (μ passes) per mini-batch of prompts, every PPO ratio against the
+    sampling-time policy. Logged: losses averaged over the steps, the mean gradient norm."""
+    freeze_old_logprobs(states, opt.models, opt.settings, opt.dist)
+    results = []
+    for sub_terms, sub_states in split_states(states, terms, opt.mini_batches, num_prompts, opt.dist):
+        results.append(optimize(opt, sub_states, weighting, sub_terms))
+        if results[-1].skipped:
+            break
+    first = results[0]
+    return UpdateResult(merge_stats([r.stats for r in results]), sum(r.grad_norm for r in results) / len(results),
+                        any(r.skipped for r in results), first.weights,
+                        sum(r.regularizer for r in results) / len(results))
+
+
 def run_update(opt: Optimization, update: Update, weighting: Weighting,
-               sequences_of: Callable[[LossTerm], Sequences], record: dict[str, Any]) -> Feedback:
-    """Terms -> pre-passes -> μ optimizer steps -> metrics; returns the controller's feedback."""
+               sequences_of: Callable[[LossTerm], Sequences], record: dict[str, Any],
+               num_prompts: int = 0) -> Feedback:
+    """Terms -> pre-passes -> μ optimizer steps (per mini-batch of the ``num_prompts`` prompts
+    when ``opt.mini_batches`` > 1) -> metrics; returns the controller's feedback."""
     states = build_term_states(update.terms, sequences_of, opt.dist)
     prepasses(opt, states)
     opt.models.policy.train()
-    res = optimize(opt, states, weighting, update.terms)
+    if opt.mini_batches > 1:
+        res = optimize_mini_batches(opt, states, weighting, update.terms, num_prompts)
+    else:
+        res = optimize(opt, states, weighting, update.terms)
     term_losses = log_update(record, update, res, opt, weighting)
     return Feedback(kind=update.kind, grad_norm=res.grad_norm, term_losses=term_losses, skipped=res.skipped)

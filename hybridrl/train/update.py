@@ -167,6 +167,13 @@ class FrozenLogprobs:
             self.known[sl] = True
         return self.values[sl]
 
+    def select(self, idx: torch.Tensor) -> "FrozenLogprobs":
+        """The rows ``idx`` (a copy: a mini-batch's view of the whole batch's denominators)."""
+        out = FrozenLogprobs(len(idx))
+        out.known = self.known[idx].clone()
+        out.values = None if self.values is None else self.values[idx].clone()
+        return out
+
 
 @dataclass
 class TermState:
@@ -186,8 +193,6 @@ class TermState:
     """This process's counts of this term."""
     gae: GAETargets | None = None
     """Set by the critic pre-pass for presets whose advantage is ``gae``."""
-    batch_entropy: torch.Tensor | None = None
-    """0-dim mean token entropy of the whole term (all processes), for entropy-weighted presets."""
     old_logp: FrozenLogprobs = field(init=False)
     ref_logp: FrozenLogprobs = field(init=False)
 
@@ -200,6 +205,20 @@ class TermState:
     @property
     def on_policy(self) -> bool:
         return self.term.source == "rollout"
+
+    def select(self, idx: torch.Tensor, norm: Counts) -> "TermState":
+        """The same term restricted to its sequences ``idx`` (a mini-batch), normalised by
+        ``norm``; pre-pass results and frozen denominators are those of the whole batch."""
+        def rows(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x[idx]
+
+        term = dataclasses.replace(self.term, indices=self.term.indices[idx], advantages=rows(self.term.advantages),
+                                   seq_weights=rows(self.term.seq_weights))
+        sub = TermState(term, self.seqs.slice(idx), norm)
+        if self.gae is not None:
+            sub.gae = GAETargets(self.gae.advantages[idx], self.gae.returns[idx], self.gae.old_values[idx])
+        sub.old_logp, sub.ref_logp = self.old_logp.select(idx), self.ref_logp.select(idx)
+        return sub
 
     def advantages(self, sl: slice | torch.Tensor) -> torch.Tensor | None:
         """Â of the sequences ``sl``: the critic's GAE when there is one, else the term's."""
@@ -301,8 +320,7 @@ def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: Loss
         return logp
 
     old = ts.old_logp.get(sl, first_pass_old)
-    ent_in = ts.batch_entropy if ts.batch_entropy is not None else entropy
-    ptl, metrics = term_loss(ts.preset, logp, old, ts.advantages(sl), mb.mask, entropy=ent_in, eps_low=s.eps_low,
+    ptl, metrics = term_loss(ts.preset, logp, old, ts.advantages(sl), mb.mask, entropy=entropy, eps_low=s.eps_low,
                              eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma)
     metrics = {**metrics, **extra}
     if s.vllm_importance_sampling_correction and sampler is not None and s.old_logprobs != "sampling":
@@ -320,7 +338,11 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
                      s: LossSettings) -> tuple[torch.Tensor, TermStats]:
     """The loss to backpropagate for micro-batch ``sl`` of a term, and its statistics:
 
-        total = w_k · L_k + β · KL − c · H + c_v · V     (each reduced with the term's counts)
+        total = w_k · (L_k + β · KL − c · H) + c_v · V     (each reduced with the term's counts)
+
+    The term's weight multiplies its KL penalty and entropy bonus too: they are part of the
+    actor loss the weight scales (SuperRL §3.2's L_actor under exp(−2 s_pg)); the critic's
+    value loss is not.
     """
     mb = ts.seqs.slice(sl)
     out = forward(models.policy, mb, s, return_entropy=True, return_hidden=parts.value,
@@ -333,16 +355,17 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
 
     ptl, metrics, maxima = _policy_part(ts, sl, mb, logp, entropy, s)
     loss = agg(ptl)
-    total = weighting.weight(ts.term.name) * loss
+    actor = loss
     st = TermStats(loss=float(loss.detach()), entropy_sum=float((entropy.detach() * mb.mask).sum()),
                    tokens=float(mb.mask.sum()))
     if parts.kl:
         ref = ts.ref_logp.get(sl, lambda: _no_grad_logprobs(models.reference, mb, s))
         kl = agg(kl_penalty(logp, ref, s.kl_estimator))
-        total = total + s.beta * kl
+        actor = actor + s.beta * kl
         st.kl = float(kl.detach())
     if parts.entropy:
-        total = total - s.entropy_coef * agg(entropy)
+        actor = actor - s.entropy_coef * agg(entropy)
+    total = weighting.weight(ts.term.name) * actor
     if parts.value:
         values = models.value_head(out["hidden"].float()).squeeze(-1)
         vl = agg(value_loss(values, ts.gae.old_values[sl], ts.gae.returns[sl], mb.mask, clip_eps=s.cliprange_value))
@@ -419,31 +442,14 @@ def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: A
                         returns=ret, old_values=vals)
 
 
-@torch.no_grad()
-def batch_entropy_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
-    """Mean token entropy of the whole term over all processes, for presets weighted by the
-    batch entropy (SRFT): computed before any backward so it does not depend on the split."""
-    total = 0.0
-    for sl in chunks(len(ts.seqs), s.micro_batch_size):
-        mb = ts.seqs.slice(sl)
-        out = forward(models.policy, mb, s, return_entropy=True)
-        total += float((out["entropy"].float() * mb.mask).sum())
-    ent, tok = dist.sum([total, ts.local.tokens])
-    ts.batch_entropy = torch.tensor(ent / max(1.0, tok))
-
-
 PrePass = Callable[[TermState, UpdateModels, LossSettings, Any], None]
 PREPASSES_BY_ADVANTAGE: dict[str, PrePass] = {"gae": critic_prepass}
 """Pre-pass of presets by their advantage kind (``Preset.advantage``)."""
-PREPASSES_BY_WEIGHTING: dict[str, PrePass] = {"srft_sft": batch_entropy_prepass,
-                                              "srft_rollout": batch_entropy_prepass}
-"""Pre-pass of presets by their weighting (``Preset.weighting``)."""
 
 
 def has_prepass(ts: TermState) -> bool:
     """Whether :func:`prepare_term` runs anything for this term."""
-    return (ts.preset.advantage in PREPASSES_BY_ADVANTAGE
-            or (ts.preset.weighting or "") in PREPASSES_BY_WEIGHTING)
+    return ts.preset.advantage in PREPASSES_BY_ADVANTAGE
 
 
 def reference_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
@@ -453,8 +459,7 @@ def reference_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
 
 def prepare_term(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
     """The one hook the loop calls for every term before its first backward: runs the
-    pre-passes its preset registered (critic values and GAE, batch entropy)."""
-    for hook in (PREPASSES_BY_ADVANTAGE.get(ts.preset.advantage),
-                 PREPASSES_BY_WEIGHTING.get(ts.preset.weighting or "")):
-        if hook is not None:
-            hook(ts, models, s, dist)
+    pre-pass its preset registered (critic values and GAE for ``gae`` advantages)."""
+    hook = PREPASSES_BY_ADVANTAGE.get(ts.preset.advantage)
+    if hook is not None:
+        hook(ts, models, s, dist)

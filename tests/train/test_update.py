@@ -29,7 +29,11 @@ class TablePolicy(torch.nn.Module):
 
     def __call__(self, mb: U.Sequences, **kw):
         rows = mb.prompt_index  # sequence k continues "prompt" k: its row in the table
-        return {"logprobs": self.lp[rows] * mb.mask, "entropy": self.ent[rows] * mb.mask}
+        ent = -self.lp[rows] if self.toy_entropy else self.ent[rows]
+        return {"logprobs": self.lp[rows] * mb.mask, "entropy": ent * mb.mask}
+
+    toy_entropy = False
+    """True: entropy_t = -lp_t, a stand-in with a gradient (d H_t / d lp_t = -1)."""
 
 
 @pytest.fixture(autouse=True)
@@ -213,3 +217,72 @@ def test_legacy_controller_weights_are_wrapped_until_the_update_carries_its_own(
     own = Update([sft_term([0])], weighting=ConstantWeights({"sft": 3.0}))
     assert Legacy(None).weighting_of(own).weight("sft") == 3.0
     assert Controller(None).weighting_of(upd) is upd.weighting
+
+
+def test_the_weight_multiplies_the_kl_penalty_and_entropy_bonus_too():
+    # #12 item 1: total = w · (L + β·KL − c·H). GRPO term on row 2 (3 tokens, log π = -0.5, -0.5, -1),
+    # A = 1, ratio 1, token mean over N = 3:   dL/dlp_t = -A/N = -1/3
+    # KL k1 = lp - ref, β = 0.5:               d(β·KL)/dlp_t = 0.5 · 1/3 = 1/6
+    # toy entropy H_t = -lp_t, c = 0.3:         d(-c·H)/dlp_t = -0.3 · (-1/3) = 0.1
+    # w = 2: grad_t = 2 · (-1/3 + 1/6 + 0.1) = 2 · (-1/15) = -2/15 ≈ -0.1333
+    # (a weight on L alone would give 2·(-1/3) + 1/6 + 0.1 = -0.4)
+    pol, ref = TablePolicy(LP), TablePolicy([[0.0] * 3] * 3)
+    pol.toy_entropy = True
+    term = LossTerm("pg", "grpo", "rollout", torch.tensor([2]), advantages=torch.tensor([1.0]))
+    ts = state(term)
+    pol.lp.grad = None
+    st = U.term_backward(ts, U.UpdateModels(pol, ref, None), ConstantWeights({"pg": 2.0}),
+                         settings(beta=0.5, kl_estimator="k1", entropy_coef=0.3))
+    torch.testing.assert_close(pol.lp.grad[2], torch.full((3,), -2 / 15))
+    # the logged KL is the aggregated penalty before β and w: mean(lp - 0) = (-0.5 - 0.5 - 1) / 3
+    assert st.kl == pytest.approx(-2 / 3) and st.loss == pytest.approx(-1.0)
+
+
+class SharedPolicy(TablePolicy):
+    """Every token of every sequence has log π = θ (one Parameter): a step on one prompt moves
+    the ratio of all others, so a frozen denominator is visible."""
+
+    def __init__(self, theta: float, shape):
+        super().__init__([[0.0] * shape[1]] * shape[0])
+        self.lp = torch.nn.Parameter(torch.tensor(theta))
+
+    def __call__(self, mb: U.Sequences, **kw):
+        return {"logprobs": self.lp * mb.mask, "entropy": torch.zeros_like(mb.mask)}
+
+
+def test_two_mini_batches_are_two_sequential_steps_against_the_sampling_policy():
+    # prompts 0 and 1, one 1-token rollout each, A = 1; SGD lr 0.1; θ0 = -1; mini_batches = 2.
+    # step 1 (prompt 0): r = 1, dL/dθ = -A r = -1                    -> θ1 = -1 + 0.1 = -0.9
+    # step 2 (prompt 1): r = exp(θ1 - θ0) = e^0.1 = 1.10517 (< 1.2, unclipped), against the
+    #   SAMPLING policy θ0: dL/dθ = -1.10517                         -> θ2 = -0.9 + 0.110517 = -0.789483
+    # (a denominator refreshed to θ1 would give r = 1 and θ2 = -0.8; one step over both: θ = -0.9)
+    pol = SharedPolicy(-1.0, (2, 1))
+    opt = _opt(pol)
+    opt.optimizer = torch.optim.SGD([pol.lp], lr=0.1)
+    opt.policy_params, opt.mini_batches = [pol.lp], 2
+    seen = []
+    opt.after_step = lambda: seen.append(float(pol.lp.detach()))
+    term = LossTerm("pg", "grpo", "rollout", torch.tensor([0, 1]), advantages=torch.tensor([1.0, 1.0]))
+    rec: dict = {}
+    fb = run_update(opt, Update([term]), ConstantWeights(), lambda t: seqs([[1], [1]]).slice(t.indices), rec,
+                    num_prompts=2)
+    assert seen == [pytest.approx(-0.9), pytest.approx(-0.789483, abs=1e-6)]
+    # logged: the mean over the two steps of each step's loss (-1 and -1.10517) and grad norm
+    assert fb.term_losses["pg"] == pytest.approx(-(1 + 1.1051709) / 2)
+    assert fb.grad_norm == pytest.approx((1 + 1.1051709) / 2)
+
+
+def test_mini_batches_split_whole_prompts_and_count_each_alone():
+    # 3 prompts -> chunks [0, 1) and [1, 3); sequences 0, 1 continue prompt 0, sequence 2
+    # prompt 1, sequence 3 prompt 2. Tokens (MASK rows + a 1-token row): 2 + 1 | 3 + 1.
+    from hybridrl.train.minibatches import prompt_chunks, split_states
+
+    assert prompt_chunks(3, 2) == [(0, 1), (1, 3)] and prompt_chunks(1, 2) == [(0, 0), (0, 1)]
+    s = seqs(MASK + [[1, 0, 0]])
+    s.prompt_index = torch.tensor([0, 0, 1, 2])
+    term = LossTerm("pg", "grpo", "rollout", torch.arange(4), advantages=torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    ts = U.TermState(term, s, U.Counts(7.0, 4.0))
+    (t1, [a]), (t2, [b]) = split_states([ts], [term], 2, 3, OneProcess())
+    assert a.term.advantages.tolist() == [1.0, 2.0] and a.norm == (3.0, 2.0)
+    assert b.term.advantages.tolist() == [3.0, 4.0] and b.norm == (4.0, 2.0)
+    assert t1[0] is a.term and t2[0] is b.term
