@@ -139,6 +139,11 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
     base["output_dir"] = str(run)
     notes: list[str] = []
     cfg = build_config(yaml_path, cli, overrides, base=base, notes=notes)
+    if Path(cfg.output_dir).resolve() != run.resolve():  # e.g. --config holding another output_dir
+        import dataclasses
+
+        notes.append(f"output_dir {cfg.output_dir} ignored: --resume continues the run in {run}")
+        cfg = dataclasses.replace(cfg, output_dir=str(run))
     diff = _diff(base, config_to_dict(cfg))
     diff.pop("output_dir", None)
     unsafe = {k: v for k, v in diff.items() if k not in SAFE_RESUME_KEYS}

@@ -41,9 +41,12 @@ def test_overwrite_refused_resume_alone_continues(tmp_path, monkeypatch, capsys,
 
     # --resume RUN alone (+ more steps): RUN's own config, no --task/--method needed
     # (before #14: "config key 'task' or 'data' required")
-    assert main(["train", "--resume", str(run), "--steps", "3", "log_every=1"]) == 0
+    # (a --config naming another output_dir does not move it: before #14 the run went there)
+    other = tmp_path / "other.yaml"
+    other.write_text(f"output_dir: {tmp_path / 'elsewhere'}\nlog_every: 1\n")
+    assert main(["train", "--resume", str(run), "--steps", "3", "--config", str(other)]) == 0
     err = capsys.readouterr().err
-    assert "hybridrl: resume: steps 2 -> 3" in err
+    assert "hybridrl: resume: steps 2 -> 3" in err and not (tmp_path / "elsewhere").exists()
     assert yaml.safe_load((run / "config.yaml").read_text())["method"] == "sft"
     assert len(metrics_steps(run)) == 3 and (run / "checkpoints" / "step-000003").is_dir()
 
