@@ -64,7 +64,7 @@ def evaluate(model: str | Path, *, task: str | None = None, data: str | list[str
              difficulty: str | None = None, seed: int = 0, samples: int = 0, ks: tuple[int, ...] = (1,),
              temperature: float = 0.6, top_p: float = 0.95, template: str = "chat", max_new_tokens: int = 256,
              batch_size: int = 16, bf16: bool | str = "auto", reward_fn: str | None = None,
-             progress: bool = False) -> dict[str, Any]:
+             rollout_engine: str = "hf", progress: bool = False) -> dict[str, Any]:
     """Greedy accuracy (and avg@K / pass@k with ``samples``) of ``model`` (a name, an HF folder
     or a run folder: its final model) on built-in ``task``(s) (``"chain_sum,knights_knaves:2"``)
     and/or data files. Returns the ``eval.json`` structure of ``hybridrl eval``."""
@@ -89,7 +89,7 @@ def evaluate(model: str | Path, *, task: str | None = None, data: str | list[str
     use_bf16 = native_bf16() if str(bf16).lower() == "auto" else str(bf16).lower() in ("true", "1")
     settings = EvalSettings(template=template, max_new_tokens=max_new_tokens, samples=samples,
                             temperature=temperature, top_p=top_p, ks=tuple(ks), bf16=use_bf16,
-                            batch_size=batch_size, seed=seed, reward_fn=reward_fn)
+                            batch_size=batch_size, seed=seed, reward_fn=reward_fn, rollout_engine=rollout_engine)
     return evaluate_model(str(m), sets, settings, progress=progress, label=str(model))
 
 

@@ -62,6 +62,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ks = parse_ks(args.k, args.samples)
     settings = EvalSettings(template=args.template, max_new_tokens=args.max_new_tokens, samples=args.samples,
                             temperature=args.temperature, top_p=args.top_p, ks=ks, bf16=resolve_bf16(args.bf16),
+                            rollout_engine=args.rollout_engine,
                             batch_size=args.batch_size, seed=args.seed)
     model = args.model
     if Path(model).is_dir() and (Path(model) / "checkpoints").is_dir():  # a run folder: its final model
@@ -139,6 +140,8 @@ def register(sub) -> None:
     e.add_argument("--batch-size", type=int, default=16, help="questions generated together (larger is faster, up to memory)")
     e.add_argument("--bf16", nargs="?", const="true", default="auto", choices=["auto", "true", "false"],
                    help="bf16 autocast; auto = on only where bf16 is native (CUDA, AVX-512 BF16, AMX)")
+    e.add_argument("--rollout-engine", default="hf", choices=["hf", "vllm", "auto"],
+                   help="what generates the answers: HF generate, a vLLM engine, or vLLM when installed")
     e.add_argument("--label", default=None, help="name of this model in tables")
     e.add_argument("--compare-to", default=None, metavar="RUN_OR_EVAL_JSON",
                    help="another model's eval.json (or a run folder): print exclusive solves by difficulty "

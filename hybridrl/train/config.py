@@ -668,6 +668,14 @@ def schedule_warnings(cfg: TrainConfig) -> list[str]:
     if cfg.method == "sasr" and cfg.sasr_warmup_steps >= cfg.steps:
         out.append(f"method 'sasr': sasr_warmup_steps={cfg.sasr_warmup_steps} >= steps={cfg.steps}: the whole run "
                    f"is SFT warm-up. Set sasr_warmup_steps= below steps.")
+    if cfg.method == "static_hybrid" and hasattr(cfg, "static_hybrid_unit"):  # #12's phase units
+        per_epoch = -(-cfg.train_size // cfg.prompts_per_step)  # ceil: steps per epoch of a built-in task
+        sft_steps = {"epoch": cfg.static_hybrid_sft * per_epoch if cfg.data is None else None,
+                     "step": cfg.static_hybrid_sft}.get(cfg.static_hybrid_unit)
+        if sft_steps is not None and sft_steps >= cfg.steps:
+            out.append(f"method 'static_hybrid': its SFT phase ({cfg.static_hybrid_sft:g} {cfg.static_hybrid_unit}s = "
+                       f"{sft_steps:g} steps) covers the whole {cfg.steps}-step run: it is pure SFT. Set "
+                       f"static_hybrid_unit=fraction (e.g. static_hybrid_sft=0.67 static_hybrid_rl=0.33) or =step.")
     if cfg.method == "sft_then_rl" and cfg.sft_then_rl_sft_steps >= cfg.steps:
         out.append(f"method 'sft_then_rl': sft_then_rl_sft_steps={cfg.sft_then_rl_sft_steps} >= steps={cfg.steps}: "
                    f"the RL phase never starts.")

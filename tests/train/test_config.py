@@ -122,6 +122,9 @@ def test_schedules_that_cannot_take_effect_are_warned_about(capsys):
     # SASR's warm-up of 10 >= 5 steps: the whole run is SFT
     build_config(None, {"task": "chain_sum", "method": "sasr", "steps": 5})
     assert "sasr_warmup_steps=10 >= steps=5" in capsys.readouterr().err
+    # static hybrid: 2 SFT epochs x ceil(1000 train rows / 8 prompts) = 2 x 125 = 250 steps >= 10
+    build_config(None, {"task": "chain_sum", "method": "static_hybrid", "steps": 10})
+    assert "its SFT phase (2 epochs = 250 steps) covers the whole 10-step run" in capsys.readouterr().err
     # a probe shorter than the run: no warning
     build_config(None, {"task": "chain_sum", "method": "superrl", "steps": 3}, ["superrl_k=2"])
     assert "warning" not in capsys.readouterr().err
