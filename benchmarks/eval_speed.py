@@ -72,7 +72,7 @@ def main() -> int:
 
     res["hf"], hf_ids = run(f"HF generate (batch {a.hf_batch})", HFGenerator(model, tok), a.hf_batch)
     t0 = time.perf_counter()
-    vgen = VLLMGenerator(model, tok, dtype="float32")
+    vgen = VLLMGenerator(model, tok, dtype="float32", kv_cache_gib=0.5)
     res["vllm_start_s"] = time.perf_counter() - t0
     print(f"vLLM fp32 engine start: {res['vllm_start_s']:.1f} s", flush=True)
     res["vllm"], v_ids = run("vLLM fp32 (one call)", vgen, len(prompts))
@@ -91,7 +91,7 @@ def main() -> int:
                 vgen.close()
                 del vgen
                 gc.collect()
-                vgen = VLLMGenerator(model, tok, dtype=dtype)
+                vgen = VLLMGenerator(model, tok, dtype=dtype, kv_cache_gib=0.5)
             batch = vgen.generate(sub, sample)
             with torch.no_grad():
                 ref = sequence_logprobs(model, batch.prompt_ids, batch.prompt_index, batch.completion_ids,

@@ -74,7 +74,8 @@ def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine:
                                   "output_dir": tmp},
                            [f"prompts_per_step={P}", f"group_size={G}", f"max_new_tokens={L}", f"min_new_tokens={L}",
                             f"micro_batch_size={P * G}", f"bf16={bf16}", "reward_fn=step_time:parity_reward",
-                            "eval_size=0", "progress=false", "lr=1e-6", "train_size=64", f"rollout_engine={engine}"])
+                            "eval_size=0", "progress=false", "lr=1e-6", "train_size=64", f"rollout_engine={engine}",
+                            "vllm_kv_cache_gib=0.5"])
         t0 = time.perf_counter()
         t = Trainer(cfg)
         setup_s = time.perf_counter() - t0
