@@ -42,8 +42,6 @@ class Needs:
     """Sample completions for the step's prompts and score them."""
     rollouts_per_prompt: int | None = None
     """Completions per prompt; None = the configured group size (LUFFY asks for n - n_off)."""
-    demos: bool = False
-    """The step's demonstrations will be trained on (SFT / off-policy terms)."""
     reset_reference: bool = False
     """Copy the current policy into the frozen KL reference before this step (SFT→RL)."""
 
@@ -165,16 +163,6 @@ class Controller:
     def observe(self, ctx: StepContext, feedback: Feedback) -> None:
         """Called after each update of the step, in order."""
 
-    # -- how terms combine -----------------------------------------------------------
-    def loss_weights(self) -> dict[str, torch.Tensor | float]:
-        """Deprecated: put a :class:`Weighting` in ``Update.weighting`` instead. Still
-        honoured (with :meth:`regularizer`) while a subclass overrides it."""
-        return {}
-
-    def regularizer(self) -> torch.Tensor | None:
-        """Deprecated with :meth:`loss_weights`."""
-        return None
-
     def excluded_ids(self) -> set[str]:
         """Row ids the prompt sampler should skip from now on (HPT's removal of SFT-ed questions)."""
         return set()
@@ -191,13 +179,8 @@ class Controller:
         return {preset} if isinstance(preset, str) else set()
 
     def weighting_of(self, update: Update) -> Weighting:
-        """The weighting the loop uses for ``update``: ``update.weighting``, or, for a
-        controller that still overrides :meth:`loss_weights` / :meth:`regularizer` and
-        leaves the default, those methods asked afresh at each call."""
-        legacy = (type(self).loss_weights is not Controller.loss_weights
-                  or type(self).regularizer is not Controller.regularizer)
-        if legacy and isinstance(update.weighting, ConstantWeights) and not update.weighting:
-            return _ControllerWeights(self)
+        """The weighting the loop uses for ``update``: the update's own (a controller whose
+        weights change between the updates of one step says so in the plan it returns)."""
         return update.weighting
 
     # -- logging and resume ----------------------------------------------------------
@@ -211,15 +194,3 @@ class Controller:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._metrics = dict(state.get("metrics", {}))
 
-
-class _ControllerWeights:
-    """Adapter: a legacy controller's ``loss_weights()`` / ``regularizer()`` as a :class:`Weighting`."""
-
-    def __init__(self, controller: Controller):
-        self.controller = controller
-
-    def weight(self, name: str) -> torch.Tensor | float:
-        return self.controller.loss_weights().get(name, 1.0)
-
-    def regularizer(self) -> torch.Tensor | None:
-        return self.controller.regularizer()

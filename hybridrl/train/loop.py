@@ -284,8 +284,8 @@ class Trainer:
             fb = self._run_update(update, data, record)
             self.controller.observe(ctx, fb)
         record["time/update"] = time.time() - tu
+        record["lr"] = self.scheduler.get_last_lr()[0]  # the lr this step's updates used
         self.scheduler.step()
-        record["lr"] = self.scheduler.get_last_lr()[0]
         record.update(self.controller.metrics())
         record["step_time"] = time.time() - t0
         return record

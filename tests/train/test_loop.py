@@ -33,7 +33,7 @@ def test_cli_train_writes_what_it_promises(tmp_path, capsys):
                "max_new_tokens=8", "progress=false"])
     assert rc == 0
     recs = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in recs] == [0, 1, 2]
+    assert [r["step"] for r in recs] == [1, 2, 3]  # steps completed (TRL's global_step)
     assert REQUIRED_KEYS <= set(recs[0]), REQUIRED_KEYS - set(recs[0])
     assert (out / "config.yaml").exists() and "method: grpo" in (out / "config.yaml").read_text()
     assert (out / "summary.json").exists() and (out / "eval.jsonl").exists()
@@ -79,7 +79,7 @@ def test_resume_equals_uninterrupted(tiny_args, tmp_path):
         torch.testing.assert_close(wf[k], wr[k], atol=1e-6, rtol=0)
     m_full = [json.loads(l) for l in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     m_res = [json.loads(l) for l in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in m_res] == list(range(6))
+    assert [r["step"] for r in m_res] == list(range(1, 7))
     assert [r["reward"] for r in m_res] == [r["reward"] for r in m_full]
 
 

@@ -206,17 +206,12 @@ def test_run_update_logs_the_weighted_loss_and_feedback():
     assert rec["update/skipped_microbatches"] == 0.0 and rec["update_skipped"] is False
 
 
-def test_legacy_controller_weights_are_wrapped_until_the_update_carries_its_own():
-    class Legacy(Controller):
-        def loss_weights(self):
-            return {"sft": 0.25}
-
+def test_the_loop_uses_the_weighting_the_update_carries():
     upd = Update([sft_term([0])])
-    w = Legacy(None).weighting_of(upd)
-    assert w.weight("sft") == 0.25 and w.weight("pg") == 1.0 and w.regularizer() is None
-    own = Update([sft_term([0])], weighting=ConstantWeights({"sft": 3.0}))
-    assert Legacy(None).weighting_of(own).weight("sft") == 3.0
     assert Controller(None).weighting_of(upd) is upd.weighting
+    assert upd.weighting.weight("sft") == 1.0 and upd.weighting.regularizer() is None  # the default
+    own = Update([sft_term([0])], weighting=ConstantWeights({"sft": 3.0}))
+    assert Controller(None).weighting_of(own).weight("sft") == 3.0 and own.weighting.weight("pg") == 1.0
 
 
 def test_the_weight_multiplies_the_kl_penalty_and_entropy_bonus_too():
