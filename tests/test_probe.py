@@ -38,7 +38,7 @@ def test_cli_always_wrong_is_sparse(tmp_path, capsys):
     assert res["increase_num"] == 0 and res["recent_avg"] == 0.0 and res["decision"] == "sparse"
     assert "overridden: superrl_k" in res["thresholds"]
     recs = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in recs] == [0, 1, 2] and recs[-1]["switch_decision"] == "sparse"
+    assert [r["step"] for r in recs] == [1, 2, 3] and recs[-1]["switch_decision"] == "sparse"
     assert "steps: 3" in (out / "config.yaml").read_text()
     printed = capsys.readouterr().out
     assert "decision: SPARSE" in printed and "step rewards: 0.000 0.000 0.000" in printed

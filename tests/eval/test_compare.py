@@ -52,8 +52,9 @@ def test_compare_resumes_a_half_finished_run(tmp_path, capsys):
     from hybridrl.train.loop import train
 
     out = tmp_path / "cmp"
-    # a 2-step run that checkpointed after step 1 and then "crashed" (no summary.json)
-    overrides = TINY + ["eval_size=0", "save_every=1", "keep_last=2"]
+    # a 2-step run that checkpointed after step 1 and then "crashed" (no summary.json); the
+    # crash is staged by deleting the last checkpoint, so the older one must keep the optimizer
+    overrides = TINY + ["eval_size=0", "save_every=1", "keep_last=2", "keep_optimizer=all"]
     cfg = build_config(None, {"method": "grpo", "model": "tiny", "task": "chain_sum", "steps": 2,
                               "output_dir": str(out / "grpo")}, overrides)
     train(cfg)
@@ -62,11 +63,12 @@ def test_compare_resumes_a_half_finished_run(tmp_path, capsys):
 
     shutil.rmtree(out / "grpo" / "checkpoints" / "step-000002")
     assert main(["compare", "--methods", "grpo", "--task", "chain_sum", "--model", "tiny", "--steps", "2",
-                 "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY, "save_every=1", "keep_last=2"]) == 0
+                 "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY, "save_every=1", "keep_last=2",
+                 "keep_optimizer=all"]) == 0
     text = capsys.readouterr().out
     assert "grpo: resuming from" in text and "step-000001" in text
     steps = [json.loads(l)["step"] for l in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [0, 1]
+    assert steps == [1, 2]  # steps completed (#14)
 
 
 def test_eval_cli_writes_json_and_markdown_with_exclusive_solves(tmp_path, capsys):

@@ -4,12 +4,13 @@ import math
 
 
 def faulty(completion: str, row) -> float:
-    """A buggy user reward: raises on odd lengths, returns garbage for lengths divisible by 4,
-    else a valid score."""
+    """A buggy user reward: raises on lengths 1 mod 4, returns garbage (NaN) on lengths 3 mod 4,
+    else (even lengths) a valid score of 1. Half the samples fail, so a step where *every*
+    sample fails (which aborts the run, #14) needs all 8 lengths odd."""
     n = len(completion)
-    if n % 2:
+    if n % 4 == 1:
         raise ZeroDivisionError("user reward bug")
-    if n % 4 == 0:
+    if n % 4 == 3:
         return math.nan
     return 1.0
 

@@ -76,7 +76,7 @@ def resume_and_compare(run: Path, reference, steps: int = STEPS) -> None:
     import json
 
     steps_logged = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert steps_logged == list(range(steps))  # each step once, no torn line
+    assert steps_logged == list(range(1, steps + 1))  # each step once (steps completed), no torn line
 
 
 KILL_IN_CHECKPOINT = textwrap.dedent("""

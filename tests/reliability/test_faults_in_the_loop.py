@@ -126,12 +126,12 @@ def test_k_nonfinite_updates_stop_with_a_message_and_the_last_good_checkpoint(ti
     # the resumed step 4 trains on the batch the aborted step 4 had drawn, then on 5, 6, 7
     assert drawn == oracle[4:8]
     recs = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in recs] == list(range(8))
+    assert [r["step"] for r in recs] == list(range(1, 9))  # steps completed
     assert ckpt.latest_checkpoint(run).name == "step-000008"
 
 
 def test_faulty_user_reward_scores_zero_is_counted_and_logged_once(tiny_overrides, monkeypatch, caplog):
-    # rel_helpers.faulty: raises on odd lengths, returns NaN on lengths divisible by 4, else 1.0
+    # rel_helpers.faulty: raises on lengths 1 mod 4, returns NaN on lengths 3 mod 4, else 1.0
     monkeypatch.setattr(scoring, "_LOGGED_TRACEBACK", False)
     t = Trainer(cfg_of(tiny_overrides(steps=3, eval_size=0, reward_fn="rel_helpers:faulty")))
     with caplog.at_level(logging.WARNING, logger="hybridrl.rewards.scoring"):
