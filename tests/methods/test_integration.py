@@ -385,6 +385,16 @@ def test_sasr_warms_up_then_switches_by_gradient_norm(tmp_path):
     assert "reward" in recs[2] and recs[2]["sft_fraction"] == 0.0 and "pg_loss" in recs[2]
 
 
+def test_sasr_grpo_steps_carry_kl_to_the_initial_model(tmp_path):
+    # SASR eq. 4: −β KL(π_θ ‖ π_ref) in the GRPO objective. W = 1 SFT warm-up step, then γ huge
+    # -> p ≈ 0: step 1 is GRPO. The SFT step carries no KL term (kl 0); the GRPO step measures
+    # the KL of the policy (moved by the SFT step) to the initial model: > 0.
+    t = make_trainer(tmp_path, "sasr", "even_char_sum", sasr_warmup_steps=1, sasr_gamma=1e12, beta=0.1)
+    recs = run(t, 2)
+    assert "reward" not in recs[0] and recs[0]["kl"] == 0.0
+    assert "reward" in recs[1] and recs[1]["kl"] > 1e-7
+
+
 def test_ssr_alternates(tmp_path):
     recs = run(make_trainer(tmp_path, "ssr"))
     assert ["reward" in r for r in recs] == [False, True, False]
