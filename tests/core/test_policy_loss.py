@@ -292,3 +292,33 @@ def test_a_huge_log_ratio_gives_a_finite_loss_and_gradient(denominator, clip, ad
         assert loss[0].tolist() == pytest.approx([big, -adv], rel=1e-6)
         assert g[0, 1].item() == pytest.approx(-adv / 2, rel=1e-6)  # token-mean over 2 tokens
         assert m["ratio_max"].item() == pytest.approx(math.exp(20), rel=1e-6)
+
+
+# ---------------------------------------------------------------- #18: mutation-run survivors
+def test_an_all_masked_batch_has_zero_metrics_of_the_input_dtype():
+    # no token trained on (a micro-batch of padding): loss 0, every metric a 0-dim zero in the
+    # input's dtype (not None, not float32, not missing a key)
+    lp = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    loss, m = policy_loss(lp, lp.detach() - 1.0, torch.ones(2, dtype=torch.float64), torch.zeros(2, 3))
+    assert torch.equal(loss, torch.zeros(2, 3, dtype=torch.float64))
+    assert set(m) == {"ratio_mean", "ratio_min", "ratio_max", "clipfrac_low", "clipfrac_high", "clipfrac"}
+    for k, v in m.items():
+        assert v.shape == () and v.dtype == torch.float64 and v.item() == 0.0, k
+
+
+def test_advantages_of_another_dtype_leave_the_loss_in_the_log_probs_dtype():
+    # float64 advantages (a reward computation in double) must not promote a float32 loss:
+    # A is cast to logp's dtype first
+    lp = torch.tensor([[-0.5, -1.0]], requires_grad=True)
+    loss, _ = policy_loss(lp, lp.detach(), torch.tensor([2.0], dtype=torch.float64), torch.ones(1, 2))
+    assert loss.dtype == torch.float32
+    assert loss[0].tolist() == pytest.approx([-2.0, -2.0])  # ratio 1: -A r = -2
+
+
+def test_luffy_shaping_defaults_to_gamma_0_1():
+    # LUFFY §3.3: f(π) = π / (π + 0.1) when shaping_gamma is not given; π = e^-0.5 = 0.6065307
+    # -> f = 0.6065307 / 0.7065307 = 0.8584640, loss -A f = -0.8584640
+    lp = torch.tensor([[-0.5]], dtype=torch.float64, requires_grad=True)
+    loss, _ = policy_loss(lp, None, torch.tensor([1.0], dtype=torch.float64), torch.ones(1, 1),
+                          denominator="one", shaping="luffy", clip="none")
+    assert loss.item() == pytest.approx(-0.6065307 / 0.7065307, abs=1e-7)
