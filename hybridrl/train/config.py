@@ -591,9 +591,10 @@ def check_model_name(model: str) -> None:
         return
     if Path(name).expanduser().exists():
         return
-    close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=1, cutoff=0.75)
+    names = {**{m: m for m in KNOWN_MODELS}, "smollm2": "smollm2-135m", "smollm2-135m-instruct": "smollm2-135m"}
+    close = difflib.get_close_matches(name.lower(), list(names), n=1, cutoff=0.75)
     if close:
-        raise ConfigError(f"config key 'model': unknown model '{name}' (did you mean {close[0]}?); "
+        raise ConfigError(f"config key 'model': unknown model '{name}' (did you mean {names[close[0]]}?); "
                           f"models are tiny, smollm2-135m, a local HF folder or a hub id")
     if name.startswith((".", "/", "~")) or name.endswith("/"):
         raise ConfigError(f"config key 'model': model folder '{name}' does not exist")

@@ -226,6 +226,10 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
     validate(cfg, notes=[])  # the caller has shown the notes (build_config or the Python API)
     out = Path(cfg.output_dir)
     created = not out.exists()
+    # the outermost folder this run creates (runs/ itself, for a first run): removed too if left empty
+    top = out
+    while not top.parent.exists():
+        top = top.parent
     if resume is None:
         check_output_dir(cfg, overwrite, log)
     log(f"hybridrl: run folder {out}")
@@ -241,4 +245,10 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
     except BaseException:
         if created:
             _remove_if_empty_run(out)
+            p = out.parent
+            while not out.exists() and p.is_dir() and not any(p.iterdir()) and top != out:
+                p.rmdir()
+                if p == top:
+                    break
+                p = p.parent
         raise

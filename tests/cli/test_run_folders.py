@@ -67,7 +67,7 @@ def test_overwrite_refused_resume_alone_continues(tmp_path, monkeypatch, capsys,
     assert len(metrics_steps(run)) == 1
 
 
-def test_failed_run_leaves_no_folder_and_data_without_eval_set_says_so(tmp_path, capsys, tiny):
+def test_failed_run_leaves_no_folder_and_data_without_eval_set_says_so(tmp_path, monkeypatch, capsys, tiny):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "1+1?", "answer": "2"}\n{"prompt": "2+2?"}\n')
     out = tmp_path / "new-run"
@@ -77,6 +77,12 @@ def test_failed_run_leaves_no_folder_and_data_without_eval_set_says_so(tmp_path,
     assert f"no eval set (training from data={bad})" in err  # before #14: the final eval was skipped silently
     assert error_lines(err) == [f"hybridrl: error: {bad}:2: field 'answer': missing (the row has fields: prompt)"]
     assert not out.exists()  # before #14: an empty folder was left behind
+    # a model that cannot be loaded (a hub id, offline): neither the run folder nor runs/ stays
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--task", "chain_sum", "--model", "someone/model", "train_size=8"]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert line.startswith("hybridrl: error: cannot load model 'someone/model'") and "HF_HUB_OFFLINE" in line
+    assert not (tmp_path / "runs").exists()
 
 
 def test_eval_never_overwrites_an_earlier_eval(tmp_path, monkeypatch, capsys):
