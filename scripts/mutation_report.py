@@ -45,6 +45,27 @@ def one_line_diff(name: str, path) -> str:
     return f"{' / '.join(minus)}  ->  {' / '.join(plus)}"
 
 
+# Heuristic tags for survivors that are usually equivalent mutants (docs/testing.md); a tag is a
+# hint for the reader, not a verdict: each tagged survivor still needs a look.
+_LIKELY_EQUIVALENT = [
+    ("message text", re.compile(r"raise \w+\(|warn\(|logger\.\w+\(")),
+    ("device on CPU", re.compile(r"device=[\w.]+\.device.*->.*(device=None|, \))")),
+    ("float('INF') == inf", re.compile(r'float\("-?INF"\)')),
+    ("axis -1 == +1 on 2-D", re.compile(r"(sum|unsqueeze|shape\[|size)\(?[+]1[\])]")),
+]
+
+
+def tag(name: str, diff: str) -> str:
+    """A hint on why a survivor may be equivalent ('' when none applies)."""
+    func = re.split(r"\.x[_\u01c1]", name)[-1]
+    if func.startswith(("register_", "_register", "register")) or "register_" in name:
+        return "untestable here: import-time registration, runs before mutmut's fork so its mutant is never active"
+    for label, pattern in _LIKELY_EQUIVALENT:
+        if pattern.search(diff):
+            return f"likely equivalent: {label}"
+    return ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/mutation-survivors.txt")
@@ -70,13 +91,15 @@ def main() -> None:
         chk = sum(v for k, v in c.items() if k not in ("not checked", "no tests", "skipped"))
         lines.append(f"#   {mod}: {sum(c[k] for k in DETECTED)} / {chk} ({c['survived']})")
     lines.append("#")
-    lines.append("# survivors (mutant name: original -> mutant); see docs/testing.md for how they are classified")
+    lines.append("# survivors (mutant name [status; heuristic hint]: original -> mutant); untagged ones are")
+    lines.append("# presumed missing tests. docs/testing.md says how survivors are classified.")
     for name in sorted(n for n, s in status.items() if s in ("survived", "no tests")):
         try:
             diff = one_line_diff(name, where[name])
         except Exception as e:  # a diff that cannot be rebuilt is listed without it
             diff = f"(diff unavailable: {type(e).__name__})"
-        lines.append(f"{name} [{status[name]}]: {diff}")
+        hint = tag(name, diff)
+        lines.append(f"{name} [{status[name]}{'; ' + hint if hint else ''}]: {diff}")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:3]))
 
