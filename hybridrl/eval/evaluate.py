@@ -41,35 +41,18 @@ class EvalSettings:
     """What generates the answers: ``hf``, ``vllm`` or ``auto`` (as the training key; #17)."""
 
 
-def evaluate_rows(
-    model,
-    tokenizer,
-    rows: list[Row],
-    *,
-    template: str = "chat",
-    max_new_tokens: int = 256,
-    samples: int = 0,
-    temperature: float = 0.6,
-    top_p: float = 0.95,
-    ks: tuple[int, ...] = (1,),
-    bf16: bool = False,
-    batch_size: int = 16,
-    seed: int = 0,
-    progress: bool = True,
-    timeout_s: float = 2.0,
-    reward_fn: str | None = None,
-    desc: str = "eval",
-    generator: Any = None,
-) -> dict[str, Any]:
+def evaluate_rows(model, tokenizer, rows: list[Row], *, ks: tuple[int, ...] = (1,), **score) -> dict[str, Any]:
     """Greedy accuracy always; with ``samples`` > 0 also avg@samples and pass@k (HPT protocol:
     T = 0.6, top-p 0.95). Returns totals, a per-task/difficulty breakdown and per-row results.
-    ``generator``: the engine to answer with (default HF generate on ``model``)."""
+
+    ``score``: the keywords of :func:`hybridrl.train.heldout.score_rows` (``template``,
+    ``max_new_tokens``, ``samples``, ``temperature``, ``top_p``, ``bf16``, ``batch_size``,
+    ``seed``, ``progress``, ``timeout_s``, ``reward_fn``, ``desc``, ``generator``: the engine
+    to answer with, default HF generate on ``model``)."""
     from hybridrl.train.heldout import score_rows
 
-    per_row = score_rows(model, tokenizer, rows, template=template, max_new_tokens=max_new_tokens, samples=samples,
-                         temperature=temperature, top_p=top_p, bf16=bf16, batch_size=batch_size, seed=seed,
-                         progress=progress, timeout_s=timeout_s, reward_fn=reward_fn, desc=desc, generator=generator)
-    return summarize(per_row, samples=samples, ks=ks)
+    per_row = score_rows(model, tokenizer, rows, **score)
+    return summarize(per_row, samples=score.get("samples", 0), ks=ks)
 
 
 def summarize(per_row: list[dict[str, Any]], *, samples: int = 0, ks: tuple[int, ...] = (1,),

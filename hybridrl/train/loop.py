@@ -46,6 +46,7 @@ import torch
 from hybridrl.methods.base import Controller, Feedback, LossTerm, StepContext, StepData, Update
 from hybridrl.methods.registry import build_controller
 from hybridrl.train import checkpoint as ckpt
+from hybridrl.train import run_state
 from hybridrl.train import interrupt
 from hybridrl.train.config import TrainConfig, config_to_dict
 from hybridrl.train.records import rollout_metrics, run_summary
@@ -170,69 +171,16 @@ class Trainer:
             self._demo_cache[k] = ids + [self.tokenizer.eos_token_id]  # the model learns to stop
         return self._demo_cache[k]
 
-    # -- resume / checkpoints --------------------------------------------------------
+    # -- resume / checkpoints (train/run_state.py) -------------------------------------
     def _write_config(self) -> None:
-        if not self.dist.main:
-            return
-        import yaml
-
-        tmp = self.run_dir / "config.yaml.tmp"
-        tmp.write_text(yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False))
-        tmp.replace(self.run_dir / "config.yaml")
+        run_state.write_config(self)
 
     def _resume(self, path: Path) -> None:
-        c = path if (path / ckpt.MARKER).exists() else ckpt.latest_checkpoint(path)
-        if c is None:
-            raise FileNotFoundError(f"--resume {path}: no complete checkpoint found")
-        if self.dist.mode != "none":  # every rank reads its shards (DCP) and its RNG states
-            from hybridrl.train.parallel_checkpoint import load_parallel_checkpoint
-
-            state = load_parallel_checkpoint(self.dist, c, self._checkpoint_modules(), self.optimizer)
-        else:
-            state = ckpt.load_state(c)
-            ckpt.load_model_weights(self.model, c)
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.controller.load_state_dict(state["controller"])
-        self.sampler.load_state_dict(state["sampler"])
-        if self.value_head is not None and state.get("value_head") is not None:
-            self.value_head.load_state_dict(state["value_head"])
-        if self.ref_model is not None and state.get("ref_model") is not None:
-            self.ref_model.load_state_dict(state["ref_model"])
-        ckpt.set_rng_state(state["rng"])
-        self.start_step = int(state["step"])
-        self.resumed_from = c
-
-    def _checkpoint_modules(self) -> dict:
-        """What the sharded (DCP) checkpoint holds besides the optimizer, by name."""
-        return {"policy": self.model, "value_head": self.value_head,
-                "loss_weights": list(self.controller.parameters()) or None, "reference": self.ref_model}
+        run_state.resume(self, path)
 
     def save(self, step: int) -> Path | None:
         """Checkpoint after ``step`` steps (one process: rank 0 writes; DDP/FSDP2: every rank)."""
-        if self.dist.mode != "none":
-            from hybridrl.train.parallel_checkpoint import save_parallel_checkpoint
-
-            state = {"step": step, "scheduler": self.scheduler.state_dict(),
-                     "controller": self.controller.state_dict(), "sampler": self.sampler.state_dict(),
-                     "rng": ckpt.rng_state()}
-            return save_parallel_checkpoint(self.dist, self.run_dir, step, self._checkpoint_modules(),
-                                            self.optimizer, self.model, self.tokenizer, state, self.cfg.keep_last)
-        if not self.dist.main:
-            return None
-        state = {
-            "step": step,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "controller": self.controller.state_dict(),
-            "sampler": self.sampler.state_dict(),
-            "rng": ckpt.rng_state(),
-            "value_head": self.value_head.state_dict() if self.value_head is not None else None,
-            # the reference only needs saving when it is not the initial model (SFT→RL)
-            "ref_model": self.ref_model.state_dict() if self.ref_model is not None else None,
-        }
-        return ckpt.save_checkpoint(self.run_dir, step, self.model, self.tokenizer, state, self.cfg.keep_last,
-                                    keep_optimizer=self.cfg.keep_optimizer)
+        return run_state.save(self, step)
 
     # -- one step --------------------------------------------------------------------
     def _shard(self, rows: list) -> list:
