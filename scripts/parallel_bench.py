@@ -79,6 +79,27 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KB
 
 
+def _status_mb(field: str) -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark (VmHWM) so the training phase is measured alone, not the
+    model load's transients; returns the RSS now."""
+    import gc
+
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return _status_mb("VmRSS")
+
+
 def legacy_sum_grads(params) -> None:
     """The pre-#13 collective (copied here to time it): one flat fp32 copy, all-reduced."""
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -109,8 +130,14 @@ def worker(rank: int, world: int, port: int, args, mode: str, out_path: str) -> 
         model = build_model(args.model, device)
         rec["params"] = sum(p.numel() for p in model.parameters())
         model.config.use_cache = False
+        if args.gen_tokens and mode == "fsdp2":
+            import copy as _copy
+
+            model_copy = _copy.deepcopy(model)  # before sharding, for the RolloutCopy measurement
         wrapped = par.wrap(model, bf16=args.bf16) if mode in ("ddp", "fsdp2") else model
         params = [p for p in wrapped.parameters() if p.requires_grad]
+        if not cuda:
+            rec["rss_after_wrap_mb"] = reset_peak_rss()
         opt = torch.optim.AdamW(params, lr=1e-5, fused=True)
         g = torch.Generator().manual_seed(1234 + rank)
         vocab = model.config.vocab_size
@@ -156,10 +183,25 @@ def worker(rank: int, world: int, port: int, args, mode: str, out_path: str) -> 
                 torch.cuda.synchronize()
             rec["generate_s"] = time.perf_counter() - t0
             rec["generate_tokens"] = args.micro * args.gen_tokens
+            if mode == "fsdp2":
+                # the alternative: an unsharded copy, refreshed from the shards, generating on its own
+                copy = P.RolloutCopy(model_copy)
+                t0 = time.perf_counter()
+                gen = copy.refresh(par, wrapped)
+                rec["copy_refresh_s"] = time.perf_counter() - t0
+                with torch.no_grad(), autocast():
+                    gen.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=args.gen_tokens,
+                                 min_new_tokens=args.gen_tokens, do_sample=True, pad_token_id=0)
+                if cuda:
+                    torch.cuda.synchronize()
+                rec["copy_generate_s"] = time.perf_counter() - t0
+                rec["copy_extra_mb"] = sum(p.numel() * p.element_size() for p in copy.module.parameters()) / 2**20
         if cuda:
             rec["peak_allocated_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
             rec["peak_reserved_gb"] = torch.cuda.max_memory_reserved(device) / 2**30
         rec["peak_rss_mb"] = rss_mb()
+        if not cuda:
+            rec["train_peak_rss_mb"] = _status_mb("VmHWM")  # peak since the reset after wrapping
     except Exception:
         rec["error"] = traceback.format_exc()[-3000:]
     with open(out_path.format(rank), "w") as f:
@@ -206,7 +248,8 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     for r in results:
         keys = ("mode", "rank", "params", "step_time_s", "peak_allocated_gb", "peak_rss_mb", "rss_before_model_mb",
-                "generate_s", "error")
+                "rss_after_wrap_mb", "train_peak_rss_mb",
+                "generate_s", "copy_generate_s", "copy_refresh_s", "error")
         print({k: r.get(k) for k in keys if k in r}, flush=True)
     return 0
 
