@@ -295,6 +295,7 @@ class VLLMGenerator:
         before the first ``generate``), built from a temporary folder holding only the model's
         config and tokenizer: no checkpoint is written or read."""
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process: in-place weight sync
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the run's console is for the run (read at import)
         import vllm
 
         if not torch.cuda.is_available():
@@ -327,7 +328,7 @@ class VLLMGenerator:
         # its multiprocess executor does): the training side keeps the real function.
         set_num_threads, num_threads = torch.set_num_threads, torch.get_num_threads()
         try:
-            with torch.random.fork_rng(devices=[]), _quiet():
+            with torch.random.fork_rng(devices=[]):
                 return vllm.LLM(**kwargs)
         finally:
             torch.set_num_threads = set_num_threads
@@ -361,18 +362,3 @@ def _unwrap(model: Any) -> Any:
     if hasattr(model, "get_base_model"):
         model = model.get_base_model()
     return model
-
-
-@contextlib.contextmanager
-def _quiet():
-    """vLLM logs at INFO by default; keep a training run's console for the run."""
-    import logging
-
-    logger = logging.getLogger("vllm")
-    level = logger.level
-    if "VLLM_LOGGING_LEVEL" not in os.environ:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
