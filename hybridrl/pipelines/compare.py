@@ -134,6 +134,37 @@ def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: li
     return sets
 
 
+def evaluate_runs(runs: dict[str, Path], base: tuple[str, int] | None, sets: dict[str, list], settings: EvalSettings,
+                  out: Path, log: Callable[[str], None], head: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Evaluate the base model (``base`` = (model, seed), or None) and each run's final model."""
+    evals: dict[str, dict[str, Any]] = {}
+    if base is not None:
+        head(f"evaluating the base model {base[0]}")
+        evals["base"] = evaluate_cached("base", base[0], sets, settings, out, log, model_seed=base[1])
+    for m, run_dir in runs.items():
+        head(f"evaluating {m}")
+        model_dir = final_model_dir(run_dir)
+        if model_dir is None:
+            raise FileNotFoundError(f"{run_dir}: the run has no checkpoint to evaluate")
+        evals[m] = evaluate_cached(m, str(model_dir), sets, settings, out, log)
+    return evals
+
+
+def compare_overrides(overrides: list[str] | None, cli: dict[str, Any]) -> list[str]:
+    """Every method's ``key=value`` overrides, plus compare's defaults where the user set none:
+    no in-loop evaluation (the final models are evaluated on the eval sets), a checkpoint every
+    quarter of the run (an interrupted run resumes), only the last checkpoint kept."""
+    overrides = list(overrides or [])
+    keys = {o.split("=", 1)[0].strip().replace("-", "_") for o in overrides}
+    if "eval_every" not in keys and "eval_size" not in keys:
+        overrides.append("eval_size=0")
+    if "save_every" not in keys:
+        overrides.append(f"save_every={max(1, int(cli.get('steps') or 100) // 4)}")
+    if "keep_last" not in keys:
+        overrides.append("keep_last=1")
+    return overrides
+
+
 def run_compare(
     methods: list[str],
     *,
@@ -165,15 +196,7 @@ def run_compare(
     t0 = time.time()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    overrides = list(overrides or [])
-    keys = {o.split("=", 1)[0].strip().replace("-", "_") for o in overrides}
-    if "eval_every" not in keys and "eval_size" not in keys:
-        # the final models are evaluated below on the eval sets; no need for the loop's own pass
-        overrides.append("eval_size=0")
-    if "save_every" not in keys:  # so that an interrupted run resumes instead of starting over
-        overrides.append(f"save_every={max(1, int(cli.get('steps') or 100) // 4)}")
-    if "keep_last" not in keys:
-        overrides.append("keep_last=1")
+    overrides = compare_overrides(overrides, cli)
     cfgs = {m: build_config(config, {**cli, "method": m, "output_dir": str(out / m)}, overrides) for m in methods}
     first = next(iter(cfgs.values()))
     sets = default_eval_sets(first, eval_size, eval_tasks, eval_data, eval_seed, eval_task_size)
@@ -196,15 +219,7 @@ def run_compare(
     for m, cfg in cfgs.items():
         head(f"training {m}: {cfg.steps} steps of {cfg.prompts_per_step} prompts x {cfg.group_size} completions")
         runs[m], status[m] = train_or_resume(cfg, log)
-    evals: dict[str, dict[str, Any]] = {}
-    if evaluate_base:
-        head(f"evaluating the base model {first.model}")
-        evals["base"] = evaluate_cached("base", first.model, sets, settings, out, log, model_seed=first.seed)
-    for m in methods:
-        head(f"evaluating {m}")
-        model_dir = final_model_dir(runs[m])
-        if model_dir is None:
-            raise FileNotFoundError(f"{runs[m]}: the run has no checkpoint to evaluate")
-        evals[m] = evaluate_cached(m, str(model_dir), sets, settings, out, log)
+    base = (first.model, first.seed) if evaluate_base else None
+    evals = evaluate_runs(runs, base, sets, settings, out, log, head)
     report = build_report(runs, evals, out, title=title or f"hybridrl compare: {', '.join(methods)}", notes=notes)
     return {"runs": runs, "evals": evals, "report": report, "status": status, "wall_time_s": time.time() - t0}
