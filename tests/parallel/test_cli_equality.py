@@ -12,6 +12,7 @@ Slow (≈ 20 s per launch on 2 cores): marked ``slow``; ``make test-slow`` / ``.
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,7 +23,8 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 CONFIGS = {"ddp": ROOT / "examples/accelerate/cpu_ddp_2proc.yaml", "fsdp2": ROOT / "examples/accelerate/cpu_fsdp2_2proc.yaml"}
 TOL = 1e-5
 
@@ -59,7 +61,9 @@ def train(out: Path, method_args: list[str], mode: str | None, steps: int, extra
     else:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS[mode]),
                "--main_process_port", str(_port()), "-m", "hybridrl.cli", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    # reward workers import parallel_rewards (this folder) by name
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH", "")]))}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert r.returncode == 0, (mode, r.stdout[-2000:], r.stderr[-4000:])
     return [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
 
