@@ -281,3 +281,15 @@ def test_mini_batches_split_whole_prompts_and_count_each_alone():
     assert a.term.advantages.tolist() == [1.0, 2.0] and a.norm == (3.0, 2.0)
     assert b.term.advantages.tolist() == [3.0, 4.0] and b.norm == (4.0, 2.0)
     assert t1[0] is a.term and t2[0] is b.term
+
+
+@pytest.mark.parametrize("method, rl_preset, critic", [("ppo", "grpo", True), ("superrl", "ppo", True),
+                                                        ("superrl", "grpo", False), ("grpo", "ppo", False)])
+def test_a_value_head_exists_whenever_a_term_may_use_gae(method, rl_preset, critic):
+    # #12 item 1: superrl rl_preset=ppo (SuperRL Tables 3-4) used to crash at step 1 without a critic;
+    # grpo's own preset is fixed, so its rl_preset does not ask for one
+    from hybridrl.methods.registry import build_controller
+    from hybridrl.train.setup import needs_value_head
+
+    cfg = replace(TrainConfig(), method=method, rl_preset=rl_preset)
+    assert needs_value_head(cfg, build_controller(cfg)) is critic
