@@ -44,7 +44,8 @@ def split_states(states: list[TermState], terms: list[LossTerm], num: int, num_p
         row = []
         for t in terms:
             ts = by_term.get(id(t))
-            keep = None if ts is None else ((ts.seqs.prompt_index >= lo) & (ts.seqs.prompt_index < hi)).nonzero()[:, 0]
+            pi = None if ts is None else ts.seqs.prompt_index.cpu()
+            keep = None if pi is None else ((pi >= lo) & (pi < hi)).nonzero()[:, 0]
             row.append(keep)
             local += [float(ts.seqs.mask[keep].sum()), float(len(keep))] if keep is not None else [0.0, 0.0]
         picks.append(row)

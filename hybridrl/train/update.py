@@ -29,6 +29,7 @@ Departures from the usual trainer (TRL, verl), on purpose:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -58,6 +59,14 @@ class Sequences:
 
     def __len__(self) -> int:
         return int(self.completion_ids.shape[0])
+
+    def to(self, device: torch.device) -> "Sequences":
+        """The same sequences with their tensors on ``device`` (the model's: CUDA training)."""
+        def move(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x.to(device)
+
+        return Sequences(self.prompt_ids, self.prompt_index.to(device), self.completion_ids.to(device),
+                         self.mask.to(device), move(self.sampling_logprobs), move(self.rewards))
 
     def slice(self, sl: slice | torch.Tensor) -> "Sequences":
         return Sequences(
@@ -297,8 +306,15 @@ def chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
+def model_device(model) -> torch.device:
+    """Where the model's weights are (the micro-batches go there)."""
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 def forward(model, mb: Sequences, s: LossSettings, **kw) -> dict[str, torch.Tensor]:
-    """``sequence_logprobs`` of a micro-batch under autocast."""
+    """``sequence_logprobs`` of a micro-batch under autocast, on the model's device."""
+    mb = mb.to(model_device(model))
     with s.autocast():
         return sequence_logprobs(model, mb.prompt_ids, mb.prompt_index, mb.completion_ids, mb.mask,
                                  temperature=s.temperature, **kw)
@@ -319,8 +335,10 @@ def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: Loss
             extra["rollout_logprob_diff_mean"] = diff["mean"]
         return logp
 
-    old = ts.old_logp.get(sl, first_pass_old)
-    ptl, metrics = term_loss(ts.preset, logp, old, ts.advantages(sl), mb.mask, entropy=entropy, eps_low=s.eps_low,
+    old = ts.old_logp.get(sl, first_pass_old).to(logp.device)
+    adv = ts.advantages(sl)
+    adv = None if adv is None else adv.to(logp.device)  # the controller's advantages live on the CPU
+    ptl, metrics = term_loss(ts.preset, logp, old, adv, mb.mask, entropy=entropy, eps_low=s.eps_low,
                              eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma)
     metrics = {**metrics, **extra}
     if s.vllm_importance_sampling_correction and sampler is not None and s.old_logprobs != "sampling":
@@ -330,7 +348,7 @@ def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: Loss
         ptl = ptl * w.to(ptl.dtype)
         metrics.update(is_metrics)
     if ts.term.seq_weights is not None:
-        ptl = ptl * ts.term.seq_weights[sl].to(ptl.dtype)[:, None]
+        ptl = ptl * ts.term.seq_weights[sl].to(ptl.device, ptl.dtype)[:, None]
     return ptl, metrics, maxima
 
 
@@ -344,7 +362,7 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
     actor loss the weight scales (SuperRL §3.2's L_actor under exp(−2 s_pg)); the critic's
     value loss is not.
     """
-    mb = ts.seqs.slice(sl)
+    mb = ts.seqs.slice(sl).to(model_device(models.policy))
     out = forward(models.policy, mb, s, return_entropy=True, return_hidden=parts.value,
                   entropy_grad=parts.entropy)  # only an entropy bonus differentiates the entropy
     logp, entropy = out["logprobs"].float(), out["entropy"].float()
@@ -359,7 +377,7 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
     st = TermStats(loss=float(loss.detach()), entropy_sum=float((entropy.detach() * mb.mask).sum()),
                    tokens=float(mb.mask.sum()))
     if parts.kl:
-        ref = ts.ref_logp.get(sl, lambda: _no_grad_logprobs(models.reference, mb, s))
+        ref = ts.ref_logp.get(sl, lambda: _no_grad_logprobs(models.reference, mb, s)).to(logp.device)
         kl = agg(kl_penalty(logp, ref, s.kl_estimator))
         actor = actor + s.beta * kl
         st.kl = float(kl.detach())
@@ -368,7 +386,8 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
     total = weighting.weight(ts.term.name) * actor
     if parts.value:
         values = models.value_head(out["hidden"].float()).squeeze(-1)
-        vl = agg(value_loss(values, ts.gae.old_values[sl], ts.gae.returns[sl], mb.mask, clip_eps=s.cliprange_value))
+        old_values, returns = ts.gae.old_values[sl].to(values.device), ts.gae.returns[sl].to(values.device)
+        vl = agg(value_loss(values, old_values, returns, mb.mask, clip_eps=s.cliprange_value))
         total = total + s.vf_coef * vl
         st.vf_loss = float(vl.detach())
     st.metric_sums = {k: float(torch.as_tensor(v).float().mean()) * st.tokens for k, v in metrics.items()}
@@ -425,7 +444,7 @@ def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: A
     """
     if models.value_head is None:
         raise RuntimeError(f"term {ts.term.name!r} (preset {ts.preset.name!r}) needs a value head")
-    seqs = ts.seqs
+    seqs = ts.seqs.to(model_device(models.policy))
     vals = torch.zeros_like(seqs.mask)
     for sl in chunks(len(seqs), s.micro_batch_size):
         mb = seqs.slice(sl)
@@ -437,7 +456,12 @@ def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: A
     token_rewards[torch.arange(len(seqs)), last] = seqs.rewards.float()
     adv, ret = gae_advantages(token_rewards, vals, seqs.mask, gamma=s.gae_gamma, lam=s.gae_lambda)
     m = seqs.mask.bool()
-    mean, std = adv[m].mean(), adv[m].std() if m.sum() > 1 else torch.tensor(1.0)
+    # whitened with the mean and (unbiased) std over the real tokens of all processes, so that
+    # several processes give the one-process advantages: std² = (Σa² − n·mean²) / (n − 1)
+    a = adv[m].double()
+    total, sq, n = dist.sum([float(a.sum()), float((a * a).sum()), float(a.numel())])
+    mean = total / max(1.0, n)
+    std = math.sqrt(max(0.0, (sq - n * mean * mean) / (n - 1))) if n > 1 else 1.0
     ts.gae = GAETargets(advantages=torch.where(m, (adv - mean) / (std + 1e-8), torch.zeros_like(adv)),
                         returns=ret, old_values=vals)
 

@@ -36,6 +36,9 @@ class TablePolicy(torch.nn.Module):
     """True: entropy_t = -lp_t, a stand-in with a gradient (d H_t / d lp_t = -1)."""
 
 
+REAL_FORWARD = U.forward  # before the fixture below replaces it
+
+
 @pytest.fixture(autouse=True)
 def table_forward(monkeypatch):
     monkeypatch.setattr(U, "forward", lambda model, mb, s, **kw: model(mb, **kw))
@@ -293,3 +296,22 @@ def test_a_value_head_exists_whenever_a_term_may_use_gae(method, rl_preset, crit
 
     cfg = replace(TrainConfig(), method=method, rl_preset=rl_preset)
     assert needs_value_head(cfg, build_controller(cfg)) is critic
+
+
+def test_micro_batches_reach_the_model_on_its_device(monkeypatch):
+    # CUDA training: the sequences are built on the CPU (the controller's and the sampler's
+    # tensors); forward() must hand them to sequence_logprobs on the model's device. A model on
+    # the `meta` device stands in for the GPU on a CPU-only machine.
+    seen = {}
+
+    def fake_logprobs(model, prompt_ids, prompt_index, completion_ids, mask, **kw):
+        seen.update(ids=completion_ids.device, mask=mask.device, index=prompt_index.device)
+        return {"logprobs": torch.zeros_like(mask)}
+
+    monkeypatch.setattr(U, "sequence_logprobs", fake_logprobs)
+    model = torch.nn.Linear(1, 1, device="meta")
+    assert U.model_device(model).type == "meta"
+    out = REAL_FORWARD(model, seqs(MASK), settings())
+    assert {d.type for d in seen.values()} == {"meta"} and out["logprobs"].device.type == "meta"
+    moved = seqs(MASK).to(torch.device("meta"))
+    assert moved.mask.device.type == moved.rewards.device.type == moved.prompt_index.device.type == "meta"
