@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 _LOG_RATIO_CLAMP = 20.0  # exp(±20): keeps a stale old_logp from overflowing; such tokens are clipped anyway
+_GSPO_LOG_RATIO_MAX = 10.0  # GSPO's sequence log ratio, as verl
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,7 +153,8 @@ def _ratio_one(lp: Tensor, old: Tensor | None, m: Tensor) -> Tensor:
 def _ratio_gspo(lp: Tensor, old: Tensor | None, m: Tensor) -> Tensor:
     # s_i = exp(mean_t log(π/π_old)), token form sg(s_i) · π_t / sg(π_t)  (GSPO eq. 7, 13)
     seq_len = m.sum(-1, keepdim=True).clamp(min=1)
-    seq_log_ratio = ((lp - old).sum(-1, keepdim=True) / seq_len).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    # clamped above at 10 as verl's compute_policy_loss_gspo (no lower clamp: exp(-large) -> 0 is harmless)
+    seq_log_ratio = ((lp - old).sum(-1, keepdim=True) / seq_len).clamp(max=_GSPO_LOG_RATIO_MAX)
     return torch.exp(seq_log_ratio.detach() + lp - lp.detach())  # (N, T); value s_i on every token
 
 
