@@ -97,8 +97,9 @@ def test_unverified_demonstrations_are_dropped_then_a_demo_method_refuses(tmp_pa
 
 BAD_CONFIGS = [
     # (extra CLI args, YAML text or None, expected message)
-    (["--method", "grpo", "--task", "chain_sum", "learning_rate=1e-5"], None,
-     "unknown config key 'learning_rate'"),
+    # (learning_rate is TRL's name, accepted as an alias of lr: misspell it)
+    (["--method", "grpo", "--task", "chain_sum", "learnin_rate=1e-5"], None,
+     "unknown config key 'learnin_rate' (did you mean lr?)"),
     (["--method", "grpo", "--task", "chain_sum"], "task: chain_sum\ngrop_size: 4\n",
      "c.yaml: unknown config key 'grop_size' (did you mean group_size"),
     (["--method", "grpo", "--task", "chain_sum", "max_new_tokens=lots"], None,
