@@ -23,8 +23,8 @@ Clipping choices:
   acts on tokens with A < 0 and ratio > c, which cannot occur at the first update of a batch
   (ratio ≡ 1) and are rare after. ``rl_preset=grpo_dual`` is GRPO with verl's dual-clip
   (c = ``dual_clip_c``, default 3).
-- GSPO's sequence log-ratio is clamped in ``policy_loss`` (see there); k3 KL is clamped as
-  verl's ``low_var_kl`` (``regularizers.kl_penalty``).
+- GSPO's sequence log-ratio is clamped above at 10 as verl (``policy_loss``); k3 KL is
+  clamped as verl's ``low_var_kl`` (``regularizers.kl_penalty``).
 """
 
 from __future__ import annotations
