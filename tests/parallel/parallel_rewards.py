@@ -1,9 +1,9 @@
 """Scripted rewards for the multi-process CLI tests (imported by reward workers by name)."""
 
 
-def even_length_on_even_prompts(completion: str, row) -> float:
-    """1 for an even-length completion of a prompt of even length, else 0: prompts of odd length
-    never get a correct rollout, so HPT's gate (γ = 0) sends them to SFT and the others to RL —
-    the two ranks then hold different terms and numbers of micro-batches."""
-    prompt = row.prompt if isinstance(row.prompt, str) else str(row.prompt)
-    return float(len(prompt) % 2 == 0 and len(completion) % 2 == 0)
+def even_length_on_even_rows(completion: str, row) -> float:
+    """1 for an even-length completion of an even-numbered row (ids ``<task>-train-<n>``), else 0:
+    odd rows never get a correct rollout, so HPT's gate (γ = 0) sends them to SFT and the others
+    (mostly) to RL — the ranks then hold different terms and numbers of micro-batches."""
+    n = int(str(row.id).rsplit("-", 1)[-1])
+    return float(n % 2 == 0 and len(completion) % 2 == 0)

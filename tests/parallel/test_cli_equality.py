@@ -30,7 +30,7 @@ TOL = 1e-5
 
 METHODS = {
     "grpo": ["--method", "grpo"],
-    "hpt": ["--method", "hpt", "reward_fn=parallel_rewards:even_length_on_even_prompts", "prompts_per_step=4"],
+    "hpt": ["--method", "hpt", "reward_fn=parallel_rewards:even_length_on_even_rows", "prompts_per_step=4"],
     "superrl": ["--method", "superrl", "superrl_k=1", "superrl_m=1", "superrl_increase_threshold=100",
                 "superrl_avg_threshold=1.0"],
     "ppo": ["--method", "ppo"],
