@@ -87,7 +87,7 @@ def test_eval_cli_writes_json_and_markdown_with_exclusive_solves(tmp_path, capsy
 
 
 def test_eval_sets_can_be_fixed_across_training_seeds_and_sized_per_extra_task():
-    from hybridrl.eval.compare import default_eval_sets
+    from hybridrl.pipelines.compare import default_eval_sets
     from hybridrl.train.config import build_config
 
     def sets(seed, **kw):
@@ -104,7 +104,7 @@ def test_eval_sets_can_be_fixed_across_training_seeds_and_sized_per_extra_task()
 def test_cached_eval_is_redone_when_the_questions_differ_under_the_same_ids(tmp_path, monkeypatch):
     """Built-in ids are positions (chain_sum-test-0, ...): another seed gives other questions
     under the same ids, and the cache must not hand back the old scores."""
-    import hybridrl.eval.compare as comp
+    import hybridrl.pipelines.compare as comp
     from hybridrl.data.tasks import build_task
     from hybridrl.eval.evaluate import EvalSettings
 
