@@ -3,7 +3,7 @@
 # Usage: OUT=/tmp/smoke [METHODS="hpt grpo"] [MODEL=tiny] scripts/smoke_all_methods.sh ; results: $OUT/results.tsv (method, exit code, seconds)
 cd "$(dirname "$0")/.."
 mkdir -p "${OUT:-/tmp/hybridrl-smoke}"
-COMMON="prompts_per_step=2 group_size=2 max_new_tokens=24 bf16=true eval_size=2 train_size=16 progress=false"
+COMMON="prompts_per_step=2 group_size=2 max_new_tokens=24 bf16=auto eval_size=2 train_size=16 progress=false"
 declare -A EXTRA=(
   [sft_then_rl]="sft_then_rl_sft_steps=1"
   [sasr]="sasr_warmup_steps=1"
