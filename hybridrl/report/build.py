@@ -51,6 +51,21 @@ def build_report(run_dirs: dict[str, Path], eval_results: dict[str, dict[str, An
     evals = dict(eval_results or {})
     reference = reference or next(iter(runs), None)
 
+    sections = _table_sections(runs, evals, reference, notes)
+    figs, figures, skipped = _figures(runs, evals, reference, fig_dir)
+    sections.append(("Figures", figs))
+    if skipped:
+        sections.append(("Skipped figures", [f"No data in these runs for: {', '.join(skipped)}."]))
+
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    md_path.write_text(_markdown(title, sections, out_dir))
+    html_path.write_text(_html(title, sections))
+    return {"markdown": md_path, "html": html_path, "figures": figures, "skipped": skipped}
+
+
+def _table_sections(runs: dict[str, Any], evals: dict[str, Any], reference: str | None,
+                    notes: list[str] | None) -> list[tuple[str, list[Any]]]:
+    """Setup, accuracy (one table per metric, breakdowns, exclusive solves) and training tables."""
     sections: list[tuple[str, list[Any]]] = []  # (heading, [str paragraphs | Table | (figure path, caption)])
     sections.append(("Setup", [_setup(runs, evals)] + list(notes or [])))
 
@@ -70,6 +85,12 @@ def build_report(run_dirs: dict[str, Path], eval_results: dict[str, dict[str, An
     if runs:
         sections.append(("Training", [training_table(runs)]))
 
+    return sections
+
+
+def _figures(runs: dict[str, Any], evals: dict[str, Any], reference: str | None,
+             fig_dir: Path) -> tuple[list[Any], dict[str, Path], list[str]]:
+    """Every figure the runs have data for: ([(path, caption)], {name: path}, [skipped names])."""
     figures: dict[str, Path] = {}
     skipped: list[str] = []
     base_acc = None
@@ -117,15 +138,7 @@ def build_report(run_dirs: dict[str, Path], eval_results: dict[str, dict[str, An
                 f"{label} − {reference}", order),
             f"Rollout accuracy of {label} minus {reference} at matched prompts (HPT Fig. 4): "
             f"red = {label} better, blue = {reference} better.", figs)
-    sections.append(("Figures", figs))
-    if skipped:
-        sections.append(("Skipped figures", [f"No data in these runs for: {', '.join(skipped)}."]))
-
-    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    md_path.write_text(_markdown(title, sections, out_dir))
-    html_path.write_text(_html(title, sections))
-    return {"markdown": md_path, "html": html_path, "figures": figures, "skipped": skipped}
-
+    return figs, figures, skipped
 
 def _pairs(labels: list[str], reference: str | None) -> list[tuple[str, str]]:
     """Each trained model against the base model and against the reference method."""
