@@ -217,3 +217,49 @@ def test_gae_matches_loop_oracle(seed):
     adv, ret = gae_advantages(rew_dirty, val_dirty, mask, gamma=gamma, lam=lam)
     assert torch.allclose(adv, exp_adv, atol=1e-12)
     assert torch.allclose(ret, exp_ret, atol=1e-12)
+
+
+# --- #18: edges the mutation run found unpinned -------------------------------------------
+
+def test_gae_defaults_are_gamma_1_lambda_095():
+    rewards = torch.tensor([[0.0, 1.0]])
+    values = torch.tensor([[0.5, 0.4]])
+    adv, ret = gae_advantages(rewards, values, torch.ones(1, 2))
+    # t=1: δ = 1 - 0.4 = 0.6 = A_1; t=0: δ = 0 + 1·0.4 - 0.5 = -0.1, A_0 = -0.1 + 1·0.95·0.6 = 0.47
+    assert adv[0].tolist() == pytest.approx([0.47, 0.6], abs=1e-6)
+    assert ret[0].tolist() == pytest.approx([0.97, 1.0], abs=1e-6)  # A + V
+
+
+def test_gae_one_token_and_float64_precision():
+    # T = 1: A = r - V = 1 - 0.25 = 0.75 (no next token)
+    adv, _ = gae_advantages(torch.tensor([[1.0]]), torch.tensor([[0.25]]), torch.ones(1, 1))
+    assert adv.tolist() == [[0.75]]
+    # float64 stays float64 end to end: γλ = 0.9·0.8 = 0.72 exactly in float64 (0.72 in float32 is
+    # 0.7200000286); r = [0, 1], V = 0: A_1 = 1, A_0 = 0 + 0.9·0 - 0 + 0.72·1 = 0.72
+    adv, _ = gae_advantages(torch.tensor([[0.0, 1.0]], dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64),
+                            torch.ones(1, 2), gamma=0.9, lam=0.8)
+    assert adv.dtype == torch.float64 and adv[0, 0].item() == 0.9 * 0.8
+
+
+def test_gae_names_the_first_row_with_holes():
+    holes = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 1, 1]])  # rows 1 and 2 have holes: row 1 is named
+    with pytest.raises(ValueError, match=r"^gae_advantages: mask row 1 has holes \(a 0 between 1s\); GAE here needs "
+                       r"right-padded masks \(multi-turn masks with tool tokens are not supported\)$"):
+        gae_advantages(torch.zeros(3, 3), torch.zeros(3, 3), holes)
+
+
+def test_reinforce_and_srft_weights_keep_the_reward_dtype():
+    r = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    assert reinforce_advantages(r).dtype == torch.float64
+    ent = torch.tensor([[2.0], [2.0]])  # float32 entropies, H = 2 for both
+    # float64 rewards -> float64 weights: 0.1·e^2 = 0.7389056, then -1
+    w = srft_weights(ent, torch.ones(2, 1), rewards=r)
+    assert w.dtype == torch.float64 and w.tolist() == pytest.approx([0.7389056, -1.0], abs=1e-6)
+    # integer (binary) rewards -> the entropy's dtype (not rounded to an integer weight 0)
+    w = srft_weights(ent, torch.ones(2, 1), rewards=torch.tensor([1, 0]))
+    assert w.dtype == torch.float32 and w.tolist() == pytest.approx([0.7389056, -1.0], abs=1e-6)
+
+
+def test_srft_weights_without_a_mask_say_so():
+    with pytest.raises(ValueError, match=r"^srft_weights needs `mask` to average \(N, T\) entropies per sequence$"):
+        srft_weights(torch.ones(2, 3))

@@ -97,3 +97,80 @@ def test_srft_terms_every_step():
     # sample-level: 1 demonstration / (1 + 8 rollouts); prompt share 1 of 2
     assert (m["srft/num_pos"], m["srft/num_neg"]) == (4, 4)
     assert m["sft_fraction"] == pytest.approx(1 / 9) and m["sft_prompt_share"] == 0.5
+
+
+# --- #18: edges the mutation run found unpinned -------------------------------------------
+
+def test_luffy_advantages_keep_each_side_dtype():
+    # on float32, off float64: the on-policy advantages stay float32, the demonstrations' float64
+    # (a float64 demo reward must not promote the whole group to float64, nor the reverse)
+    on, off = torch.tensor([1.0, 0.0]), torch.tensor([1.0], dtype=torch.float64)
+    g_on, g_off = torch.tensor([0, 0]), torch.tensor([0])
+    for on_only in (False, True):
+        a_on, a_off = luffy_advantages(on, g_on, off, g_off, num_groups=1, on_only=on_only)
+        assert (a_on.dtype, a_off.dtype) == (torch.float32, torch.float64)
+    # and the other way round (on float64, off float32)
+    a_on, a_off = luffy_advantages(on.double(), g_on, off.float(), g_off, num_groups=1, on_only=True)
+    assert (a_on.dtype, a_off.dtype) == (torch.float64, torch.float32)
+    # group {1, 0} ∪ τ*: mean 2/3 -> A_on = 1/3, -2/3; A_off = 1/3; on_only: mean 1/2 -> A_off = 0.5
+    assert a_off.tolist() == pytest.approx([0.5])
+
+
+def test_luffy_on_only_mean_of_a_one_rollout_group():
+    # group 0 has one rollout (R = 0.5) -> its mean is 0.5 / 1 (not / 2): A_off = 1 - 0.5 = 0.5;
+    # group 1 has no rollout: mean 0 -> A_off = 1
+    a_on, a_off = luffy_advantages(torch.tensor([0.5]), torch.tensor([0]), torch.tensor([1.0, 1.0]),
+                                   torch.tensor([0, 1]), num_groups=2, on_only=True)
+    assert a_on.tolist() == [0.0] and a_off.tolist() == pytest.approx([0.5, 1.0])
+
+
+def test_luffy_without_demo_copies_and_bad_n_off():
+    cfg = make_config(luffy_n_off=0)
+    c = LUFFYController(cfg)  # n_off = 0 is allowed: plain Dr. GRPO on the full group
+    assert c.config is cfg and c.needs(ctx(0)).rollouts_per_prompt == 8
+    [u] = c.plan(ctx(0), make_batch(make_rows(2), [[1, 0], [1, 1]]))
+    t = terms_by_name(u)
+    assert t["off"].indices.tolist() == [] and t["off"].indices.dtype == torch.long
+    assert t["pg"].advantages.tolist() == [0.5, -0.5, 0.0, 0.0]  # R - group mean, no demonstration
+    assert u.kind == "hybrid" and c.metrics() == {"offline_fraction": 0.0, "luffy/num_off": 0}
+    # no row has a demonstration: an empty (long) off-policy term
+    _, u = luffy_plan(correct=[[1, 0]], demos=False)
+    assert terms_by_name(u)["off"].indices.dtype == torch.long and terms_by_name(u)["off"].indices.tolist() == []
+    for bad in (-1, 8):
+        with pytest.raises(ValueError, match=rf"^luffy_n_off must be in \[0, group_size\) \(got {bad}, group_size=8\)$"):
+            LUFFYController(make_config(luffy_n_off=bad))
+
+
+def test_luffy_metrics_and_empty_step():
+    c, u = luffy_plan(correct=[[1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0]], demos=[True, False], luffy_n_off=2)
+    # 12 rollouts + 2 copies of row 0's demonstration: 2 / 14
+    assert u.kind == "hybrid" and c.metrics() == {"offline_fraction": pytest.approx(2 / 14), "luffy/num_off": 2}
+    # a step with no rollout and no demonstration reports 0, not 0 / 0
+    c = LUFFYController(make_config())
+    c.plan(ctx(0), make_batch(make_rows(1, demos=False), [[]]))
+    assert c.metrics() == {"offline_fraction": 0.0, "luffy/num_off": 0}
+
+
+def test_luffy_and_srft_refuse_a_step_without_rewards():
+    data = make_batch(make_rows(1), [[1, 0]])
+    for c, field in ((LUFFYController(make_config()), "rewards"), (SRFTController(make_config()), "correct")):
+        setattr(data, field, None)
+        with pytest.raises(AssertionError):
+            c.plan(ctx(0), data)
+        data = make_batch(make_rows(1), [[1, 0]])
+
+
+def test_srft_group_sizes_and_counts():
+    cfg = make_config(group_size=2)
+    c = SRFTController(cfg)
+    assert c.config is cfg and c.needs(ctx(0)).rollouts_per_prompt == 1  # 2 - 1 (not a floor of 2)
+    assert SRFTController(make_config(group_size=1)).needs(ctx(0)).rollouts_per_prompt == 1  # floor 1
+    # 3 rollouts: 1 correct, 2 wrong
+    c = SRFTController(make_config())
+    [u] = c.plan(ctx(0), make_batch(make_rows(1), [[1, 0, 0]]))
+    assert u.kind == "hybrid"
+    # 1 demonstration / (1 + 3 rollouts); 1 prompt of 1 has a demonstration
+    assert c.metrics() == {"sft_fraction": 0.25, "sft_prompt_share": 1.0, "srft/num_pos": 1, "srft/num_neg": 2}
+    # one row with a demonstration and no rollout: 1 / 1 (not 1 / 2) for both shares
+    c.plan(ctx(0), make_batch(make_rows(1), [[]]))
+    assert c.metrics() == {"sft_fraction": 1.0, "sft_prompt_share": 1.0, "srft/num_pos": 0, "srft/num_neg": 0}

@@ -150,3 +150,90 @@ def test_static_hybrid_in_steps_and_fractions():
     assert kinds.index("rl") == 67 and kinds.count("sft") == 67
     with pytest.raises(ValueError, match="<= 1"):
         StaticHybridController(make_config(static_hybrid_unit="fraction", static_hybrid_sft=1.0))
+
+
+# --- #18: edges the mutation run found unpinned -------------------------------------------
+
+def test_sasr_probability_at_and_near_a_zero_denominator():
+    # G_last = G_warmup = 0: denominator 0 + 1·0 = 0 -> p = 1 (SFT), not 0/0
+    assert sasr_probability(0.0, 0.0, 1.0) == 1.0
+    # a denominator in (0, 1) is an ordinary division: 0.25 / (0.25 + 1·0.25) = 0.5
+    assert sasr_probability(0.25, 0.25, 1.0) == pytest.approx(0.5)
+
+
+def test_ssr_cosine_probability_of_a_one_step_run():
+    # S = 1, s = 1: cos(π·1/1) = -1 -> I = L = 0.1 (a floor of 2 on S would give cos(π/2) = 0 -> 0.5)
+    assert ssr_cosine_probability(1, 1, 0.9, 0.1) == pytest.approx(0.1)
+
+
+def test_every_step_switch_controller_keeps_its_config_and_reports_its_choice():
+    cfg = make_config(sasr_warmup_steps=1)
+    for cls in (SASRController, SSRController, SSRCosineController, StaticHybridController):
+        c = cls(cfg)
+        assert c.config is cfg
+        # before any step: no SFT step chosen yet
+        assert c.metrics()["sft_fraction"] == 0.0 and c.state_dict()["sft"] is False
+        cx = ctx(0)
+        needs = c.needs(cx)  # step 0 is SFT for all four (warm-up, even step, p(0) = U = 1, epoch 0)
+        assert needs.rollouts is False and needs.rollouts_per_prompt is None
+        [u] = c.plan(cx, demo_only(make_rows(2)))
+        assert u.kind == "sft" and c.metrics()["sft_fraction"] == 1.0 and c.state_dict()["sft"] is True
+        # an RL step: rollouts True, one "rl" update with the GRPO term
+        c._sft = False
+        [u] = c.plan(cx, make_batch(make_rows(2), [[1, 0], [0, 0]]))
+        assert u.kind == "rl" and c.metrics()["sft_fraction"] == 0.0
+
+
+def test_step_switch_controllers_restore_their_choice():
+    for cls in (SSRController, StaticHybridController):
+        c = cls(make_config())
+        c.load_state_dict({"sft": True})
+        assert c.metrics() == {"sft_fraction": 1.0}
+    c = SSRCosineController(make_config(ssr_cosine_upper=0.8))
+    assert c.metrics() == {"sft_fraction": 0.0, "ssr_cosine/p_sft": 0.8}  # p starts at U
+    state = {"sft": True, "p": 0.25, "rng": torch.Generator().manual_seed(1).get_state()}
+    c.load_state_dict(state)
+    assert c.metrics() == {"sft_fraction": 1.0, "ssr_cosine/p_sft": 0.25}
+    c = SASRController(make_config())
+    assert c.metrics() == {"sft_fraction": 0.0, "sasr_p": 1.0, "grad_norm_sft": None, "sasr/g_warmup": None}
+    c.load_state_dict({"sft": True, "p": 0.4, "g_warmup": 3.0, "g_last": 2.0,
+                       "rng": torch.Generator().manual_seed(1).get_state()})
+    assert c.metrics() == {"sft_fraction": 1.0, "sasr_p": 0.4, "grad_norm_sft": 2.0, "sasr/g_warmup": 3.0}
+
+
+def test_sasr_without_g_last_stays_in_warm_up():
+    # G_warmup known but no G_last (e.g. restored from a state that had none): p = 1, SFT, no draw
+    c = SASRController(make_config(sasr_warmup_steps=0, sasr_gamma=1e12))
+    c.g_warmup, c.g_last = 2.0, None
+    assert c.needs(ctx(5)).rollouts is False and c.p == 1.0
+
+
+def test_sasr_skipped_update_with_a_finite_norm_is_ignored():
+    # the loop skips an update for a non-finite loss even when the grad norm it reports is finite
+    c = SASRController(make_config(sasr_warmup_steps=2))
+    step(c, 0, 2.0)
+    step(c, 1, 7.0, skipped=True)
+    assert c.g_last == 2.0 and c.g_warmup == 2.0
+    # and an RL feedback never counts, whatever its norm
+    c.observe(ctx(2), Feedback(kind="rl", grad_norm=9.0))
+    assert c.g_last == 2.0
+
+
+def test_static_hybrid_validation_edges_and_messages():
+    # one of the lengths may be 0 if the other is positive (pure SFT or pure GRPO)
+    c = StaticHybridController(make_config(static_hybrid_unit="step", static_hybrid_sft=0, static_hybrid_rl=1))
+    assert step(c, 0) == "rl"
+    c = StaticHybridController(make_config(static_hybrid_unit="step", static_hybrid_sft=1, static_hybrid_rl=0))
+    assert step(c, 0) == "sft"
+    # a negative length is refused even when the sum is positive
+    for sft, rl in ((-1, 2), (2, -1)):
+        with pytest.raises(ValueError, match="^static_hybrid_sft / static_hybrid_rl: need >= 0 and a positive sum$"):
+            StaticHybridController(make_config(static_hybrid_sft=sft, static_hybrid_rl=rl))
+    with pytest.raises(ValueError, match="^static_hybrid_unit: unknown 'days'; choose one of epoch, step, fraction$"):
+        StaticHybridController(make_config(static_hybrid_unit="days"))
+    # fractions: 1.0 + 1e-9 is the tolerance itself (accepted); 1.5 is refused with the sum
+    StaticHybridController(make_config(static_hybrid_unit="fraction", static_hybrid_sft=1.0 + 1e-9,
+                                       static_hybrid_rl=0.0))
+    with pytest.raises(ValueError, match=r"^static_hybrid_unit=fraction: static_hybrid_sft \+ static_hybrid_rl must be <= 1 \(got 1.5\)$"):  # 1.0 + 0.5
+        StaticHybridController(make_config(static_hybrid_unit="fraction", static_hybrid_sft=1.0,
+                                           static_hybrid_rl=0.5))
