@@ -1,5 +1,6 @@
 """policy_loss: hand values per component, gradient identities, masked garbage."""
 
+import importlib
 import itertools
 import math
 
@@ -322,3 +323,35 @@ def test_luffy_shaping_defaults_to_gamma_0_1():
     loss, _ = policy_loss(lp, None, torch.tensor([1.0], dtype=torch.float64), torch.ones(1, 1),
                           denominator="one", shaping="luffy", clip="none")
     assert loss.item() == pytest.approx(-0.6065307 / 0.7065307, abs=1e-7)
+
+
+# --- #18: the registries (mutmut cannot see import-time registration, so register here) ------
+
+def test_registering_components_at_run_time():
+    pl = importlib.import_module("hybridrl.core.policy_loss")  # the module (hybridrl.core re-exports the function)
+
+    def ratio_half(lp, old, m):  # r ≡ 0.5
+        return torch.full_like(lp, 0.5)
+
+    def shaping_square(r, gamma):  # f(r) = r²
+        return r * r
+
+    def clip_double(x):  # loss = -2 A r, nothing clipped
+        z = torch.zeros_like(x.m)
+        return pl.Surrogate(-2 * x.adv * x.r, z, z, {})
+
+    try:
+        assert pl.register_denominator("t_half", needs_old=False)(ratio_half) is ratio_half
+        assert pl._DENOMINATORS["t_half"] == pl.Denominator(ratio_half, False, False)  # ratio_is_one defaults False
+        pl.register_denominator("t_half_one", needs_old=True, ratio_is_one=True)(ratio_half)
+        assert pl._DENOMINATORS["t_half_one"] == pl.Denominator(ratio_half, True, True)
+        assert pl.register_shaping("t_sq")(shaping_square) is shaping_square and pl._SHAPINGS["t_sq"] is shaping_square
+        assert pl.register_clip("t_double")(clip_double) is clip_double and pl._CLIPS["t_double"] is clip_double
+        # and policy_loss uses them: r = 0.5, f(r) = 0.25, loss = -2 · A · 0.25 = -1 for A = 2
+        loss, m = policy_loss(torch.zeros(1, 1), None, torch.tensor([2.0]), torch.ones(1, 1),
+                              denominator="t_half", shaping="t_sq", clip="t_double")
+        assert loss.item() == -1.0 and m["ratio_mean"].item() == 0.5
+    finally:
+        for reg, key in ((pl._DENOMINATORS, "t_half"), (pl._DENOMINATORS, "t_half_one"), (pl._SHAPINGS, "t_sq"),
+                         (pl._CLIPS, "t_double")):
+            reg.pop(key, None)

@@ -1,5 +1,7 @@
 """Presets: hand values for every preset, gradient identities, micro-batch invariance."""
 
+import math
+
 import pytest
 import torch
 
@@ -172,3 +174,58 @@ def test_preset_microbatch_split_equals_whole(name):
     assert torch.allclose(whole, split, atol=1e-12)
     assert torch.allclose(gw, gs, atol=1e-12)
     assert gw.abs().sum() > 0
+
+
+# --- #18: edges the mutation run found unpinned -------------------------------------------
+
+def _one_token(preset, log_ratio, adv, entropy=None, **kw):
+    """term_loss of one token with log π = -0.5, log π_old = -0.5 - log_ratio: (loss, metrics)."""
+    lp = torch.tensor([[-0.5]], dtype=torch.float64)
+    old = lp - log_ratio
+    return term_loss(preset, lp, old, torch.tensor([adv], dtype=torch.float64), torch.ones(1, 1),
+                     entropy=entropy, **kw)
+
+
+def test_term_loss_passes_the_caller_clip_range():
+    # r = e^0.3 = 1.3499, A = 1: GRPO's default ε = 0.2 clips it (1 + 0.2 < 1.35); ε_high = 0.4 does not
+    assert _one_token("grpo", 0.3, 1.0)[1]["clipfrac_high"].item() == 1.0
+    assert _one_token("grpo", 0.3, 1.0, eps_high=0.4)[1]["clipfrac_high"].item() == 0.0
+    # r = e^-0.3 = 0.7408, A = -1: ε_low = 0.2 clips it (0.7408 < 0.8), ε_low = 0.3 does not (< 0.7)
+    assert _one_token("grpo", -0.3, -1.0)[1]["clipfrac_low"].item() == 1.0
+    assert _one_token("grpo", -0.3, -1.0, eps_low=0.3)[1]["clipfrac_low"].item() == 0.0
+    # the preset's own paper value: CISPO ε_low = 1.0 (no lower bound): r = 0.7408 is not truncated
+    assert _one_token("cispo", -0.3, -1.0)[1]["clipfrac_low"].item() == 0.0
+
+
+def test_term_loss_passes_dual_clip_c_and_shaping_gamma():
+    # grpo_dual, r = e^1 = 2.718, A = -1: PPO loss = max(2.718, 1.2) = 2.718; c = 2 caps it at
+    # -A·c = 2 (dual clipped), the default c = 3 does not
+    loss, m = _one_token("grpo_dual", 1.0, -1.0, dual_clip_c=2.0)
+    assert loss.item() == pytest.approx(2.0) and m["dual_clipfrac"].item() == 1.0
+    loss, m = _one_token("grpo_dual", 1.0, -1.0)
+    assert loss.item() == pytest.approx(math.e) and m["dual_clipfrac"].item() == 0.0
+    # LUFFY off-policy: r = π = e^-0.5 = 0.60653, f(r) = r / (r + γ); A = 1, loss = -f(r)
+    #   γ = 0.1: 0.60653 / 0.70653 = 0.858464; γ = 1: 0.60653 / 1.60653 = 0.377541
+    assert _one_token("luffy_off_policy", 0.0, 1.0)[0].item() == pytest.approx(-0.858464, abs=1e-6)
+    assert _one_token("luffy_off_policy", 0.0, 1.0, shaping_gamma=1.0)[0].item() == pytest.approx(-0.377541, abs=1e-6)
+
+
+def test_srft_presets_report_their_mean_weight():
+    # srft_sft: w = 0.5·e^-H with H = 2: 0.0676676; srft rollout (A = 1 > 0): 0.1·e^2 = 0.7389056
+    ent = torch.full((1, 1), 2.0, dtype=torch.float64)
+    _, m = _one_token("srft_sft", 0.0, 1.0, entropy=ent)
+    assert m["srft_weight_mean"].item() == pytest.approx(0.0676676, abs=1e-6)
+    _, m = _one_token("srft", 0.0, 1.0, entropy=ent)
+    assert m["srft_weight_mean"].item() == pytest.approx(0.7389056, abs=1e-6)
+    assert "srft_weight_mean" not in _one_token("grpo", 0.0, 1.0)[1]
+
+
+def test_preset_fields_are_checked_with_their_name():
+    ok = dict(denominator="rollout", shaping=None, clip="ppo", advantage="grpo", agg_mode="token-mean")
+    Preset("x", **ok, doc="d", weighting=None)  # valid
+    Preset("x", **ok, doc="d", weighting="srft_sft")  # valid
+    for field, bad in (("denominator", "nope"), ("shaping", "nope"), ("clip", "nope"), ("advantage", "nope"),
+                       ("weighting", "nope")):
+        kw = {**ok, "doc": "d", field: bad}
+        with pytest.raises(ValueError, match=rf"^x: bad {field} 'nope'$"):
+            Preset("x", **kw)

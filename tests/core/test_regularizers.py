@@ -88,3 +88,49 @@ def test_k3_is_clamped_like_verl():
     k3.sum().backward()
     # clamped tokens carry no gradient; d k3 / d logp = 1 - ρ = 1 - e^2 = -6.3890561 inside
     assert lp.grad.tolist()[0] == pytest.approx([0.0, 0.0, 0.0, -6.3890561], abs=1e-6)
+
+
+# --- #18: edges the mutation run found unpinned -------------------------------------------
+
+def test_kl_default_is_k3_and_the_error_lists_the_kinds():
+    lp, ref = torch.tensor([[-0.5]]), torch.tensor([[-0.3]])
+    assert kl_penalty(lp, ref).item() == pytest.approx(0.0214028, abs=1e-7)  # e^0.2 - 1 - 0.2, as k3 above
+    with pytest.raises(ValueError, match=r"^unknown KL estimator 'k4'; valid: k1, k2, k3$"):
+        kl_penalty(lp, ref, "k4")
+
+
+def test_k3_log_ratio_clamp_keeps_the_gradient_finite():
+    # log ρ = ref - logp = 0 - (-100) = 100: e^100 overflows float32 to inf. Clamped to 20 first,
+    # the value is then clamped to 10 and the token has gradient 0 (not 0 · inf = nan)
+    lp = torch.tensor([[-100.0]], requires_grad=True)
+    k3 = kl_penalty(lp, torch.zeros(1, 1), "k3")
+    (g,) = torch.autograd.grad(k3.sum(), lp)
+    assert k3.item() == 10.0 and g.item() == 0.0
+
+
+def test_entropy_precision_follows_the_input_dtype():
+    # float64 logits are summed in float64: H of logits [0, 1e-3] is ln 2 - (1e-3)²/8 + O(1e-12)
+    #   = 0.693147180559945 - 1.25e-7 = 0.6931470555599...; float32 arithmetic is off by ~1e-7
+    x = torch.tensor([[[0.0, 1e-3]]], dtype=torch.float64)
+    p = torch.softmax(x, -1)
+    exact = float(-(p * p.log()).sum())
+    h = entropy_from_logits(x)
+    assert h.dtype == torch.float64 and abs(h.item() - exact) < 1e-15
+    # bf16 logits are summed in float32 and the result rounded to bf16 once (not summed in bf16)
+    g = torch.Generator().manual_seed(0)
+    lb = (3 * torch.randn(2, 3, 4096, generator=g)).to(torch.bfloat16)
+    hb = entropy_from_logits(lb)
+    assert hb.dtype == torch.bfloat16
+    assert torch.equal(hb, entropy_from_logits(lb.float()).to(torch.bfloat16))
+
+
+def test_value_loss_default_clip_and_both_branches():
+    one = torch.ones(1, 1)
+    t = lambda x: torch.tensor([[x]])  # noqa: E731
+    # V = 0, V_old = 1, R = 0: V_clip = 1 + clip(-1, -0.2, 0.2) = 0.8 (default ε = 0.2);
+    #   l = ½ max(0², 0.8²) = 0.32 (the clipped branch wins: the lower clip is what holds V back)
+    assert value_loss(t(0.0), t(1.0), t(0.0), one).item() == pytest.approx(0.32)
+    # V = 2 = V_old, R = 0: V_clip = 2; l = ½ · 2² = 2 (a square, not a cube: 8 / 2 = 4)
+    assert value_loss(t(2.0), t(2.0), t(0.0), one).item() == pytest.approx(2.0)
+    # V = 0.5, V_old = 0, R = 1: V_clip = 0.2; l = ½ max(0.25, 0.64) = 0.32
+    assert value_loss(t(0.5), t(0.0), t(1.0), one).item() == pytest.approx(0.32)
