@@ -125,7 +125,8 @@ def order(methods) -> list[str]:
 
 def load_study(root: Path) -> Study:
     runs: dict[tuple[str, int, str], Run] = {}
-    for d in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+    dirs = sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+    for d in dirs:
         m = DIR_RE.match(d.name)
         if not m:
             continue
@@ -194,7 +195,7 @@ def correctness(run: Run | None, s: str) -> dict[str, float]:
     if run is None:
         return {}
     rows = (run.final["sets"].get(s) or {}).get("rows") or []
-    return {str(r["id"]): 1.0 if r.get("greedy_correct") else 0.0 for r in rows}
+    return {str(r.get("id", f"row-{i}")): 1.0 if r.get("greedy_correct") else 0.0 for i, r in enumerate(rows)}
 
 
 def paired(a: dict[str, float], b: dict[str, float]) -> tuple[float, float, float] | None:

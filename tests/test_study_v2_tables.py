@@ -237,3 +237,10 @@ def test_runs_on_study_v1_raw(tmp_path, capsys):
     # v1's sparse GRPO seed 0: 3 of 200 correct (docs/results.md)
     assert re.search(r"\| GRPO \| 1\.5 \[0\.0, 3\.5\] \| 1\.5 \[0\.0, 3\.5\] \|", md)
     assert "### sparse: method − GRPO" in md
+
+
+def test_empty_or_missing_study_prints_a_note(tmp_path, capsys):
+    tables.main([str(tmp_path / "not-yet")])
+    md = capsys.readouterr().out
+    assert md.startswith("_0 runs done under")
+    assert "| " not in md   # no table without a finished run
