@@ -39,6 +39,7 @@ MAIN_SM="grpo sft sft_then_rl hpt superrl"       # 3 seeds on sparse and mixed
 EXTRA_SM="sasr luffy"                           # 2 seeds
 DENSE="grpo sft hpt superrl auto"               # 2 seeds
 queue() {
+  echo sparse:0:grpo; echo dense:0:grpo; echo dense:0:hpt   # GRPO stalls? and #17's vLLM-trains-like-HF check
   for seed in 0 1 2; do
     for setting in sparse mixed; do
       for m in $MAIN_SM; do echo "$setting:$seed:$m"; done
@@ -117,12 +118,15 @@ passk() {  # pass@k of the final models: 64 questions of the shared held-out set
 
 mkdir -p "$OUT/logs" "$RAW"
 case "${1:-run}" in
-  run)
+  run)   # (re)start: stale claims of a killed session are cleared
     rm -rf "$OUT/.claims"; mkdir -p "$OUT/.claims"
     for i in $(seq 1 "$STREAMS"); do stream "$i" >> "$OUT/logs/stream-$i.log" 2>&1 & done
     wait; echo "queue done: $OUT" ;;
+  more)  # add STREAMS streams beside running ones (claims kept)
+    for i in $(seq 1 "$STREAMS"); do stream "more$i-$$" >> "$OUT/logs/stream-more$i-$$.log" 2>&1 & done
+    wait ;;
   report) report ;;
   passk) passk ;;
   queue) queue ;;
-  *) echo "usage: $0 [run|report|passk|queue]" >&2; exit 2 ;;
+  *) echo "usage: $0 [run|more|report|passk|queue]" >&2; exit 2 ;;
 esac
