@@ -75,3 +75,21 @@ def test_sparse_sasr_warms_up_from_the_hand_over():
 def test_rejects_auto_as_sparse_method():
     with pytest.raises(ValueError):
         AutoController(make_config(auto_sparse_method="auto"))
+
+
+# --- #18: what Auto reports while probing and on the step it decides ----------------------
+
+def test_probe_metrics_until_the_hand_over():
+    c = AutoController(make_config(**PROBE))
+    probing = {"sft_fraction": 0.0, "switch_decision": "probing", "auto/increase_num": 0, "auto/recent_avg": 0.0,
+               "auto/k": 3, "auto/increase_threshold": 2, "auto/avg_threshold": 0.3, "auto/method": "probing",
+               "auto/reason": "probing after 0/3 probe steps: increase_num=0, recent_avg=0"}
+    assert c.metrics() == probing
+    run(c, [0.0, 0.0, 0.01])  # decided "sparse" (HPT) at the third plan; the hand-over is the next step
+    m = c.metrics()
+    assert m["sft_fraction"] == 0.0 and "hpt/num_sft" not in m  # still the probe's metrics
+    assert m["auto/reason"].endswith(" -> hpt") and c.excluded_ids() == set()
+    c.sparse._excluded = {"r1"}  # what HPT would exclude: reported only once HPT is active
+    assert c.excluded_ids() == set()
+    run(c, [0.0], start=3)
+    assert c.excluded_ids() == {"r1"}

@@ -235,3 +235,32 @@ def test_official_balance_reproduces_the_official_per_sample_weights():
     # the default (paper) balance keeps the layout-free means
     t = terms_by_name(plan_hpt(correct=[[0, 0], [0, 0], [1, 0]])[1])
     assert (t["pg"].preset, t["sft"].preset) == ("dr_grpo", "sft")
+
+
+# --- #18: edges the mutation run found unpinned -------------------------------------------
+
+def test_soft_table_key_is_capped_at_8():
+    from hybridrl.methods.hpt import soft_coefficients
+
+    # key = correct + 1, capped at 8: 7 and 20 correct both read row 8 = (1, 0, 0) of soft0;
+    # 1 correct reads row 2 = (0.125, 0.5, 0.5)
+    on, off, sft = soft_coefficients(torch.tensor([7.0, 20.0, 1.0]), "soft0")
+    assert (on.tolist(), off.tolist(), sft.tolist()) == ([1.0, 1.0, 0.125], [0.0, 0.0, 0.5], [0.0, 0.0, 0.5])
+    assert on.dtype == off.dtype == sft.dtype == torch.float32
+
+
+def test_row_key_is_the_id_or_the_position():
+    from hybridrl.methods.hpt import row_key
+
+    with_id, without = make_rows(1)[0], make_rows(1, ids=False)[0]
+    assert row_key(with_id, 3) == "r0" and row_key(without, 3) == "#3"
+
+
+def test_hpt_always_samples_and_restores_an_old_state_without_exclusions():
+    for fn, k in (("switch", None), ("soft0", 7)):
+        n = HPTController(make_config(hpt_alpha_fn=fn)).needs(ctx(0))
+        assert n.rollouts is True and n.rollouts_per_prompt == k  # soft: the demonstration takes 1 of 8 places
+    c = HPTController(make_config())
+    c._excluded = {"r1"}
+    c.load_state_dict({"metrics": {}})  # a checkpoint written before exclusions were saved
+    assert c.excluded_ids() == set()

@@ -75,7 +75,7 @@ def test_demo_term_on_chosen_rows():
 
 def test_sft_then_rl_switches_at_the_configured_step_and_resets_the_reference_once():
     c = sft_then_rl(2)
-    assert c.sft_steps == 2 and c.preset == "grpo" and c.presets() == {"grpo"}
+    assert c.config.sft_then_rl_sft_steps == 2 and c.sft_steps == 2 and c.preset == "grpo" and c.presets() == {"grpo"}
     rows = make_rows(2, demos=[True, False])
     log = []
     for s in range(4):
@@ -100,3 +100,14 @@ def test_sft_then_rl_before_any_step_and_with_no_sft_steps():
     assert n.rollouts is True and n.reset_reference is True  # RL from step 0, reference = the start model
     [u] = c.plan(ctx(0), make_batch(make_rows(2), CORRECT))
     assert u.kind == "rl" and c.metrics()["phase"] == "rl"
+
+
+def test_presets_default_is_the_preset_attribute_when_it_is_a_name():
+    from hybridrl.methods.base import Controller
+
+    c = Controller(make_config())
+    assert c.presets() == set()  # no preset attribute
+    c.preset = None
+    assert c.presets() == set()  # not a preset name
+    c.preset = "ppo"
+    assert c.presets() == {"ppo"}

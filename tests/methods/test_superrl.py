@@ -238,3 +238,22 @@ def test_load_state_keeps_parameter_objects():
 def test_bad_variant():
     with pytest.raises(ValueError):
         superrl("bogus")
+
+
+# --- #18: the Adaptive Switch's reason, word for word -------------------------------------
+
+def test_adaptive_switch_reason_names_the_rules_that_fired():
+    def switch(rewards):
+        sw = AdaptiveSwitch(k=3, m=2, increase_threshold=2, avg_threshold=0.3)
+        for r in rewards:
+            sw.record(r)
+        return sw.reason()
+
+    assert switch([0.1]) == "probing after 1/3 probe steps: increase_num=0, recent_avg=0.1"
+    # 2 rises (= the threshold), recent_avg (0.2 + 0.3) / 2 = 0.25 < 0.3: dense by the rises alone
+    assert switch([0.1, 0.2, 0.3]) == "dense: after 3/3 probe steps: increase_num=2, recent_avg=0.25; increase_num >= 2"
+    # 0 rises, recent_avg (0.3 + 0.3) / 2 = 0.3 (= the threshold): dense by the average alone
+    assert switch([0.5, 0.3, 0.3]) == "dense: after 3/3 probe steps: increase_num=0, recent_avg=0.3; recent_avg >= 0.3"
+    # both: 2 rises and (0.2 + 0.4) / 2 = 0.3
+    assert switch([0.1, 0.2, 0.4]) == ("dense: after 3/3 probe steps: increase_num=2, recent_avg=0.3; "
+                                       "increase_num >= 2 and recent_avg >= 0.3")

@@ -315,3 +315,129 @@ def test_micro_batches_reach_the_model_on_its_device(monkeypatch):
     assert {d.type for d in seen.values()} == {"meta"} and out["logprobs"].device.type == "meta"
     moved = seqs(MASK).to(torch.device("meta"))
     assert moved.mask.device.type == moved.rewards.device.type == moved.prompt_index.device.type == "meta"
+
+
+# --- #18: the sequence builders, the pre-pass hooks and the mini-batch view, unit by unit ------
+
+def test_rollout_sequences_select_the_term_samples():
+    from hybridrl.rollout.types import RolloutBatch
+
+    rb = RolloutBatch(prompt_ids=[[7], [8, 9]], prompt_index=torch.tensor([0, 0, 1]),
+                      completion_ids=torch.tensor([[1, 2], [3, 0], [4, 5]]),
+                      completion_mask=torch.tensor([[1, 1], [1, 0], [1, 1]], dtype=torch.long),
+                      logprobs=torch.tensor([[-1.0, -2.0], [-3.0, 0.0], [-4.0, -5.0]]),
+                      texts=["a", "b", "c"], finish_reasons=["stop"] * 3)
+    s = U.rollout_sequences(rb, torch.tensor([1, 0, 1]), torch.tensor([2, 0]))
+    assert s.prompt_ids == [[7], [8, 9]] and s.prompt_index.tolist() == [1, 0]
+    assert s.completion_ids.tolist() == [[4, 5], [1, 2]]
+    assert s.mask.dtype == torch.float32 and s.mask.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert s.sampling_logprobs.tolist() == [[-4.0, -5.0], [-1.0, -2.0]]
+    assert s.rewards.dtype == torch.float32 and s.rewards.tolist() == [1.0, 1.0]
+    rb.has_logprobs = False  # generated without log-probs: the first pass computes π_θold
+    assert U.rollout_sequences(rb, torch.tensor([1, 0, 1]), torch.tensor([1])).sampling_logprobs is None
+
+
+def test_demo_sequences_pad_each_row_demonstration():
+    prompts, demos = [[1], [2], [3]], [[10, 11, 12], [], [13]]
+    idx = torch.tensor([2, 0])
+    s = U.demo_sequences(prompts, demos, idx)
+    # rows 2 and 0: demonstrations [13] and [10, 11, 12], right-padded to T = 3
+    assert s.prompt_ids is prompts and s.prompt_index.tolist() == [2, 0]
+    assert s.completion_ids.dtype == torch.long and s.completion_ids.tolist() == [[13, 0, 0], [10, 11, 12]]
+    assert s.mask.tolist() == [[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]]
+    assert s.sampling_logprobs is None and s.rewards.tolist() == [1.0, 1.0]  # a demonstration is correct
+    idx[0] = 1  # the sequences keep their own copy of the row indices
+    assert s.prompt_index.tolist() == [2, 0]
+    empty = U.demo_sequences(prompts, demos, torch.tensor([], dtype=torch.long))
+    assert tuple(empty.completion_ids.shape) == (0, 1) and len(empty) == 0  # T defaults to 1
+    one = U.demo_sequences(prompts, demos, torch.tensor([1]))  # an empty demonstration: T = 0
+    assert tuple(one.completion_ids.shape) == (1, 0) and one.mask.sum().item() == 0.0
+
+
+class ValuePolicy(torch.nn.Module):
+    """hidden[k, t] = v[k, t] (1 feature); with an identity value head V(s_t) = v[k, t]."""
+
+    def __init__(self, v):
+        super().__init__()
+        self.v = torch.nn.Parameter(torch.tensor(v))
+
+    def __call__(self, mb: U.Sequences, **kw):
+        assert kw.get("return_hidden")
+        return {"hidden": self.v[mb.prompt_index].detach()[..., None]}
+
+
+def test_prepare_term_runs_the_critic_prepass_of_gae_presets():
+    s = settings(micro_batch_size=1)  # γ = 1, λ = 0.95 (TrainConfig defaults)
+    sq = seqs([[1, 1, 0], [1, 0, 0]])
+    sq.rewards = torch.tensor([1.0, 0.0])
+    ppo = U.TermState(LossTerm("pg", "ppo", "rollout", torch.arange(2)), sq, U.Counts(3.0, 2.0))
+    grpo = U.TermState(LossTerm("pg", "grpo", "rollout", torch.arange(2), advantages=torch.zeros(2)), sq,
+                       U.Counts(3.0, 2.0))
+    assert U.has_prepass(ppo) and not U.has_prepass(grpo)
+    models = U.UpdateModels(ValuePolicy([[0.5, 0.25, 9.0], [0.2, 9.0, 9.0]]), None, torch.nn.Identity())
+    U.prepare_term(grpo, models, s, OneProcess())
+    assert grpo.gae is None  # nothing to do for a group estimator
+    U.prepare_term(ppo, models, s, OneProcess())
+    # values at real tokens: [0.5, 0.25 | 0.2] (9 = padding, masked to 0); reward on the LAST real token
+    # seq 0: t=1: δ = 1 + 0 - 0.25 = 0.75 = A_1; t=0: δ = 0 + 0.25 - 0.5 = -0.25, A_0 = -0.25 + 0.95·0.75 = 0.4625
+    # seq 1: t=0: δ = 0 - 0.2 = -0.2 = A_0. Returns = A + V: [0.9625, 1.0 | 0.0]
+    g = ppo.gae
+    assert torch.allclose(g.old_values, torch.tensor([[0.5, 0.25, 0.0], [0.2, 0.0, 0.0]]))
+    assert g.returns.tolist()[0][:2] == pytest.approx([0.9625, 1.0]) and g.returns[1, 0].item() == pytest.approx(0.0)
+    # whitened over the 3 real tokens: mean = (0.4625 + 0.75 - 0.2) / 3 = 0.3375,
+    # unbiased std = sqrt((0.125² + 0.4125² + 0.5375²) / 2) = sqrt(0.23734375) = 0.4871794
+    # -> 0.125 / 0.4871794 = 0.256579, 0.4125 / 0.4871794 = 0.846711, -0.5375 / 0.4871794 = -1.103290
+    assert torch.allclose(g.advantages, torch.tensor([[0.256579, 0.846711, 0.0], [-1.103290, 0.0, 0.0]]), atol=1e-5)
+    # a single real token: std is taken as 1 -> (a - a) / 1 = 0
+    one = U.TermState(LossTerm("pg", "ppo", "rollout", torch.arange(1)), seqs([[1, 0, 0]]), U.Counts(1.0, 1.0))
+    U.prepare_term(one, models, s, OneProcess())
+    assert one.gae.advantages.abs().sum().item() == 0.0
+    with pytest.raises(RuntimeError, match=r"^term 'pg' \(preset 'ppo'\) needs a value head$"):
+        U.prepare_term(ppo, models._replace(value_head=None), s, OneProcess())
+
+
+def test_reference_logprobs_carry_no_gradient(monkeypatch):
+    p = TablePolicy(LP)
+    out = U.reference_logprobs(p, seqs(MASK), settings())
+    assert out.tolist() == [[-1.0, -2.0, 0.0], [-3.0, 0.0, 0.0], [-0.5, -0.5, -1.0]] and not out.requires_grad
+    # through the real forward: the reference scores with the run's temperature, like the policy
+    seen = {}
+
+    def fake_logprobs(model, prompt_ids, prompt_index, completion_ids, mask, **kw):
+        seen.update(kw)
+        return {"logprobs": torch.zeros_like(mask)}
+
+    monkeypatch.setattr(U, "forward", REAL_FORWARD)
+    monkeypatch.setattr(U, "sequence_logprobs", fake_logprobs)
+    U.reference_logprobs(p, seqs(MASK), settings(temperature=0.7))
+    assert seen == {"temperature": 0.7}
+
+
+def test_select_is_the_term_restricted_to_its_rows():
+    term = LossTerm("pg", "ppo", "rollout", torch.tensor([5, 6, 7]), advantages=torch.tensor([1.0, 2.0, 3.0]),
+                    seq_weights=torch.tensor([0.1, 0.2, 0.3]))
+    ts = U.TermState(term, seqs(MASK), U.Counts(6.0, 3.0))
+    a = torch.arange(9.0).reshape(3, 3)
+    ts.gae = U.GAETargets(a, a + 10, a + 20)
+    ts.old_logp.get(slice(0, 3), lambda: a - 1)
+    sub = ts.select(torch.tensor([0, 2]), U.Counts(5.0, 2.0))
+    assert sub.term.indices.tolist() == [5, 7] and sub.term.advantages.tolist() == [1.0, 3.0]
+    assert torch.allclose(sub.term.seq_weights, torch.tensor([0.1, 0.3])) and sub.norm == (5.0, 2.0)
+    assert sub.seqs.mask.tolist() == [[1, 1, 0], [1, 1, 1]] and sub.local == (5.0, 2.0)
+    assert sub.gae.advantages.tolist() == [[0, 1, 2], [6, 7, 8]]
+    assert sub.gae.returns.tolist() == [[10, 11, 12], [16, 17, 18]]
+    assert sub.gae.old_values.tolist() == [[20, 21, 22], [26, 27, 28]]
+    assert sub.old_logp.values.tolist() == [[-1, 0, 1], [5, 6, 7]] and bool(sub.old_logp.known.all())
+    assert sub.advantages(slice(0, 2)).tolist() == [[0, 1, 2], [6, 7, 8]]  # the critic's, when there is one
+    # without GAE and seq weights
+    plain = U.TermState(LossTerm("pg", "grpo", "rollout", torch.tensor([5, 6, 7]), advantages=torch.tensor([1.0, 2.0, 3.0])),
+                        seqs(MASK), U.Counts(6.0, 3.0)).select(torch.tensor([1]), U.Counts(1.0, 1.0))
+    assert plain.gae is None and plain.term.seq_weights is None and plain.advantages(slice(0, 1)).tolist() == [2.0]
+
+
+def test_term_metrics_are_token_share_averages():
+    st = U.TermStats(tokens=4.0, metric_sums={"clipfrac": 1.0}, metric_max={"diff_max": 0.5})
+    assert st.metrics("pg") == {"pg/clipfrac": 0.25, "pg/diff_max": 0.5}  # 1.0 / 4 tokens
+    st = U.TermStats(tokens=1.0, metric_sums={"clipfrac": 0.5})
+    assert st.metrics("pg") == {"pg/clipfrac": 0.5}  # / 1 token
+    assert U.TermStats(tokens=0.0, metric_sums={"x": 0.0}).metrics("t") == {"t/x": 0.0}  # no token: / 1
