@@ -27,7 +27,7 @@ export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
 ood() {  # the out-of-distribution set of a setting
   case $1 in
     sparse|dense) echo "basic_arithmetic:1" ;;
-    mixed) echo "chain_sum:1" ;;
+    mixed) echo "chain_sum:1" ;;   # the training task of dense
   esac
 }
 eval_flags() {
