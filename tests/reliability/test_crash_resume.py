@@ -14,44 +14,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from hybridrl.cli import main
 from hybridrl.train import checkpoint as ckpt
-
-STEPS = 4
+from tiny_runs import STEPS, assert_same, final_weights, reference_runs, run_args
 
 
 def args(out: Path, steps: int = STEPS) -> list[str]:
-    return ["train", "--method", "grpo", "--model", "tiny", "--task", "chain_sum", "--steps", str(steps),
-            "--output-dir", str(out), "train_size=16", "eval_size=0", "prompts_per_step=2", "group_size=4",
-            "max_new_tokens=12", "micro_batch_size=4", "lr=1e-3", "progress=false", "save_every=1", "keep_last=2",
-            "reward_fn=scripted_rewards:even_length"]
-
-
-def final_weights(run: Path, steps: int = STEPS) -> dict[str, torch.Tensor]:
-    return load_file(str(run / "checkpoints" / f"step-{steps:06d}" / "model" / "model.safetensors"))
-
-
-def assert_same(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)
+    return run_args(out, steps, save_every=1)
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The uninterrupted run's final weights, per number of steps."""
-    cache = {}
-
-    def get(steps: int = STEPS):
-        if steps not in cache:
-            out = tmp_path_factory.mktemp("ref") / "run"
-            assert main(args(out, steps)) == 0
-            cache[steps] = final_weights(out, steps)
-        return cache[steps]
-
-    return get
+    return reference_runs(tmp_path_factory, args)
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen:

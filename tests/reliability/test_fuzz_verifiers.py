@@ -116,9 +116,21 @@ def fuzz(strings: list[str], kinds_per_string, tmp_path, monkeypatch) -> dict:
 OTHER_KINDS = ("knights_knaves", "countdown", "spiral_matrix", "word_sorting", "user_fn")
 
 
+def test_fuzz_200_hostile_strings_every_verifier(tmp_path, monkeypatch):
+    # the fast suite's fuzz: every generator of the corpus 16 times + 40 hypothesis strings; each
+    # string goes to the math verifier (the default, and the one sympy can hang) and to one of the
+    # other kinds in turn: 400 samples (~2-3 s idle; the 2,000-string run below took 20 s idle and
+    # 534 s on a loaded 2-core machine)
+    strings = corpus(160, seed=0) + hypothesis_examples(40)
+    assert len(strings) == 200
+    stats = fuzz(strings, lambda i: ("math", OTHER_KINDS[i % len(OTHER_KINDS)]), tmp_path, monkeypatch)
+    assert stats["samples"] == 2 * len(strings)
+    assert all(stats["by_kind"][k]["samples"] == 40 for k in OTHER_KINDS)  # every kind gets its share
+
+
+@pytest.mark.slow
 def test_fuzz_2000_hostile_strings_every_verifier(tmp_path, monkeypatch):
-    # every string goes to the math verifier (the default, and the one sympy can hang) and to one
-    # of the other kinds in turn: 4,000 samples
+    # 2,000 strings (1,600 corpus + 400 hypothesis) through math and one other kind each: 4,000 samples
     strings = corpus(1600, seed=0) + hypothesis_examples(400)
     assert len(strings) >= 2000
     stats = fuzz(strings, lambda i: ("math", OTHER_KINDS[i % len(OTHER_KINDS)]), tmp_path, monkeypatch)
@@ -144,10 +156,23 @@ def test_known_hang_still_times_out_and_is_counted(monkeypatch, tmp_path):
     assert metrics["reward/timeouts"] == 3 and all(r.timed_out and r.score == 0.0 for r in results)
 
 
+def best_of(fn, budget_s: float, tries: int = 3) -> float:
+    """The shortest of up to ``tries`` timings of ``fn()``, stopping at the first within ``budget_s``:
+    a load spike on a shared machine is transient, a super-linear blow-up repeats every time."""
+    best = math.inf
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        if best < budget_s:
+            break
+    return best
+
+
 @settings(max_examples=300, derandomize=True, database=None, deadline=None)
 @given(st.one_of(hypothesis_strings, st.builds(lambda s, k: s * k, hypothesis_strings, st.integers(1, 2000))))
 def test_extract_answer_never_raises_and_is_linear(text):
-    t0 = time.perf_counter()
     out = extract_answer(text)
     assert out is None or (isinstance(out, str) and out)
-    assert time.perf_counter() - t0 < 0.05 + len(text) * 1e-6  # ~µs per character
+    budget = 0.05 + len(text) * 1e-6  # ~µs per character
+    assert best_of(lambda: extract_answer(text), budget) < budget

@@ -19,40 +19,22 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 from hybridrl.cli import main
 from hybridrl.train import checkpoint as ckpt
+from tiny_runs import STEPS, assert_same, final_weights, reference_runs, run_args
 
-STEPS = 4
 
 
 def args(out: Path, steps: int = STEPS) -> list[str]:
     # save_every=0: before #14 an interrupted run had no checkpoint at all
-    return ["train", "--method", "grpo", "--model", "tiny", "--task", "chain_sum", "--steps", str(steps),
-            "--output-dir", str(out), "train_size=16", "eval_size=0", "prompts_per_step=2", "group_size=4",
-            "max_new_tokens=12", "micro_batch_size=4", "lr=1e-3", "progress=false", "save_every=0", "keep_last=2",
-            "reward_fn=scripted_rewards:even_length"]
-
-
-def final_weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(ckpt.latest_checkpoint(run) / "model" / "model.safetensors"))
+    return run_args(out, steps, save_every=0)
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The uninterrupted run's final weights, per number of steps."""
-    cache = {}
-
-    def get(steps: int = STEPS):
-        if steps not in cache:
-            out = tmp_path_factory.mktemp("ref") / "run"
-            assert main(args(out, steps)) == 0
-            cache[steps] = final_weights(out)
-        return cache[steps]
-
-    return get
+    return reference_runs(tmp_path_factory, args)
 
 
 def logged_steps(run: Path) -> int:
@@ -97,8 +79,7 @@ def check_interrupted_then_resume(tmp_path, reference, seed: int, sig: int, step
     assert ckpt.latest_checkpoint(run).name == f"step-{done:06d}"  # the checkpoint is the last logged step
     assert main(["train", "--resume", str(run)]) == 0  # its own config, no other option
     ref = reference(steps)
-    for k, v in final_weights(run).items():
-        torch.testing.assert_close(v, ref[k], atol=1e-6, rtol=0)
+    assert_same(final_weights(run), ref)
     logged = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert logged == list(range(1, steps + 1))  # each step once, numbered by steps completed
     print(f"interrupted ({signal.Signals(sig).name}) at {done} steps done; resumed to {steps}: same weights")
@@ -132,8 +113,7 @@ def test_signal_mid_step_checkpoints_and_resumes_exactly(tmp_path, reference, mo
     assert ckpt.latest_checkpoint(run).name == f"step-{saved_at:06d}" and logged_steps(run) == saved_at
     monkeypatch.setattr(Trainer, where, real)
     assert main(["train", "--resume", str(run)]) == 0
-    for k, v in final_weights(run).items():
-        torch.testing.assert_close(v, reference()[k], atol=1e-6, rtol=0)
+    assert_same(final_weights(run), reference())
     assert [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 

@@ -1,3 +1,4 @@
+import math
 import time
 
 import pytest
@@ -49,6 +50,20 @@ def test_non_string_input_gives_none():
     ],
 )
 def test_extraction_is_bounded_on_100kb(text):
-    t0 = time.perf_counter()
-    extract_answer(text)
-    assert time.perf_counter() - t0 < 0.5
+    # within 0.5 s, or (on a loaded machine) growing linearly: 10x the text in at most 30x the time
+    # of its first tenth (a quadratic scan takes 100x). The best of up to 3 timings each: load spikes
+    # are transient, a blow-up is not.
+    def best(s: str, budget: float) -> float:
+        out = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            extract_answer(s)
+            out = min(out, time.perf_counter() - t0)
+            if out < budget:
+                break
+        return out
+
+    full = best(text, 0.5)
+    if full >= 0.5:
+        tenth = best(text[: len(text) // 10], 0.0)
+        assert full < 30 * max(tenth, 1e-3), (full, tenth)

@@ -441,3 +441,174 @@ def test_term_metrics_are_token_share_averages():
     st = U.TermStats(tokens=1.0, metric_sums={"clipfrac": 0.5})
     assert st.metrics("pg") == {"pg/clipfrac": 0.5}  # / 1 token
     assert U.TermStats(tokens=0.0, metric_sums={"x": 0.0}).metrics("t") == {"t/x": 0.0}  # no token: / 1
+
+
+# --- #18: micro_batch_loss and _policy_part through the real forward() -----------------------
+
+ENT = [[0.5, 1.0, 9.0], [2.0, 9.0, 9.0], [0.25, 0.25, 0.5]]  # 9 = padding (masked)
+
+
+class RecordingPolicy(torch.nn.Module):
+    """The table policy behind the real ``forward``: ``sequence_logprobs`` is replaced by
+    :meth:`table`, which records its keyword arguments and returns only what was asked for."""
+
+    def __init__(self, lp, ent=ENT, hidden=None):
+        super().__init__()
+        self.lp = torch.nn.Parameter(torch.tensor(lp, dtype=torch.float32))
+        self.ent = torch.tensor(ent)
+        self.hidden = None if hidden is None else torch.tensor(hidden)
+        self.calls = []
+
+    def table(self, rows, mask, **kw):
+        self.calls.append(kw)
+        out = {"logprobs": self.lp[rows] * mask}
+        if kw.get("return_entropy"):
+            out["entropy"] = self.ent[rows] * mask
+        if kw.get("return_hidden"):
+            out["hidden"] = self.hidden[rows][..., None]
+        return out
+
+
+@pytest.fixture
+def real_forward(monkeypatch):
+    monkeypatch.setattr(U, "forward", REAL_FORWARD)
+    monkeypatch.setattr(U, "sequence_logprobs", lambda model, prompt_ids, prompt_index, completion_ids, mask, **kw:
+                        model.table(prompt_index, mask, **kw))
+
+
+def rollout_state(preset, adv, sampler_shift=None, seq_weights=None, mask=MASK):
+    """A rollout term over the 3 table sequences; the sampler's log-probs are LP - shift (None: not kept)."""
+    s = seqs(mask)
+    if sampler_shift is not None:
+        s.sampling_logprobs = (torch.tensor(LP) - torch.tensor(sampler_shift)) * s.mask
+    term = LossTerm("pg", preset, "rollout", torch.arange(len(s)), advantages=torch.tensor(adv),
+                    seq_weights=seq_weights)
+    return U.TermState(term, s, U.Counts(float(s.mask.sum()), float(len(s))))
+
+
+def mb_loss(ts, s, models=None, policy=None):
+    models = models or U.UpdateModels(policy or RecordingPolicy(LP), None, None)
+    return U.micro_batch_loss(ts, slice(0, len(ts.seqs)), U.TermParts.of(ts, s, models), models,
+                              ConstantWeights(), s)
+
+
+def test_micro_batch_asks_forward_for_what_the_term_needs(real_forward):
+    p = RecordingPolicy(LP)
+    ts = rollout_state("grpo", [1.0, -1.0, 0.5])
+    _, st = mb_loss(ts, settings(temperature=0.7), policy=p)
+    assert p.calls == [{"temperature": 0.7, "return_entropy": True, "return_hidden": False, "entropy_grad": False}]
+    # entropy over the 6 real tokens: 0.5 + 1 + 2 + 0.25 + 0.25 + 0.5 = 4.5 (padding's 9s excluded)
+    assert st.entropy_sum == pytest.approx(4.5) and st.tokens == 6.0
+    # preset metrics are summed times the token count: ratio_mean 1 (first pass) x 6 tokens
+    assert st.metric_sums["ratio_mean"] == pytest.approx(6.0)
+    _, st = mb_loss(ts, settings(entropy_coef=0.01), policy=p)  # an entropy bonus differentiates H
+    assert p.calls[-1]["entropy_grad"] is True
+
+
+def test_the_run_clip_settings_reach_the_estimator(real_forward):
+    def clip(preset, shift, adv, **kw):
+        _, st = mb_loss(rollout_state(preset, [adv] * 3, sampler_shift=[[shift] * 3] * 3),
+                        settings(**{"old_logprobs": "sampling", **kw}))
+        return {k: v / st.tokens for k, v in st.metric_sums.items()}
+
+    # old = the sampler's LP - 0.3: r = e^0.3 = 1.35 on every token; A = +1: clipped at 1 + 0.2, not at 1 + 0.4
+    assert clip("grpo", 0.3, 1.0)["clipfrac_high"] == pytest.approx(1.0)
+    assert clip("grpo", 0.3, 1.0, eps_high=0.4)["clipfrac_high"] == 0.0
+    # old = LP + 0.3: r = e^-0.3 = 0.741; A = -1: clipped below 1 - 0.2, not below 1 - 0.3
+    assert clip("grpo", -0.3, -1.0)["clipfrac_low"] == pytest.approx(1.0)
+    assert clip("grpo", -0.3, -1.0, eps_low=0.3)["clipfrac_low"] == 0.0
+    # r = e^1 = 2.718, A = -1: dual-clipped with c = 2, not with the default c = 3
+    assert clip("grpo_dual", 1.0, -1.0, dual_clip_c=2.0)["dual_clipfrac"] == pytest.approx(1.0)
+    assert clip("grpo_dual", 1.0, -1.0)["dual_clipfrac"] == 0.0
+    # "current" ignores the sampler as denominator: r = 1 at the first pass
+    assert clip("grpo", 0.3, 1.0, old_logprobs="current")["ratio_mean"] == pytest.approx(1.0)
+
+
+def test_shaping_gamma_reaches_the_off_policy_term(real_forward):
+    # one demonstration token, log π = -0.5: π = 0.60653, f = π / (π + γ), A = 1, loss = -f;
+    # seq-mean-token-sum-norm: Σ / max_len (4) / 1 sequence
+    #   γ = 1: -0.60653 / 1.60653 / 4 = -0.0943853; γ = 0.1 (default): -0.60653 / 0.70653 / 4 = -0.214616
+    sq = seqs([[1, 0, 0]])
+    ts = U.TermState(LossTerm("off", "luffy_off_policy", "demo", torch.arange(1), advantages=torch.ones(1)), sq,
+                     U.Counts(1.0, 1.0))
+    p = RecordingPolicy([[-0.5, 0.0, 0.0]])
+    assert mb_loss(ts, settings(shaping_gamma=1.0), policy=p)[1].loss == pytest.approx(-0.0943853, abs=1e-6)
+    assert mb_loss(ts, settings(), policy=p)[1].loss == pytest.approx(-0.214616, abs=1e-6)
+
+
+def test_the_sampler_mismatch_is_measured_with_the_recomputed_denominator(real_forward):
+    # |log π - log π_sampler| on the real tokens: 0.1, 0.3 | 0.2 | 0.1, 0.1, 0.1 -> mean 0.9 / 6 = 0.15, max 0.3
+    shift = [[0.1, 0.3, 0.0], [0.2, 0.0, 0.0], [0.1, 0.1, 0.1]]
+    _, st = mb_loss(rollout_state("grpo", [1.0, 1.0, 1.0], sampler_shift=shift), settings())
+    assert st.metric_max == {"rollout_logprob_diff_max": pytest.approx(0.3)}
+    assert st.metric_sums["rollout_logprob_diff_mean"] / st.tokens == pytest.approx(0.15)
+    # with the sampler as the denominator there is nothing to compare
+    _, st = mb_loss(rollout_state("grpo", [1.0, 1.0, 1.0], sampler_shift=shift), settings(old_logprobs="sampling"))
+    assert st.metric_max == {} and "rollout_logprob_diff_mean" not in st.metric_sums
+
+
+def test_truncated_importance_weights_scale_the_token_losses(real_forward):
+    # old = π_θ (current), sampler = LP - shift: w = min(e^shift, C) with C = 1.2 -> per real token
+    #   e^0.1 = 1.10517, e^0.3 = 1.34986 -> 1.2 | e^0.2 = 1.22140 -> 1.2 | 1.10517 x3
+    # GRPO at r = 1, A = 1: token loss -w; token-mean over 6: -(1.10517·4 + 1.2·2) / 6 = -1.136781
+    shift = [[0.1, 0.3, 0.0], [0.2, 0.0, 0.0], [0.1, 0.1, 0.1]]
+    ts = rollout_state("grpo", [1.0, 1.0, 1.0], sampler_shift=shift)
+    _, st = mb_loss(ts, settings(vllm_importance_sampling_correction=True, vllm_importance_sampling_clip_max=1.2))
+    assert st.loss == pytest.approx(-1.136781, abs=1e-5)
+    assert st.metric_sums["is_clipped_frac"] / st.tokens == pytest.approx(2 / 6)  # 2 of 6 tokens capped
+    # without the correction: -1 per token; with the sampler as denominator there is no IS weight
+    assert mb_loss(ts, settings())[1].loss == pytest.approx(-1.0)
+    # token_mask: a ratio above C weighs 0 instead of C: -(1.10517·4) / 6 = -0.736781
+    _, st = mb_loss(ts, settings(vllm_importance_sampling_correction=True, vllm_importance_sampling_clip_max=1.2,
+                                 vllm_importance_sampling_mode="token_mask"))
+    assert st.loss == pytest.approx(-0.736781, abs=1e-5)
+    # (TrainConfig refuses correction + old_logprobs=sampling; LossSettings built directly must not weight either)
+    _, st = mb_loss(ts, replace(settings(vllm_importance_sampling_correction=True), old_logprobs="sampling"))
+    assert "is_weight_mean" not in st.metric_sums
+
+
+def test_sequence_weights_scale_each_sequence(real_forward):
+    # SFT (A ≡ 1): token loss -log π · w_i; token-mean over 6 tokens:
+    #   (2·(1 + 2) + 0.25·3 + 1·(0.5 + 0.5 + 1)) / 6 = (6 + 0.75 + 2) / 6 = 1.458333
+    sq = seqs(MASK)
+    w = torch.tensor([2.0, 0.25, 1.0], dtype=torch.float64)  # float64 weights do not make the loss float64
+    ts = U.TermState(LossTerm("sft", "sft", "demo", torch.arange(3), seq_weights=w), sq, U.Counts(6.0, 3.0))
+    total, st = mb_loss(ts, settings())
+    assert st.loss == pytest.approx(1.458333, abs=1e-6) and total.dtype == torch.float32
+
+
+def test_entropy_weighted_presets_get_the_micro_batch_entropies(real_forward):
+    # srft_sft: w_i = 0.5·exp(-H_i), H_i the mean entropy of demonstration i over its real tokens:
+    #   H = (0.5 + 1) / 2 = 0.75, 2, (0.25 + 0.25 + 0.5) / 3 = 1/3 -> w = 0.236183, 0.067668, 0.358266
+    #   token loss -log π · w_i, token-mean: (3·0.236183 + 3·0.067668 + 2·0.358266) / 6 = 0.271347
+    ts = U.TermState(LossTerm("sft", "srft_sft", "demo", torch.arange(3)), seqs(MASK), U.Counts(6.0, 3.0))
+    _, st = mb_loss(ts, settings())
+    assert st.loss == pytest.approx(0.271347, abs=1e-5)
+
+
+def test_the_value_loss_joins_the_total_with_its_coefficient(real_forward):
+    # one sequence, 2 real tokens; the critic (identity head on 1 hidden feature) says V = [0.5, 0.0];
+    # old values 0, returns 1, cliprange_value 0.1: V_clip = [0.1, 0.0]
+    #   l = ½ max((V - R)², (V_clip - R)²) = ½ max(0.25, 0.81), ½ max(1, 1) = 0.405, 0.5 -> token-mean 0.4525
+    # zero (GAE) advantages: the PG part is 0, so total = vf_coef · 0.4525 = 0.5 · 0.4525 = 0.22625
+    sq = seqs([[1, 1, 0]])
+    ts = U.TermState(LossTerm("pg", "ppo", "rollout", torch.arange(1)), sq, U.Counts(2.0, 1.0))
+    z = torch.zeros(1, 3)
+    ts.gae = U.GAETargets(advantages=z, returns=torch.tensor([[1.0, 1.0, 0.0]]), old_values=z)
+    p = RecordingPolicy([[-1.0, -1.0, 0.0]], hidden=[[0.5, 0.0, 7.0]])
+    models = U.UpdateModels(p, None, torch.nn.Identity())
+    total, st = mb_loss(ts, settings(cliprange_value=0.1, vf_coef=0.5), models=models)
+    assert p.calls[-1]["return_hidden"] is True
+    assert st.vf_loss == pytest.approx(0.4525) and total.item() == pytest.approx(0.22625)
+
+
+def test_kl_reference_is_frozen_per_micro_batch(real_forward):
+    # log ρ = ref - log π = 0.2 on every real token: k3 = e^0.2 - 1 - 0.2 = 0.0214028, token-mean 0.0214028,
+    # whatever the micro-batch size
+    ref = RecordingPolicy([[x + 0.2 for x in row] for row in LP])
+    for mbs in (1, 3):
+        ts = rollout_state("grpo", [1.0, -1.0, 0.5])
+        models = U.UpdateModels(RecordingPolicy(LP), ref, None)
+        st = U.term_backward(ts, models, ConstantWeights(), settings(beta=0.1, micro_batch_size=mbs))
+        assert st.kl == pytest.approx(0.0214028, abs=1e-6)
+        assert ref.calls[-1] == {"temperature": 1.0}  # the reference scores at the run's temperature
