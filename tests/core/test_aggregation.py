@@ -123,3 +123,10 @@ def test_garbage_at_masked_positions_changes_nothing(mode):
     assert torch.equal(a, b)
     assert torch.equal(ga, gb)
     assert torch.isfinite(gb).all()
+
+
+def test_global_counts_keep_the_loss_dtype():
+    # a float64 loss divided by a count above 2^24 (not exact in float32): 16777217 / 16777217 = 1
+    n = 2**24 + 1
+    loss = torch.full((1, 1), float(n), dtype=torch.float64)
+    assert agg_loss(loss, torch.ones(1, 1), "token-mean", num_tokens=n).item() == 1.0

@@ -93,3 +93,35 @@ def test_probe_metrics_until_the_hand_over():
     assert c.excluded_ids() == set()
     run(c, [0.0], start=3)
     assert c.excluded_ids() == {"r1"}
+
+
+def test_build_method_applies_overrides_to_a_copy_and_passes_kwargs():
+    from dataclasses import replace
+
+    from hybridrl.methods.auto import build_method
+    from hybridrl.train.config import TrainConfig
+
+    cfg = replace(TrainConfig(), method="auto")
+    theta = build_method(cfg, "superrl_theta")  # registry override superrl_variant=theta, on a copy
+    assert theta.config.superrl_variant == "theta" and cfg.superrl_variant != "theta"
+    assert build_method(cfg, "dr_grpo").preset == "dr_grpo"  # the registry's kwargs reach the class
+    ns = make_config()
+    assert build_method(ns, "superrl_theta").config.superrl_variant == "theta" and ns.superrl_variant != "theta"
+
+
+def test_auto_hands_the_delegate_its_own_clock():
+    from hybridrl.methods.base import Needs
+
+    cfg = make_config(rl_preset="dr_grpo", **PROBE)
+    c = AutoController(cfg)
+    assert c.config is cfg and c.dense.config is cfg and c.dense.preset == "dr_grpo"
+    [[u]] = run(c, [0.1])
+    assert u.kind == "rl" and [(t.name, t.preset) for t in u.terms] == [("pg", "dr_grpo")]  # the probe
+    run(c, [0.2, 0.4], start=1)  # dense
+    seen = []
+    c.dense.needs = lambda cx: (seen.append(cx), Needs())[1]
+    c.dense.plan = lambda cx, data: (seen.append(cx), [])[1]
+    c.needs(ctx(5, total=100))
+    c.plan(ctx(5, total=100), demo_only(make_rows(1)))
+    # the hand-over at step 5 of 100 is the delegate's step 0 of 95
+    assert [(x.step, x.total_steps) for x in seen] == [(0, 95), (0, 95)]

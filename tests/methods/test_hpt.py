@@ -264,3 +264,58 @@ def test_hpt_always_samples_and_restores_an_old_state_without_exclusions():
     c._excluded = {"r1"}
     c.load_state_dict({"metrics": {}})  # a checkpoint written before exclusions were saved
     assert c.excluded_ids() == set()
+
+
+def test_feedback_default_and_linear_with_one_sample():
+    c = torch.tensor([0.0, 1.0])
+    # default fn = switch with γ = 0: α = 1[c > 0]
+    alpha, beta = feedback_coefficients(c, torch.tensor([1.0, 1.0]), 0)
+    assert alpha.tolist() == [0.0, 1.0] and beta.tolist() == [1.0, 0.0]
+    # linear with one rollout per prompt: P = c / 1 (the clamp only guards n = 0)
+    alpha, _ = feedback_coefficients(c, torch.tensor([1.0, 1.0]), 0, "linear")
+    assert alpha.tolist() == [0.0, 1.0]
+
+
+def test_hpt_kind_metrics_and_options_by_hand():
+    cfg = make_config(hpt_gamma=1, hpt_sft_coef=0.0)  # a zero SFT coefficient is allowed
+    c = HPTController(cfg)
+    assert c.config is cfg
+    # all three kinds: prompts 0 and 1 gated (SFT), 2 kept for RL -> hybrid
+    [u] = c.plan(ctx(0), make_batch(make_rows(3), CORRECT))
+    assert u.kind == "hybrid"
+    # samples = 8 kept rollouts + 2 demonstrations: sft 2/10, off 0; β mean 2/3
+    m = c.metrics()
+    assert (m["sft_fraction"], m["off_fraction"], m["hpt/num_off"]) == (0.2, 0.0, 0)
+    assert m["sft_prompt_share"] == pytest.approx(2 / 3)
+    # OFF/ON: gated prompts train off-policy RL and no SFT term at all
+    _, u = plan_hpt(hpt_variant="off", hpt_gamma=1)
+    assert u.kind == "hybrid" and "sft" not in terms_by_name(u)
+    # every prompt gated: demonstrations only -> "sft"; no prompt gated: "rl"
+    c = HPTController(make_config(hpt_gamma=1))
+    [u] = c.plan(ctx(0), make_batch(make_rows(2), [[0] * 4, [0] * 4]))
+    assert u.kind == "sft"
+    [u] = c.plan(ctx(0), make_batch(make_rows(2), [[1] * 4, [1] * 4]))
+    assert u.kind == "rl"
+    # a step without prompts or samples reports zeros, not 0 / 0
+    c.plan(ctx(0), make_batch([], []))
+    m = c.metrics()
+    assert (m["sft_fraction"], m["off_fraction"], m["sft_prompt_share"]) == (0.0, 0.0, 0.0)
+
+
+def test_hpt_three_way_band_edge_and_official_balance():
+    # γ = 0, γ_off = 1: exactly 1 correct (= γ_off) is in the off-policy band (count <= γ_off)
+    _, u = plan_hpt(correct=[[1, 0, 0, 0], [1, 1, 0, 0]], hpt_gamma=0, hpt_gamma_off=1)
+    t = terms_by_name(u)
+    assert t["off"].indices.tolist() == [0] and t["pg"].indices.tolist() == [4, 5, 6, 7]
+    # official balance: the sum modes need no shared normaliser
+    _, u = plan_hpt(hpt_balance="official", hpt_gamma=1)
+    assert all(t.norm_group is None for t in u.terms)
+
+
+def test_hpt_refuses_a_step_without_correctness():
+    c = HPTController(make_config())
+    for field in ("rollouts", "rewards", "correct"):
+        data = make_batch(make_rows(1), [[1, 0]])
+        setattr(data, field, None)
+        with pytest.raises(AssertionError):
+            c.plan(ctx(0), data)

@@ -111,3 +111,17 @@ def test_presets_default_is_the_preset_attribute_when_it_is_a_name():
     assert c.presets() == set()  # not a preset name
     c.preset = "ppo"
     assert c.presets() == {"ppo"}
+
+
+def test_controller_metrics_survive_a_checkpoint():
+    from hybridrl.methods.base import Controller
+
+    c = Controller(make_config())
+    c._metrics = {"a": 1.0}
+    state = c.state_dict()
+    assert state == {"metrics": {"a": 1.0}}
+    d = Controller(make_config())
+    d.load_state_dict(state)
+    assert d.metrics() == {"a": 1.0}
+    d.load_state_dict({})  # a state without metrics
+    assert d.metrics() == {}

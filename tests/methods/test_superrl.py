@@ -257,3 +257,16 @@ def test_adaptive_switch_reason_names_the_rules_that_fired():
     # both: 2 rises and (0.2 + 0.4) / 2 = 0.3
     assert switch([0.1, 0.2, 0.4]) == ("dense: after 3/3 probe steps: increase_num=2, recent_avg=0.3; "
                                        "increase_num >= 2 and recent_avg >= 0.3")
+
+
+def test_uncertainty_weights_and_projection_edges():
+    from hybridrl.methods.superrl import UncertaintyWeights, project_
+
+    s = torch.nn.Parameter(torch.tensor(0.5))
+    w = UncertaintyWeights({"pg": s})
+    assert w.weight("off") == 1.0  # a term without a learnable weight weighs 1
+    assert float(w.weight("pg").detach()) == pytest.approx(math.exp(-1.0))  # e^{-2·0.5}
+    assert float(w.regularizer().detach()) == 0.5 and UncertaintyWeights({}).regularizer() is None
+    high, low = torch.nn.Parameter(torch.tensor(5.0)), torch.nn.Parameter(torch.tensor(-5.0))
+    project_([high, low], 2.0)  # onto |s| <= 2, both sides
+    assert (high.item(), low.item()) == (2.0, -2.0)

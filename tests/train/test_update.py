@@ -612,3 +612,69 @@ def test_kl_reference_is_frozen_per_micro_batch(real_forward):
         st = U.term_backward(ts, models, ConstantWeights(), settings(beta=0.1, micro_batch_size=mbs))
         assert st.kl == pytest.approx(0.0214028, abs=1e-6)
         assert ref.calls[-1] == {"temperature": 1.0}  # the reference scores at the run's temperature
+
+
+def test_term_stats_add_sums_and_keeps_maxima():
+    a = U.TermStats(loss=1.0, tokens=2.0, metric_sums={"x": 1.0}, metric_max={"m": 0.3})
+    a.add(U.TermStats(loss=0.5, tokens=3.0, skipped=1, metric_sums={"x": 2.0, "y": 0.5}, metric_max={"m": 0.1, "n": 0.2}))
+    assert (a.loss, a.tokens, a.skipped) == (1.5, 5.0, 1)
+    assert a.metric_sums == {"x": 3.0, "y": 0.5} and a.metric_max == {"m": 0.3, "n": 0.2}
+    a.add(U.TermStats(metric_max={"m": 0.7}))
+    assert a.metric_max == {"m": 0.7, "n": 0.2}
+
+
+def test_sequences_slice_and_move_keep_every_field():
+    s = U.Sequences([[1], [2, 3]], torch.tensor([0, 1, 1]), torch.ones(3, 2, dtype=torch.long), torch.ones(3, 2),
+                    torch.full((3, 2), -0.5), torch.tensor([1.0, 0.0, 1.0]))
+    sub = s.slice(slice(1, 3))
+    assert sub.prompt_ids is s.prompt_ids and sub.prompt_index.tolist() == [1, 1]
+    assert sub.sampling_logprobs.tolist() == [[-0.5, -0.5]] * 2 and sub.rewards.tolist() == [0.0, 1.0]
+    moved = s.to(torch.device("cpu"))
+    assert moved.prompt_ids is s.prompt_ids and torch.equal(moved.sampling_logprobs, s.sampling_logprobs)
+    assert torch.equal(moved.rewards, s.rewards)
+
+
+def test_term_parts_by_case():
+    on = rollout_state("grpo", [1.0, 0.0, 0.0])
+    ref, head = RecordingPolicy(LP), torch.nn.Identity()
+    parts = lambda ts, s, r=None, h=None: U.TermParts.of(ts, s, U.UpdateModels(None, r, h))  # noqa: E731
+    assert parts(on, settings(beta=0.1), ref) == U.TermParts(kl=True, entropy=False, value=False)
+    assert parts(on, settings(beta=0.0), ref).kl is False  # β = 0: no KL
+    assert parts(on, settings(beta=0.1)).kl is False  # no reference model
+    assert parts(on, settings(), h=head).value is False  # a value head but no GAE targets
+    on.gae = U.GAETargets(torch.zeros(3, 3), torch.zeros(3, 3), torch.zeros(3, 3))
+    assert parts(on, settings()).value is False  # GAE targets but no value head
+    assert parts(on, settings(), h=head).value is True
+
+
+def test_model_device_of_a_model_without_weights_is_the_cpu():
+    assert U.model_device(torch.nn.Module()) == torch.device("cpu")
+
+
+def test_forward_hands_everything_to_sequence_logprobs(monkeypatch):
+    seen = {}
+
+    def fake(model, prompt_ids, prompt_index, completion_ids, mask, **kw):
+        seen.update(model=model, prompt_ids=prompt_ids, kw=kw)
+        return {"logprobs": torch.zeros_like(mask)}
+
+    monkeypatch.setattr(U, "sequence_logprobs", fake)
+    model, sq = torch.nn.Linear(1, 1), seqs(MASK)
+    REAL_FORWARD(model, sq, settings(temperature=0.6), return_entropy=True)
+    assert seen == {"model": model, "prompt_ids": sq.prompt_ids, "kw": {"temperature": 0.6, "return_entropy": True}}
+
+
+def test_zero_advantage_skip_can_be_turned_off():
+    ts = state(LossTerm("pg", "grpo", "rollout", torch.tensor([0, 1]), advantages=torch.zeros(2)))
+    parts = U.TermParts(False, False, False)
+    assert U.runnable_micro_batches(ts, parts, settings(micro_batch_size=1)) == ([], 2)
+    assert U.runnable_micro_batches(ts, parts, settings(micro_batch_size=1, skip_zero_advantage=False)) == (
+        [slice(0, 1), slice(1, 2)], 0)
+
+
+def test_term_backward_scales_the_gradient():
+    g1, _ = grad_of(TablePolicy(LP), [state(sft_term([0, 2]))])
+    p = TablePolicy(LP)
+    p.lp.grad = None
+    U.term_backward(state(sft_term([0, 2])), U.UpdateModels(p, None, None), ConstantWeights(), settings(), scale=2.0)
+    assert torch.allclose(p.lp.grad, 2 * g1)
