@@ -26,6 +26,9 @@ seeded calls reproducible. The log-probs come from vLLM's kernels and precision,
 the training forward by a small amount; ``hybridrl.rollout.correction`` measures and corrects that.
 With top-p / top-k < full, vLLM's log-probs are those of the truncated, renormalised distribution
 (the one actually sampled from), whereas ``HFGenerator`` reports the tempered one before truncation.
+The same holds for ``min_new_tokens`` > 0: until that length vLLM's log-probs are those with EOS
+masked out (log p - log(1 - p_EOS)), so ``pg/rollout_logprob_diff_*`` then measures the EOS mass, not
+the kernels (measured: SmolLM2, min_new_tokens = max_new_tokens = 64, fp32: mean |Δ| 0.025, max 3.1).
 """
 
 from __future__ import annotations

