@@ -24,8 +24,10 @@ from typing import Any
 
 from hybridrl.eval.evaluate import EvalSettings, evaluate_model, final_model_dir
 
-IGNORED_KEYS = {"output_dir", "progress", "log_every", "report_to", "save_every", "keep_last"}
-"""Config keys that may differ between a finished run and a new request for it."""
+IGNORED_KEYS = {"output_dir", "progress", "log_every", "report_to", "save_every", "keep_last",
+                "eval_every", "eval_size", "eval_max_new_tokens"}
+"""Config keys that may differ between a finished run and a new request for it (what is saved,
+logged or evaluated along the way, never which update a step makes)."""
 
 
 def _say(msg: str) -> None:
@@ -150,12 +152,30 @@ def evaluate_runs(runs: dict[str, Path], base: tuple[str, int] | None, sets: dic
     return evals
 
 
-def compare_overrides(overrides: list[str] | None, cli: dict[str, Any]) -> list[str]:
-    """Every method's ``key=value`` overrides, plus compare's defaults where the user set none:
-    no in-loop evaluation (the final models are evaluated on the eval sets), a checkpoint every
-    quarter of the run (an interrupted run resumes), only the last checkpoint kept."""
+def _user_keys(overrides: list[str], config: str | Path | None) -> set[str]:
+    """Config keys the user set: in ``key=value`` overrides or in the ``--config`` YAML file
+    (TRL/verl spellings mapped to ours)."""
+    import yaml
+
+    from hybridrl.train.config import ALIASES
+
+    keys = [o.split("=", 1)[0] for o in overrides]
+    if config is not None and Path(config).is_file():
+        data = yaml.safe_load(Path(config).read_text()) or {}
+        if isinstance(data, dict):
+            keys += [str(k) for k in data]
+    keys = [k.strip().replace("-", "_") for k in keys]
+    return {ALIASES.get(k, k) for k in keys}
+
+
+def compare_overrides(overrides: list[str] | None, cli: dict[str, Any],
+                      config: str | Path | None = None) -> list[str]:
+    """Every method's ``key=value`` overrides, plus compare's defaults where the user set none
+    (neither as ``key=value`` nor in the ``--config`` file): no in-loop evaluation (the final
+    models are evaluated on the eval sets), a checkpoint every quarter of the run (an
+    interrupted run resumes), only the last checkpoint kept."""
     overrides = list(overrides or [])
-    keys = {o.split("=", 1)[0].strip().replace("-", "_") for o in overrides}
+    keys = _user_keys(overrides, config)
     if "eval_every" not in keys and "eval_size" not in keys:
         overrides.append("eval_size=0")
     if "save_every" not in keys:
@@ -196,7 +216,7 @@ def run_compare(
     t0 = time.time()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    overrides = compare_overrides(overrides, cli)
+    overrides = compare_overrides(overrides, cli, config)
     cfgs = {m: build_config(config, {**cli, "method": m, "output_dir": str(out / m)}, overrides) for m in methods}
     first = next(iter(cfgs.values()))
     sets = default_eval_sets(first, eval_size, eval_tasks, eval_data, eval_seed, eval_task_size)

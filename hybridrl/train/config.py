@@ -269,7 +269,7 @@ ALIASES: dict[str, str] = {
 canonical name (config.yaml never holds an alias). ``beta`` stays the KL coefficient, as in TRL."""
 
 SAFE_RESUME_KEYS = frozenset({
-    "steps", "log_every", "eval_every", "save_every", "keep_last", "progress", "report_to",
+    "steps", "log_every", "eval_every", "eval_size", "save_every", "keep_last", "progress", "report_to",
     "eval_max_new_tokens", "micro_batch_size", "gradient_checkpointing", "bf16", "reward_timeout",
     "max_nonfinite_steps", "keep_optimizer",
     # #17: memory of the vLLM engine

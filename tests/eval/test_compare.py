@@ -125,3 +125,21 @@ def test_cached_eval_is_redone_when_the_questions_differ_under_the_same_ids(tmp_
     assert calls == ["base"]
     comp.evaluate_cached("base", "m", s1, EvalSettings(), tmp_path, quiet)  # other questions: redone
     assert calls == ["base", "base"]
+
+
+def test_compare_defaults_yield_to_the_config_file_and_to_overrides(tmp_path):
+    """compare's defaults (no in-loop eval, a checkpoint every quarter, keep 1) apply only to
+    keys the user did not set: a --config file's eval_every / save_steps (TRL's name) win, as
+    key=value overrides do. (Study v2 lost its learning curves to this: the YAML's eval_every
+    was silently replaced by eval_size=0.)"""
+    from hybridrl.pipelines.compare import compare_overrides
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("eval_every: 10\neval_size: 100\nsave_steps: 5\n")
+    # nothing set: all three defaults, save_every = 40 steps // 4 = 10
+    assert compare_overrides([], {"steps": 40}) == ["eval_size=0", "save_every=10", "keep_last=1"]
+    # the file sets eval_*, save_steps (-> save_every): only keep_last is added
+    assert compare_overrides([], {"steps": 40}, cfg) == ["keep_last=1"]
+    # an override spelled with dashes / TRL's alias counts as set
+    assert compare_overrides(["save-steps=3", "keep_last=2"], {"steps": 40}) == ["save-steps=3", "keep_last=2",
+                                                                               "eval_size=0"]
