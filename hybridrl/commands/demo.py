@@ -9,13 +9,14 @@ from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
 EXAMPLES = """examples:
   hybridrl demo --quick                  # a smoke run of a few minutes
   hybridrl demo --output-dir runs/demo2  # the full demo (GRPO vs HPT on SmolLM2-135M, then a report)
+  .venv-vllm/bin/hybridrl demo --rollout-engine vllm   # the same on the vLLM engine
 """ + EXAMPLE_NOTE
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from hybridrl.pipelines.demo import run_demo
 
-    return run_demo(quick=args.quick, output_dir=args.output_dir)
+    return run_demo(quick=args.quick, output_dir=args.output_dir, rollout_engine=args.rollout_engine)
 
 
 def register(sub) -> None:
@@ -26,4 +27,7 @@ def register(sub) -> None:
                                    "questions, and write report.md / report.html.")
     d.add_argument("--output-dir", default=None, help="(default: runs/demo, or runs/demo-quick with --quick)")
     d.add_argument("--quick", action="store_true", help="a much smaller budget (smoke test)")
+    d.add_argument("--rollout-engine", choices=("hf", "vllm", "auto"), default="hf",
+                   help="what samples the rollouts and answers the evaluations: HF generate, a vLLM engine "
+                        "(make install-vllm), or vLLM when installed")
     d.set_defaults(func=cmd_demo)
