@@ -157,15 +157,14 @@ def _user_keys(overrides: list[str], config: str | Path | None) -> set[str]:
     (TRL/verl spellings mapped to ours)."""
     import yaml
 
-    from hybridrl.train.config import ALIASES
+    from hybridrl.train.config import spelled_key
 
     keys = [o.split("=", 1)[0] for o in overrides]
     if config is not None and Path(config).is_file():
         data = yaml.safe_load(Path(config).read_text()) or {}
         if isinstance(data, dict):
             keys += [str(k) for k in data]
-    keys = [k.strip().replace("-", "_") for k in keys]
-    return {ALIASES.get(k, k) for k in keys}
+    return {spelled_key(k) for k in keys}
 
 
 def compare_overrides(overrides: list[str] | None, cli: dict[str, Any],

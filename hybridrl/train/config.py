@@ -414,6 +414,13 @@ def default_output_dir(method: str, root: str | Path = "runs") -> str:
     return str(out)
 
 
+def spelled_key(key: str) -> str:
+    """``key`` as the user meant it, without checking it: dashes as underscores, a TRL/verl alias
+    mapped to our name (``save-steps`` -> ``save_every``)."""
+    k = key.strip().replace("-", "_")
+    return ALIASES.get(k, k)
+
+
 def canonical_key(key: str, notes: list[str] | None = None, source: str = "") -> str:
     """``key`` with dashes as underscores and TRL/verl aliases mapped to our name; raises
     ConfigError with a suggestion for an unknown key."""
