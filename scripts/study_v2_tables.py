@@ -23,8 +23,8 @@ probabilities are printed as percentages with one decimal.
 
 Paired differences (method − reference, on the same questions): per seed the mean of
 d_q = correct_method(q) − correct_ref(q) over the questions q of the set, with a 95% percentile
-bootstrap CI over questions (the method of ``hybridrl.eval.metrics.bootstrap_ci``, vectorised
-with numpy); pooled over the seeds both methods have, d_q is first averaged over those seeds and
+bootstrap CI over questions (``hybridrl.eval.metrics.bootstrap_ci``, 2000 resamples);
+pooled over the seeds both methods have, d_q is first averaged over those seeds and
 the bootstrap then resamples questions.
 """
 
@@ -40,11 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hybridrl.eval.metrics import ema  # noqa: E402
+from hybridrl.eval.metrics import bootstrap_ci, ema  # noqa: E402
 from hybridrl.report.runs import load_run, read_json, read_jsonl, superrl_weights  # noqa: E402
 
 SETTINGS = ["sparse", "mixed", "dense"]
@@ -171,15 +169,9 @@ def num(v: Any) -> float | None:
 
 
 def bootstrap(values, *, iters: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap CI of the mean of ``values`` (one value per question): the
-    method of :func:`hybridrl.eval.metrics.bootstrap_ci` (resample n of n with replacement
-    ``iters`` times, sort the means, take the α/2 and 1 − α/2 order statistics), vectorised."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.sort(v[rng.integers(0, v.size, size=(iters, v.size))].mean(axis=1))
-    return float(means[int(alpha / 2 * iters)]), float(means[min(iters - 1, int((1 - alpha / 2) * iters))])
+    """95% percentile bootstrap CI of the mean of ``values`` (one value per question), 2000
+    resamples: :func:`hybridrl.eval.metrics.bootstrap_ci`."""
+    return bootstrap_ci(list(values), iters=iters, alpha=alpha, seed=seed)
 
 
 def set_names(study: Study, setting: str) -> list[str]:

@@ -4,7 +4,6 @@ EMA smoothing of validation curves (SuperRL C.7) and exclusive solves (HPT Table
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,16 +28,19 @@ def pass_at_k_curve(n: int, correct_counts: Sequence[int], ks: Iterable[int] | N
     return {k: sum(pass_at_k(n, c, k) for c in correct_counts) / m for k in ks if 1 <= k <= n}
 
 
-def bootstrap_ci(values: list[float], *, iters: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean (over questions)."""
-    if not values:
+def bootstrap_ci(values: Sequence[float], *, iters: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean (over questions): resample the n
+    values n times with replacement, ``iters`` times, sort the ``iters`` means and take the
+    α/2 and 1 − α/2 order statistics. Vectorised (one ``iters × n`` index draw): 200 questions ×
+    2000 resamples take milliseconds, so tables of many paired differences stay cheap."""
+    import numpy as np  # transformers and datasets depend on it
+
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
         return (float("nan"), float("nan"))
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(iters))
-    lo = means[int(alpha / 2 * iters)]
-    hi = means[min(iters - 1, int((1 - alpha / 2) * iters))]
-    return (lo, hi)
+    rng = np.random.default_rng(seed)
+    means = np.sort(v[rng.integers(0, v.size, size=(iters, v.size))].mean(axis=1))
+    return float(means[int(alpha / 2 * iters)]), float(means[min(iters - 1, int((1 - alpha / 2) * iters))])
 
 
 def ema(values: Sequence[float], alpha: float = 0.3) -> list[float]:
