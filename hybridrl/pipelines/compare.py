@@ -24,10 +24,14 @@ from typing import Any
 
 from hybridrl.eval.evaluate import EvalSettings, evaluate_model, final_model_dir
 
-IGNORED_KEYS = {"output_dir", "progress", "log_every", "report_to", "save_every", "keep_last",
-                "eval_every", "eval_size", "eval_max_new_tokens"}
-"""Config keys that may differ between a finished run and a new request for it (what is saved,
-logged or evaluated along the way, never which update a step makes)."""
+def ignored_keys() -> frozenset[str]:
+    """Config keys that may differ between a run in the output folder and a new request for
+    it: the output folder itself and every key ``train --resume`` may change
+    (:data:`~hybridrl.train.config.SAFE_RESUME_KEYS`: logging, saving, evaluation along the
+    way, speed), except ``steps`` — a finished run of other length is another run, not this one."""
+    from hybridrl.train.config import SAFE_RESUME_KEYS
+
+    return (SAFE_RESUME_KEYS - {"steps"}) | {"output_dir"}
 
 
 def _say(msg: str) -> None:
@@ -46,7 +50,8 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     old = read_config(run_dir)
     if old:
         new = config_to_dict(cfg)
-        diff = {k: (old.get(k), v) for k, v in new.items() if k not in IGNORED_KEYS and old.get(k) != v}
+        ignored = ignored_keys()
+        diff = {k: (old.get(k), v) for k, v in new.items() if k not in ignored and old.get(k) != v}
         if diff:
             shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:5])
             raise ConfigError(f"{run_dir} holds a run with other settings ({shown}); "

@@ -47,6 +47,22 @@ def test_compare_refuses_a_finished_run_with_other_settings(tmp_path, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
+def test_compare_reuses_a_finished_run_when_only_resume_safe_keys_differ(tmp_path, capsys):
+    """The keys compare tolerates are train --resume's SAFE_RESUME_KEYS (one list): a
+    micro-batch size or save cadence change keeps the finished run; steps do not (test above)."""
+    from hybridrl.pipelines.compare import ignored_keys
+    from hybridrl.train.config import SAFE_RESUME_KEYS
+
+    assert ignored_keys() == (SAFE_RESUME_KEYS - {"steps"}) | {"output_dir"}
+    out = tmp_path / "cmp"
+    args = ["compare", "--methods", "grpo", "--task", "chain_sum", "--model", "tiny", "--steps", "1",
+            "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args + ["micro_batch_size=2", "save_every=7"]) == 0
+    assert "grpo: finished run found" in capsys.readouterr().out
+
+
 def test_compare_resumes_a_half_finished_run(tmp_path, capsys):
     from hybridrl.train.config import build_config
     from hybridrl.train.loop import train
