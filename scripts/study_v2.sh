@@ -39,14 +39,14 @@ MAIN_SM="grpo sft sft_then_rl hpt superrl"       # 3 seeds on sparse and mixed
 EXTRA_SM="sasr luffy"                           # 2 seeds
 DENSE="grpo sft hpt superrl auto"               # 2 seeds
 queue() {
-  echo sparse:0:grpo; echo dense:0:grpo; echo dense:0:hpt   # GRPO stalls? and #17's vLLM-trains-like-HF check
+  { echo sparse:0:grpo; echo dense:0:grpo; echo dense:0:hpt   # GRPO stalls? and #17's vLLM-trains-like-HF check
   for seed in 0 1 2; do
     for setting in sparse mixed; do
       for m in $MAIN_SM; do echo "$setting:$seed:$m"; done
       if [ "$seed" -lt 2 ]; then for m in $EXTRA_SM; do echo "$setting:$seed:$m"; done; fi
     done
     if [ "$seed" -lt 2 ]; then for m in $DENSE; do echo "dense:$seed:$m"; done; fi
-  done
+  done; } | awk '!seen[$0]++'   # the three runs put first are not listed again
 }
 
 done_run() { [ -f "$OUT/$1-s$2/evals/$3.json" ]; }
