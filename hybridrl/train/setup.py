@@ -77,7 +77,11 @@ def setup_model(cfg: TrainConfig, device: torch.device) -> ModelParts:
                                                  target_modules="all-linear", task_type="CAUSAL_LM"))
     if cfg.gradient_checkpointing:
         # non-reentrant: the same gradients, and DDP/FSDP2's backward hooks fire once per parameter
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers >= 5.2x calls it activation checkpointing (the old name warns, goes in v6)
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     return ModelParts(model, tok, ref_model)
