@@ -43,6 +43,7 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     half-finished run. Returns (run folder, what happened: ``skipped``/``resumed``/``trained``)."""
     from hybridrl.train.checkpoint import latest_checkpoint
     from hybridrl.train.config import ConfigError, config_to_dict
+    from hybridrl.train.interrupt import InterruptGuard, RunInterrupted
     from hybridrl.train.loop import train
     from hybridrl.report.runs import read_config
 
@@ -62,10 +63,17 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     ckpt = latest_checkpoint(run_dir)
     if ckpt is not None:
         log(f"  {cfg.method}: resuming from {ckpt}")
-        train(cfg, resume=run_dir)
-        return run_dir, "resumed"
-    train(cfg)
-    return run_dir, "trained"
+    # as `hybridrl train`: Ctrl-C / kill during training saves a checkpoint (without the guard,
+    # SIGTERM ended a compare run at once and lost up to save_every steps); evaluation is not
+    # guarded (a signal there stops at once: its results are only written when complete)
+    with InterruptGuard():
+        try:
+            train(cfg, resume=run_dir if ckpt is not None else None)
+        except RunInterrupted as e:
+            raise RunInterrupted(e.signame, e.step, e.checkpoint, e.run_dir,
+                                 resume_with="the same hybridrl compare command (finished runs are kept, "
+                                             "this one resumes from its checkpoint)") from None
+    return run_dir, "resumed" if ckpt is not None else "trained"
 
 
 def questions_digest(sets: dict[str, list]) -> dict[str, str]:

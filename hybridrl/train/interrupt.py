@@ -24,10 +24,11 @@ from types import FrameType
 class RunInterrupted(Exception):
     """The run stopped on SIGINT/SIGTERM after saving a checkpoint; ``str(e)`` says how to resume."""
 
-    def __init__(self, signame: str, step: int, checkpoint, run_dir):
+    def __init__(self, signame: str, step: int, checkpoint, run_dir, resume_with: str | None = None):
         self.signame, self.step, self.checkpoint, self.run_dir = signame, step, checkpoint, run_dir
+        self.resume_with = resume_with or f"hybridrl train --resume {run_dir}"
         super().__init__(f"interrupted ({signame}) after {step} steps; checkpoint {checkpoint}; "
-                         f"resume with: hybridrl train --resume {run_dir}")
+                         f"resume with: {self.resume_with}")
 
 
 class StepAbandoned(Exception):

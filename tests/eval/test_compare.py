@@ -63,6 +63,54 @@ def test_compare_reuses_a_finished_run_when_only_resume_safe_keys_differ(tmp_pat
     assert "grpo: finished run found" in capsys.readouterr().out
 
 
+def test_sigterm_during_a_compare_run_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, capsys,
+                                                                                     monkeypatch):
+    """compare trains under the same interrupt guard as `hybridrl train`. Before: compare called the
+    loop without it, so SIGTERM (a `kill`, a scheduler's stop) ended the process at once and the
+    run lost every step since its last periodic checkpoint (here: all of them, save_every=0)."""
+    import os
+    import signal
+
+    from hybridrl.train import checkpoint as ckpt
+    from hybridrl.train.loop import Trainer
+
+    real, calls = Trainer._run_update, []
+
+    def sigterm_in_step_2(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled at once (main thread): step 2 finishes, then stop
+        return real(self, *a, **k)
+
+    class Unguarded(Exception):
+        pass
+
+    def unguarded(signum, frame):  # reached only if compare trains without the guard
+        raise Unguarded("SIGTERM reached the default handler: the run would have died without a checkpoint")
+
+    previous = signal.signal(signal.SIGTERM, unguarded)  # instead of killing pytest
+    out = tmp_path / "cmp"
+    args = ["compare", "--methods", "grpo", "--task", "chain_sum", "--model", "tiny", "--steps", "3",
+            "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY, "save_every=0"]
+    monkeypatch.setattr(Trainer, "_run_update", sigterm_in_step_2)
+    try:
+        rc = main(args)
+    finally:
+        after = signal.signal(signal.SIGTERM, previous)
+    assert after is unguarded  # the guard put the handler back
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert "interrupted (SIGTERM) after 2 steps" in err and "Traceback" not in err
+    assert "resume with: the same hybridrl compare command" in err
+    assert ckpt.latest_checkpoint(out / "grpo").name == "step-000002"
+    assert not (out / "evals" / "grpo.json").exists()
+    monkeypatch.setattr(Trainer, "_run_update", real)
+    assert main(args) == 0
+    assert "grpo: resuming from" in capsys.readouterr().out
+    steps = [json.loads(line)["step"] for line in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3] and (out / "evals" / "grpo.json").exists()
+
+
 def test_compare_resumes_a_half_finished_run(tmp_path, capsys):
     from hybridrl.train.config import build_config
     from hybridrl.train.loop import train
