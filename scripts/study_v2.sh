@@ -9,7 +9,7 @@
 # queue (most important first: seed 0 of every method, then seeds 1 and 2), so starting this
 # script again carries on where it stopped:
 #   bash scripts/study_v2.sh            # STREAMS=2 parallel streams of 1 thread each
-#   bash scripts/study_v2.sh report     # after the runs: base evals + report.md per setting
+#   bash scripts/study_v2.sh report     # the base model on the same held-out and OOD questions
 #   bash scripts/study_v2.sh passk      # pass@k (k = 1, 4, 8) of the final models (sparse, mixed)
 # The queue is the same command each time: to reproduce one run by hand, e.g.
 #   hybridrl compare --config recipes/study/v2/mixed.yaml --seed 0 --methods hpt --no-base \
@@ -49,7 +49,7 @@ queue() {
   done; } | awk '!seen[$0]++'   # the three runs put first are not listed again
 }
 
-done_run() { [ -f "$OUT/$1-s$2/evals/$3.json" ]; }
+done_run() { [ -f "$OUT/$1-s$2/evals/$3.json" ] || [ -f "$RAW/$1-s$2/evals/$3.json" ]; }  # RAW: runs of an earlier machine
 
 copy_raw() {  # copy_raw SETTING SEED METHOD: metrics, config, evals (no checkpoints)
   local src="$OUT/$1-s$2" dst="$RAW/$1-s$2"
@@ -72,6 +72,8 @@ stream() {  # one stream: claim and run unfinished items in queue order
     if $HY compare --config "recipes/study/v2/$setting.yaml" --seed "$seed" --methods "$method" --no-base \
          $(eval_flags "$setting") --output-dir "$OUT/$setting-s$seed" >> "$OUT/logs/$setting-s$seed-$method.log" 2>&1; then
       copy_raw "$setting" "$seed" "$method"
+      # pass@k at once: a session's machine keeps no weights for the next one
+      case $setting in sparse|mixed) passk_one "$setting" "$seed" "$method" ;; esac
       echo "=== $(date -u +%FT%TZ) stream $id: done $item"
     else
       echo "!!! $(date -u +%FT%TZ) stream $id: $item failed (log: $OUT/logs/$setting-s$seed-$method.log)"
@@ -79,38 +81,44 @@ stream() {  # one stream: claim and run unfinished items in queue order
   done
 }
 
-report() {  # base model evals and one report per setting and seed (every run found done)
-  for setting in mixed sparse dense; do
-    for seed in 0 1 2; do
-      local ms=""
-      for m in $MAIN_SM $EXTRA_SM $DENSE; do
-        case " $ms " in *" $m "*) continue ;; esac
-        done_run "$setting" "$seed" "$m" && ms="$ms $m"
-      done
-      [ -z "$ms" ] && continue
-      local base=--no-base; [ "$seed" = 0 ] && base=
-      # shellcheck disable=SC2046
-      $HY compare --config "recipes/study/v2/$setting.yaml" --seed "$seed" --methods "$(echo $ms | tr ' ' ,)" $base \
-        $(eval_flags "$setting") --output-dir "$OUT/$setting-s$seed" > "$OUT/logs/report-$setting-s$seed.log" 2>&1 \
-        && mkdir -p "$RAW/$setting-s$seed" && cp "$OUT/$setting-s$seed/report.md" "$RAW/$setting-s$seed/" \
-        && { [ ! -f "$OUT/$setting-s$seed/evals/base.json" ] || cp "$OUT/$setting-s$seed/evals/base.json" "$RAW/$setting-s$seed/evals/"; }
-    done
+report() {  # the base model on every setting's held-out and OOD sets (the questions compare evaluates runs on)
+  for setting in sparse mixed dense; do
+    local dst="$RAW/$setting-s0/evals/base.json" d="$OUT/base/$setting"
+    [ -f "$dst" ] && continue
+    $HY eval --model smollm2-135m --task "$(passk_task "$setting")" --size 200 --seed 1234 --batch-size 64 --bf16 false \
+      --rollout-engine vllm --label base --output-dir "$d/in" > "$OUT/logs/base-$setting.log" 2>&1 \
+    && $HY eval --model smollm2-135m --task "$(ood "$setting")" --size 100 --seed 1234 --batch-size 64 --bf16 false \
+      --rollout-engine vllm --label base --output-dir "$d/ood" >> "$OUT/logs/base-$setting.log" 2>&1 \
+    || { echo "!!! base eval $setting failed (log: $OUT/logs/base-$setting.log)"; continue; }
+    mkdir -p "$(dirname "$dst")"
+    # one evals/base.json as compare writes it: the two sets side by side
+    python3 -c 'import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+a["sets"].update(b["sets"]); a["questions_digest"] = {**a.get("questions_digest", {}), **b.get("questions_digest", {})}
+a["wall_time_s"] = a.get("wall_time_s", 0) + b.get("wall_time_s", 0)
+json.dump(a, open(sys.argv[3], "w"), indent=1)' "$d/in/eval.json" "$d/ood/eval.json" "$dst"
   done
+}
+
+passk_task() { grep -E '^(task|difficulty):' "recipes/study/v2/$1.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:; }
+
+passk_one() {  # passk_one SETTING SEED METHOD: pass@k of one final model (METHOD=base: the base model)
+  local model="$OUT/$1-s$2/$3" dst="$OUT/passk/$1-s$2-$3"
+  [ "$3" = base ] && model=smollm2-135m
+  [ -f "$RAW/passk/$1-s$2-$3.json" ] && return 0
+  [ "$3" = base ] || [ -d "$model/checkpoints" ] || { echo "passk: no final model at $model (runs of an earlier machine keep no weights)"; return 0; }
+  $HY eval --model "$model" --task "$(passk_task "$1")" --size 64 --seed 1234 --samples 8 --k 1,4,8 --max-new-tokens 64 \
+    --batch-size 64 --bf16 false --rollout-engine vllm --label "$3" --output-dir "$dst" \
+    >> "$OUT/logs/passk.log" 2>&1 || { echo "!!! passk $1 $2 $3 failed"; return 0; }
+  mkdir -p "$RAW/passk" && cp "$dst/eval.json" "$RAW/passk/$1-s$2-$3.json"
 }
 
 passk() {  # pass@k of the final models: 64 questions of the shared held-out set, 8 samples each (T 0.6, top-p 0.95)
   for setting in sparse mixed; do
-    local task; task=$(grep -E '^(task|difficulty):' "recipes/study/v2/$setting.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:)
+    passk_one "$setting" 0 base
     for seed in 0 1 2; do
-      for m in base $MAIN_SM $EXTRA_SM; do
-        local model="$OUT/$setting-s$seed/$m" dst="$OUT/passk/$setting-s$seed-$m"
-        [ "$m" = base ] && { [ "$seed" = 0 ] || continue; model=smollm2-135m; }
-        [ "$m" = base ] || done_run "$setting" "$seed" "$m" || continue
-        [ -f "$dst/eval.json" ] && continue
-        $HY eval --model "$model" --task "$task" --size 64 --seed 1234 --samples 8 --k 1,4,8 --max-new-tokens 64 \
-          --batch-size 64 --bf16 false --rollout-engine vllm --label "$m" --output-dir "$dst" \
-          >> "$OUT/logs/passk.log" 2>&1 || echo "!!! passk $setting $seed $m failed"
-        mkdir -p "$RAW/passk" && cp "$dst/eval.json" "$RAW/passk/$setting-s$seed-$m.json"
+      for m in $MAIN_SM $EXTRA_SM; do
+        done_run "$setting" "$seed" "$m" && passk_one "$setting" "$seed" "$m"
       done
     done
   done
