@@ -85,7 +85,7 @@ report() {  # the base model on every setting's held-out and OOD sets (the quest
   for setting in sparse mixed dense; do
     local dst="$RAW/$setting-s0/evals/base.json" d="$OUT/base/$setting"
     [ -f "$dst" ] && continue
-    $HY eval --model smollm2-135m --task "$(passk_task "$setting")" --size 200 --seed 1234 --batch-size 64 --bf16 false \
+    $HY eval --model smollm2-135m --task "$(task_of "$setting")" --size 200 --seed 1234 --batch-size 64 --bf16 false \
       --rollout-engine vllm --label base --output-dir "$d/in" > "$OUT/logs/base-$setting.log" 2>&1 \
     && $HY eval --model smollm2-135m --task "$(ood "$setting")" --size 100 --seed 1234 --batch-size 64 --bf16 false \
       --rollout-engine vllm --label base --output-dir "$d/ood" >> "$OUT/logs/base-$setting.log" 2>&1 \
@@ -100,14 +100,15 @@ json.dump(a, open(sys.argv[3], "w"), indent=1)' "$d/in/eval.json" "$d/ood/eval.j
   done
 }
 
-passk_task() { grep -E '^(task|difficulty):' "recipes/study/v2/$1.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:; }
+# a setting's training task as NAME:LEVEL (its held-out set)
+task_of() { grep -E '^(task|difficulty):' "recipes/study/v2/$1.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:; }
 
 passk_one() {  # passk_one SETTING SEED METHOD: pass@k of one final model (METHOD=base: the base model)
   local model="$OUT/$1-s$2/$3" dst="$OUT/passk/$1-s$2-$3"
   [ "$3" = base ] && model=smollm2-135m
   [ -f "$RAW/passk/$1-s$2-$3.json" ] && return 0
   [ "$3" = base ] || [ -d "$model/checkpoints" ] || { echo "passk: no final model at $model (runs of an earlier machine keep no weights)"; return 0; }
-  $HY eval --model "$model" --task "$(passk_task "$1")" --size 64 --seed 1234 --samples 8 --k 1,4,8 --max-new-tokens 64 \
+  $HY eval --model "$model" --task "$(task_of "$1")" --size 64 --seed 1234 --samples 8 --k 1,4,8 --max-new-tokens 64 \
     --batch-size 64 --bf16 false --rollout-engine vllm --label "$3" --output-dir "$dst" \
     >> "$OUT/logs/passk.log" 2>&1 || { echo "!!! passk $1 $2 $3 failed"; return 0; }
   mkdir -p "$RAW/passk" && cp "$dst/eval.json" "$RAW/passk/$1-s$2-$3.json"
