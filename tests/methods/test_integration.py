@@ -30,7 +30,8 @@ from integration_rewards import answer_is_even, reward_fn
 
 LR = 1e-3
 BASE = dict(model="tiny", task="chain_sum", train_size=16, eval_size=0, prompts_per_step=2, group_size=4,
-            max_new_tokens=8, micro_batch_size=8, lr=LR, progress=False)
+            max_new_tokens=8, micro_batch_size=8, lr=LR, progress=False,
+            bf16=False)  # fp32 everywhere: bf16=auto is on where the CPU has AVX-512 BF16
 # a 2-step Adaptive Switch probe: sparse iff no rise in 2 steps and mean reward < 0.5
 PROBE = dict(superrl_k=2, superrl_m=2, superrl_increase_threshold=1, superrl_avg_threshold=0.5)
 

@@ -86,6 +86,7 @@ def _first_step(tmp_path, name: str, sampler_shift: float, **overrides):
 
     opts = dict(model="tiny", task="chain_sum", train_size=16, eval_size=0, prompts_per_step=2, group_size=4,
                 max_new_tokens=8, micro_batch_size=8, lr=1e-3, progress=False, max_grad_norm=1e9,
+                bf16=False,  # fp32 on every machine (bf16=auto is on where the CPU has AVX-512 BF16)
                 reward_fn="scripted_rewards:even_length", output_dir=str(tmp_path / name), **overrides)
     t = Trainer(build_config(None, {"method": "grpo"}, [f"{k}={v}" for k, v in opts.items()]))
     real = t.generator.generate
