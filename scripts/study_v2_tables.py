@@ -645,6 +645,19 @@ def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = 
     return "\n".join(out)
 
 
+START, END = "<!-- study_v2_tables:start -->", "<!-- study_v2_tables:end -->"
+
+
+def splice(page: str, tables: str) -> str:
+    """``page`` with the text between the START and END markers replaced by ``tables``, its
+    headings demoted one level (the page's own section heading sits above the markers)."""
+    if page.count(START) != 1 or page.count(END) != 1 or page.index(START) > page.index(END):
+        raise SystemExit(f"the page needs exactly one {START} line before one {END} line")
+    body = "\n".join("#" + line if line.startswith("#") else line for line in tables.splitlines())
+    head, rest = page.split(START)
+    return f"{head}{START}\n\n{body.strip()}\n\n{END}{rest.split(END, 1)[1]}"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("root", nargs="?", default="docs/results/v2/raw")
@@ -652,12 +665,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--link-dir", default=None,
                     help="folder prefix of the figure links in the markdown (default: the --figures path "
                          "relative to docs/, where results-v2.md lives, e.g. results/v2)")
+    ap.add_argument("--page", default=None,
+                    help="write the tables into this markdown page between its study_v2_tables start/end "
+                         "markers (headings one level down) instead of printing them")
     a = ap.parse_args(argv)
     fig = Path(a.figures) if a.figures else None
     link = a.link_dir
     if fig is not None and link is None:
         link = os.path.relpath(fig.resolve(), Path("docs").resolve())
-    print(render(load_study(Path(a.root)), fig, link))
+    text = render(load_study(Path(a.root)), fig, link)
+    if a.page is None:
+        print(text)
+    else:
+        page = Path(a.page)
+        page.write_text(splice(page.read_text(), text))
 
 
 if __name__ == "__main__":

@@ -244,3 +244,27 @@ def test_empty_or_missing_study_prints_a_note(tmp_path, capsys):
     md = capsys.readouterr().out
     assert md.startswith("_0 runs done under")
     assert "| " not in md   # no table without a finished run
+
+
+def test_page_gets_the_tables_between_its_markers_and_keeps_the_rest(study, tmp_path, capsys):
+    page = tmp_path / "results-v2.md"
+    page.write_text(f"# Study\n\nintro\n\n## Results\n\n{tables.START}\nold tables\n{tables.END}\n\n## Verdicts\nkept\n")
+    tables.main([str(study), "--page", str(page)])
+    assert capsys.readouterr().out == ""  # written to the page, not printed
+    text = page.read_text()
+    assert text.startswith("# Study\n\nintro\n\n## Results\n\n") and text.endswith(f"{tables.END}\n\n## Verdicts\nkept\n")
+    assert "old tables" not in text
+    # headings one level down: "## Greedy accuracy per setting" / "### mixed" as printed
+    assert "\n### Greedy accuracy per setting\n" in text and "\n## Greedy" not in text
+    assert "\n#### mixed\n" in text and "\n### mixed\n" not in text
+    once = text
+    tables.main([str(study), "--page", str(page)])  # idempotent: a second splice changes nothing
+    assert page.read_text() == once
+
+
+def test_page_without_markers_is_refused(study, tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("# no markers\n")
+    with pytest.raises(SystemExit, match="needs exactly one"):
+        tables.main([str(study), "--page", str(page)])
+    assert page.read_text() == "# no markers\n"
