@@ -49,7 +49,7 @@ SETTINGS = ["sparse", "mixed", "dense"]
 METHODS = ["base", "grpo", "sft", "sft_then_rl", "hpt", "superrl", "sasr", "luffy", "auto"]
 NAMES = {"base": "base", "grpo": "GRPO", "sft": "SFT", "sft_then_rl": "SFT→GRPO", "hpt": "HPT",
          "superrl": "SuperRL", "sasr": "SASR", "luffy": "LUFFY", "auto": "auto", "dr_grpo": "Dr. GRPO"}
-REFS = ["grpo", "sft_then_rl"]
+REFS = ["grpo", "sft_then_rl", "sft"]  # the claim: hybrids beat GRPO and SFT→GRPO, match or beat SFT
 """References of the paired-difference tables."""
 SHARE_METHODS = ["hpt", "superrl", "sasr", "luffy"]
 KS = [1, 4, 8]

@@ -178,6 +178,19 @@ def test_paired_differences_to_grpo(study):
     assert "method − SFT→GRPO" not in md
 
 
+def test_paired_differences_to_sft(study):
+    # "match or beat SFT": a table against SFT too, with only the seeds SFT has (s0)
+    md = tables.render(tables.load_study(study))
+    sec = "### mixed: method − SFT"
+    hpt = _row(md, sec, "HPT")
+    lo, hi = tables.bootstrap([1, 1, 0, -1])            # HPT s0 [1,1,0,0] − SFT s0 [0,0,0,1]
+    assert hpt[1] == f"+25.0 [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    assert hpt[2] == "–" and hpt[3].endswith("(1)")      # SFT seed 1 not done: nothing to pair
+    assert hpt[4].startswith("+50.0 [")                  # OOD [1,1] − [0,1]
+    assert _row(md, sec, "GRPO")[1].startswith("+0.0 [")  # [1,0,0,0] − [0,0,0,1]
+    assert "| SFT |" not in md.split(sec, 1)[1].split("###", 1)[0]  # no row SFT − SFT
+
+
 def test_pooled_is_the_seed_mean_per_question_not_the_concatenation():
     a0, b0 = {"q0": 1.0, "q1": 0.0}, {"q0": 0.0, "q1": 0.0}   # d = [1, 0]
     a1, b1 = {"q0": 1.0, "q1": 1.0}, {"q0": 0.0, "q1": 0.0}   # d = [1, 1]
