@@ -331,6 +331,27 @@ def diff_cell(r: tuple[float, float, float] | None, extra: str = "") -> str:
     return f"{pct(r[0], True)} [{pct(r[1], True)}, {pct(r[2], True)}]{extra}"
 
 
+def sign_counts(diffs: list[float | None]) -> str:
+    """``": 2+ 0= 1−"``: how many per-seed differences are above, at and below zero (seed-to-seed
+    agreement, which the CIs over questions do not show); empty for a single seed."""
+    d = [x for x in diffs if x is not None]
+    if len(d) < 2:
+        return ""
+    up, down = sum(x > 1e-12 for x in d), sum(x < -1e-12 for x in d)
+    return f": {up}+ {len(d) - up - down}= {down}−"
+
+
+def runs_table(study: Study) -> str:
+    """Which (setting, method) has its final evaluation for which seed."""
+    seeds = study.seeds
+    rows = []
+    for setting in study.settings:
+        for m in study.methods(setting):
+            cells = ["✓" if study.get(setting, s, m) is not None else DASH for s in seeds]
+            rows.append([setting, NAMES.get(m, m), *cells, str(cells.count("✓"))])
+    return table(["setting", "method", *[f"s{s}" for s in seeds], "seeds done"], rows) if rows else ""
+
+
 def diff_table(study: Study, setting: str, ref: str) -> str:
     sets = set_names(study, setting)
     if not sets or not study.done(setting, ref):
@@ -340,6 +361,7 @@ def diff_table(study: Study, setting: str, ref: str) -> str:
     for lab, s in zip(["held-out", "OOD"], sets):
         head += [f"{lab} s{seed}" for seed in seeds] + [f"{lab} pooled (seeds)"]
     rows = []
+    signs: list[float | None] = []
     for m in study.methods(setting, base=False):
         if m == ref or not study.done(setting, m):
             continue
@@ -352,9 +374,12 @@ def diff_table(study: Study, setting: str, ref: str) -> str:
                 if a is None or b is None or not ca or not cb:
                     row.append(DASH)
                     continue
-                row.append(diff_cell(paired(ca, cb)))
+                d = paired(ca, cb)
+                row.append(diff_cell(d))
                 pairs.append((ca, cb))
-            row.append(diff_cell(pooled(pairs), f" ({len(pairs)})") if pairs else DASH)
+                signs.append(d[0] if d is not None else None)
+            row.append(diff_cell(pooled(pairs), f" ({len(pairs)}{sign_counts(signs)})") if pairs else DASH)
+            signs.clear()
         rows.append(row)
     return table(head, rows) if rows else ""
 
@@ -601,9 +626,15 @@ def figures(study: Study, out: Path) -> list[tuple[str, Path]]:
 def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = None) -> str:
     out: list[str] = []
     seeds = study.seeds
-    done = sorted(r.name for r in study.runs.values() if r.done)
-    out.append(f"_{len(done)} runs done under `{study.root}` (final eval present); seeds {', '.join(map(str, seeds))}; "
+    done = sorted(r.name for r in study.runs.values() if r.done and r.method != "base")
+    base = sorted(r.name for r in study.runs.values() if r.done and r.method == "base")
+    out.append(f"_{len(done)} training runs done under `{study.root}` (final eval present)"
+               f"{f', plus {len(base)} base-model evaluation' + 's' * (len(base) > 1) if base else ''}; seeds {', '.join(map(str, seeds))}; "
                f"\"–\" = not done (never filled in)._\n")
+    t = runs_table(study)
+    if t:
+        out.append("## Runs done\n")
+        out.append(t)
     out.append("## Greedy accuracy per setting\n")
     out.append("Per seed: greedy accuracy % [95% bootstrap CI over questions]; mean: over the seeds done "
                "[95% bootstrap CI over questions of the seed-mean correctness]. Training reward: mean of the "
@@ -615,7 +646,9 @@ def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = 
     out.append("## Paired differences\n")
     out.append("Points of accuracy, method − reference on the same questions [95% paired bootstrap CI over "
                "questions]; pooled: per-question difference averaged over the seeds both have (count in "
-               "parentheses), then bootstrapped over questions.\n")
+               "parentheses, then how many seeds' own differences are above / at / below zero), then "
+               "bootstrapped over questions. The CIs cover the choice of questions, not seed-to-seed "
+               "variation: read them with the per-seed columns and the sign counts.\n")
     for setting in study.settings:
         for ref in REFS:
             t = diff_table(study, setting, ref)

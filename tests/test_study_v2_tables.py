@@ -169,8 +169,10 @@ def test_paired_differences_to_grpo(study):
     assert hpt[1] == f"+25.0 [{100 * lo0:+.1f}, {100 * hi0:+.1f}]"
     assert hpt[2].startswith("+75.0 [")
     lop, hip = tables.bootstrap([0.5, 1.0, 0.0, 0.5])
-    assert hpt[3] == f"+50.0 [{100 * lop:+.1f}, {100 * hip:+.1f}] (2)"
-    assert hpt[4:] == ["+100.0 [+100.0, +100.0]", "+0.0 [+0.0, +0.0]", "+50.0 [+50.0, +50.0] (2)"]
+    # pooled over 2 seeds; both seeds' own differences (+25, +75) above zero
+    assert hpt[3] == f"+50.0 [{100 * lop:+.1f}, {100 * hip:+.1f}] (2: 2+ 0= 0−)"
+    # OOD: s0 +100 above zero, s1 +0 at zero
+    assert hpt[4:] == ["+100.0 [+100.0, +100.0]", "+0.0 [+0.0, +0.0]", "+50.0 [+50.0, +50.0] (2: 1+ 1= 0−)"]
     sft = _row(md, sec, "SFT")
     assert sft[1].startswith("+0.0 [") and sft[2] == "–" and sft[3].endswith("(1)")
     assert sft[4].startswith("+50.0 [") and sft[5] == "–"
@@ -203,6 +205,31 @@ def test_pooled_is_the_seed_mean_per_question_not_the_concatenation():
     assert tables.pooled([(a0, b0), ({"q0": 1.0}, {"q0": 0.0})])[0] == pytest.approx(1.0)
     assert tables.pooled([]) is None
     assert tables.paired({"q0": 1.0}, {"x": 0.0}) is None
+
+
+def test_sign_counts_of_the_per_seed_differences():
+    assert tables.sign_counts([0.05, -0.02, 0.0]) == ": 1+ 1= 1−"
+    assert tables.sign_counts([0.05, None, 0.01]) == ": 2+ 0= 0−"   # a seed without a pair is not counted
+    assert tables.sign_counts([0.05]) == ""                          # one seed: nothing to agree on
+
+
+def test_runs_table_and_count(study):
+    md = tables.render(tables.load_study(study))
+    # done: seed 0 GRPO, HPT, SFT, SuperRL; seed 1 GRPO, HPT (seed 1 SFT has metrics only)
+    assert md.startswith("_6 training runs done under")
+    assert _row(md, "## Runs done", "setting") == ["setting", "method", "s0", "s1", "seeds done"]
+    assert _row(md, "## Runs done", "mixed")[:2] == ["mixed", "GRPO"]   # first row: methods in study order
+    rows = [l for l in md.split("## Runs done", 1)[1].split("##", 1)[0].splitlines() if l.startswith("| mixed |")]
+    assert rows == ["| mixed | GRPO | ✓ | ✓ | 2 |", "| mixed | SFT | ✓ | – | 1 |", "| mixed | HPT | ✓ | ✓ | 2 |",
+                    "| mixed | SuperRL | ✓ | – | 1 |"]
+
+
+def test_a_base_evaluation_is_counted_apart_from_training_runs(study):
+    (study / "mixed-s0" / "evals" / "base.json").write_text(json.dumps(_eval("base", [0, 0, 0, 0], [0, 0])))
+    md = tables.render(tables.load_study(study))
+    assert md.startswith("_6 training runs done under") and ", plus 1 base-model evaluation;" in md.split("\n")[0]
+    assert "| mixed | base | ✓ | – | 1 |" in md
+    assert "| base |" not in md.split("### mixed: method − GRPO", 1)[1]   # no paired row for the base model
 
 
 def test_bootstrap_percentile_ci():
@@ -255,7 +282,7 @@ def test_runs_on_study_v1_raw(tmp_path, capsys):
 def test_empty_or_missing_study_prints_a_note(tmp_path, capsys):
     tables.main([str(tmp_path / "not-yet")])
     md = capsys.readouterr().out
-    assert md.startswith("_0 runs done under")
+    assert md.startswith("_0 training runs done under")
     assert "| " not in md   # no table without a finished run
 
 
