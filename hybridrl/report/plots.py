@@ -273,7 +273,8 @@ def plot_pass_at_k(evals: dict[str, dict[str, Any]], path: Path) -> Path | None:
     if not sets:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False)
+    outside = len(evals) > 4  # many models: the legend beside the plot, not over the lines' ends
+    fig, axes = plt.subplots(1, len(sets), figsize=((6.5 if outside else 5) * len(sets), 3.6), squeeze=False)
     for ax, s in zip(axes[0], sets):
         for label, e in evals.items():
             curve = (e["sets"].get(s) or {}).get("pass_curve")
@@ -285,6 +286,9 @@ def plot_pass_at_k(evals: dict[str, dict[str, Any]], path: Path) -> Path | None:
         ax.set_ylabel("pass@k")
         ax.set_title(s)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if outside:
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.legend(fontsize=8)
     fig.suptitle("pass@k (unbiased estimator, HPT Fig. 2)")
     return _save(fig, path)
