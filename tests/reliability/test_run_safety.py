@@ -97,6 +97,9 @@ def test_signal_mid_step_checkpoints_and_resumes_exactly(tmp_path, reference, mo
 
     real = getattr(Trainer, where)
     calls = []
+    # what the guard must put back: Python's default, or SIG_IGN where the test process was started
+    # in the background (a non-interactive shell's `cmd &` ignores SIGINT)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def signal_on_step_3(self, *a, **k):
         calls.append(1)
@@ -115,7 +118,7 @@ def test_signal_mid_step_checkpoints_and_resumes_exactly(tmp_path, reference, mo
     assert main(["train", "--resume", str(run)]) == 0
     assert_same(final_weights(run), reference())
     assert [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
 
 
 @pytest.mark.slow
