@@ -361,13 +361,12 @@ def diff_table(study: Study, setting: str, ref: str) -> str:
     for lab, s in zip(["held-out", "OOD"], sets):
         head += [f"{lab} s{seed}" for seed in seeds] + [f"{lab} pooled (seeds)"]
     rows = []
-    signs: list[float | None] = []
     for m in study.methods(setting, base=False):
         if m == ref or not study.done(setting, m):
             continue
         row = [NAMES.get(m, m)]
         for s in sets:
-            pairs = []
+            pairs, signs = [], []
             for seed in seeds:
                 a, b = study.get(setting, seed, m), study.get(setting, seed, ref)
                 ca, cb = correctness(a, s), correctness(b, s)
@@ -379,7 +378,6 @@ def diff_table(study: Study, setting: str, ref: str) -> str:
                 pairs.append((ca, cb))
                 signs.append(d[0] if d is not None else None)
             row.append(diff_cell(pooled(pairs), f" ({len(pairs)}{sign_counts(signs)})") if pairs else DASH)
-            signs.clear()
         rows.append(row)
     return table(head, rows) if rows else ""
 
@@ -626,11 +624,11 @@ def figures(study: Study, out: Path) -> list[tuple[str, Path]]:
 def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = None) -> str:
     out: list[str] = []
     seeds = study.seeds
-    done = sorted(r.name for r in study.runs.values() if r.done and r.method != "base")
-    base = sorted(r.name for r in study.runs.values() if r.done and r.method == "base")
-    out.append(f"_{len(done)} training runs done under `{study.root}` (final eval present)"
-               f"{f', plus {len(base)} base-model evaluation' + 's' * (len(base) > 1) if base else ''}; seeds {', '.join(map(str, seeds))}; "
-               f"\"–\" = not done (never filled in)._\n")
+    n_base = sum(r.done and r.method == "base" for r in study.runs.values())
+    n_runs = sum(r.done for r in study.runs.values()) - n_base
+    plus = f", plus {n_base} base-model evaluation{'s' if n_base > 1 else ''}" if n_base else ""
+    out.append(f"_{n_runs} training runs done under `{study.root}` (final eval present){plus}; "
+               f"seeds {', '.join(map(str, seeds))}; \"–\" = not done (never filled in)._\n")
     t = runs_table(study)
     if t:
         out.append("## Runs done\n")
