@@ -114,9 +114,10 @@ def gae_advantages(
     mask: Tensor,
     *,
     gamma: float = 1.0,
-    lam: float = 0.95,
+    lam: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """Generalised Advantage Estimation (Schulman et al. 2015b, eq. 16), for PPO (HPT Table 1).
+    Defaults γ = λ = 1 as verl (``algorithm.gamma`` / ``lam``) and the official HPT PPO config.
 
         δ_t = r_t + γ V_{t+1} - V_t          (V_{t+1} = 0 after the last valid token)
         A_t = δ_t + γ λ A_{t+1}

@@ -93,6 +93,18 @@ _PRESETS = (
         "micro-batch); `seq-mean-token-mean` gives the mean of per-demonstration means.",
     ),
     Preset(
+        "sft_seq_sum", "detached", None, "none", "constant", "seq-mean-token-sum",
+        "SFT as SASR eq. 2 writes it: −E[Σ_t log π(y_t | x, y_<t)], a token *sum* per "
+        "demonstration averaged over demonstrations (SASR's default; sasr_sft_loss=mean "
+        "selects the token mean `sft`).",
+    ),
+    Preset(
+        "sft_sum_norm", "detached", None, "none", "constant", "seq-mean-token-sum-norm",
+        "SFT with the per-question normaliser of HPT eq. 11 (Σ tokens / max_len): HPT's SFT "
+        "term under hpt_balance=question, so that a gated question's demonstration and an RL "
+        "question's rollouts weigh their tokens alike (one question, one vote; eq. 13).",
+    ),
+    Preset(
         "reinforce", "detached", None, "none", "reinforce", "seq-mean-token-sum",
         "REINFORCE: HPT Table 1 (π_ref = π_θ, Â = ±1); Ahmadian et al. 2024 "
         "'Back to Basics' eq. 5, sequence-level log-likelihood.",

@@ -87,6 +87,11 @@ class LossTerm:
     counts ``agg_loss`` divides by are summed over the group's terms (all micro-batches, all
     processes), so the group is reduced as if it were one term over the mixed batch (LUFFY's
     official ``Σ tokens / max_len`` over on- and off-policy samples). None = the term alone."""
+    seq_counts: torch.Tensor | None = None
+    """(K,) float: how much each sequence adds to the sequence count ``num_seqs`` its
+    normaliser divides by; None = 1 each. HPT's one-question-one-vote balance gives each of a
+    question's sequences 1 / (its number of sequences), so the count is the number of
+    questions, whatever the split into micro-batches, mini-batches or processes."""
 
 
 @runtime_checkable

@@ -27,10 +27,28 @@ Gates (``hpt_alpha_fn``):
 
 Balance (``hpt_balance``):
 
-- ``paper`` (default, layout-free): RL is Dr. GRPO over the kept rollouts (Σ tokens / max_len
-  / number of sequences, shared with the off-policy demonstration term of OFF/ON and Mix/ON,
-  as the official Σ/max_len covers both), SFT one token mean over the gated prompts'
-  demonstrations. The update does not depend on how the step is split into micro-batches.
+- ``question`` (default; eq. 13 is a per-question mixture): one question, one vote. With P
+  questions in the step,
+
+      L = (1/P) Σ_q [ α_q · L_RL(q) + β_q · L_SFT(q) ]
+      L_RL(q)  = (1/n_q) Σ_{i ∈ q} Σ_t ℓ_it / max_len     (Dr. GRPO over q's n_q rollouts, eq. 11)
+      L_SFT(q) = Σ_t ℓ*_t / max_len                       (q's demonstration, the same normaliser)
+
+  so a question weighs the same whichever branch the gate picks: at 1 of 8 gated the RL : SFT
+  weight is 7 : 1, at 4 of 8 it is 1 : 1 (tests/methods/test_hpt.py). Both terms use eq. 11's
+  Σ tokens / max_len, so a token of a demonstration and a token of a rollout weigh alike
+  (a token mean for SFT would give a gated question weight 1 against ≈ mean length / max_len
+  for an RL question). Written per sequence — each rollout of q carries α_q / n_q, each
+  demonstration β_q, and each sequence of q adds 1 / (q's number of sequences) to the count
+  divided by (``LossTerm.seq_counts``) — so the update is the same for any split into
+  micro-batches, mini-batches or processes. The OFF/ON and Mix/ON off-policy term on τ* is q's
+  RL group (τ* alone, or under the soft tables rollouts ∪ τ*) and is weighed like its rollouts.
+- ``term_mean`` (the default before this change; ``paper`` in older config files is read as
+  this): RL is Dr. GRPO over all kept rollouts (Σ tokens / max_len / number of rollouts,
+  shared with the off-policy demonstration term), SFT one token mean over the gated prompts'
+  demonstrations. Each term is normalised by its own count, so the SFT part weighs 1 in total
+  whatever share of questions is gated: RL : SFT = 0.39 : 1 at 1 of 8 gated and at 4 of 8
+  (L = 100, max_len = 256) — not the paper's per-question mixture.
 - ``official``: the per-sample weights of the official code: every rollout (and off-policy
   demonstration) token weighs 1/max_len with no division by the number of sequences
   (``loss_remove_token_mean=True``), unclipped (``loss_remove_clip=True``); every
@@ -40,7 +58,11 @@ Balance (``hpt_balance``):
   micro-batch (dynamic batching by tokens); we fix it to the case of one demonstration per
   micro-batch, the common one in their 8-GPU runs (few gated prompts per GPU). The official
   gradient is also averaged over its 8 data-parallel ranks: a common factor of every weight,
-  which only matters through gradient clipping.
+  which only matters through gradient clipping. ``max_len`` keeps its official meaning, the
+  generation budget (official ``max_response_length`` 8192; ours ``max_new_tokens``), so with
+  the 256 of recipes/hpt.yaml an RL token weighs 1/256 against a demonstration's 1/|τ*|: RL is
+  32× heavier per token relative to SFT than in the official 8192-token runs (RL : SFT =
+  21.9 : 1 at 1 of 8 gated, 3.1 : 1 at 4 of 8, L = 100).
 
 ``hpt_sft_coef`` (official ``sft_loss_coef``: 1.0; 0.3 for Qwen2.5-Math-1.5B) multiplies the SFT
 term under either balance.
@@ -86,13 +108,23 @@ SOFT_TABLES: dict[str, dict[int, tuple[float, float, float]]] = {
 }
 ALPHA_FNS = ("switch", "linear", *SOFT_TABLES)
 VARIANTS = ("sft", "off", "mix")
-BALANCES = ("paper", "official")
-NORM_GROUP = "rl"
-"""Rollout and off-policy demonstration terms share one Σ/max_len normaliser (paper balance)."""
+BALANCES = ("question", "term_mean", "official")
+BALANCE_ALIASES = {"paper": "term_mean"}
+"""Older config files: ``paper`` was the name of today's ``term_mean`` (the default until the
+one-question-one-vote fix); a resumed or reused run keeps the balance it was trained with."""
+NORM_GROUPS = {"question": "question", "term_mean": "rl", "official": None}
+"""term_mean: rollout and off-policy demonstration terms share one Σ/max_len normaliser;
+question: all three terms share the count of questions; official: sum modes, no count."""
 PRESETS = {  # term -> preset, by balance
-    "paper": {"pg": "dr_grpo", "sft": "sft", "off": "luffy_off_policy"},
+    "question": {"pg": "dr_grpo", "sft": "sft_sum_norm", "off": "luffy_off_policy"},
+    "term_mean": {"pg": "dr_grpo", "sft": "sft", "off": "luffy_off_policy"},
     "official": {"pg": "hpt_rl_official", "sft": "hpt_sft_official", "off": "hpt_off_official"},
 }
+
+
+def resolve_balance(name: str) -> str:
+    """The balance a config value names (``paper`` -> ``term_mean``)."""
+    return BALANCE_ALIASES.get(name, name)
 
 
 def feedback_coefficients(
@@ -148,7 +180,7 @@ class HPTController(Controller):
         self.variant = config.hpt_variant
         self.mix_sft_coef = float(config.hpt_mix_sft_coef)
         self.sft_coef = float(config.hpt_sft_coef)
-        self.balance = config.hpt_balance
+        self.balance = resolve_balance(config.hpt_balance)
         self.remove_sft_solved = bool(config.hpt_remove_sft_solved)
         self.group_size = int(config.group_size)
         if self.alpha_fn not in ALPHA_FNS:
@@ -197,7 +229,7 @@ class HPTController(Controller):
         has_demo = torch.tensor([bool(r.demonstration) for r in data.rows], dtype=torch.bool)
         on, off_w, sft_w = self._weights(count, n, has_demo)
         presets = PRESETS[self.balance]
-        group = NORM_GROUP if self.balance == "paper" else None  # the sum modes need no shared counts
+        group = NORM_GROUPS[self.balance]
 
         # RL term: Dr. GRPO advantages within each prompt's group (its n rollouts; under the soft
         # tables rollouts ∪ τ*), then keep the rollouts of prompts with an RL weight
@@ -210,13 +242,18 @@ class HPTController(Controller):
             adv = dr_grpo_advantages(rewards, pidx)  # (N,) A_i = R_i - mean_q(R)
             off_adv = torch.ones(num_rows)  # the demonstration's one-sample group: A = R(τ*) = 1
         keep = torch.nonzero(on[pidx] > 0).flatten()
-        pg = LossTerm("pg", presets["pg"], "rollout", keep, advantages=adv[keep], seq_weights=on[pidx[keep]],
-                      norm_group=group)
         sft_rows = torch.nonzero(sft_w > 0).flatten()
-        sft = LossTerm("sft", presets["sft"], "demo", sft_rows, seq_weights=sft_w[sft_rows])
         off_rows = torch.nonzero(off_w > 0).flatten()
+        pg_w, sft_w_k, off_w_k = on[pidx[keep]], sft_w[sft_rows], off_w[off_rows]
+        counts: dict[str, torch.Tensor | None] = {"pg": None, "sft": None, "off": None}
+        if self.balance == "question":
+            pg_w, off_w_k, counts = self._question_weights(pidx, keep, sft_rows, off_rows, on, off_w, num_rows)
+        pg = LossTerm("pg", presets["pg"], "rollout", keep, advantages=adv[keep], seq_weights=pg_w,
+                      norm_group=group, seq_counts=counts["pg"])
+        sft = LossTerm("sft", presets["sft"], "demo", sft_rows, seq_weights=sft_w_k,
+                       norm_group=group if self.balance == "question" else None, seq_counts=counts["sft"])
         off = LossTerm("off", presets["off"], "demo", off_rows, advantages=off_adv[off_rows],
-                       seq_weights=off_w[off_rows], norm_group=group)
+                       seq_weights=off_w_k, norm_group=group, seq_counts=counts["off"])
         terms = [pg] + ([sft] if self.alpha_fn in SOFT_TABLES or self.variant != "off" else []) \
             + ([off] if self.alpha_fn in SOFT_TABLES or self.variant != "sft" or self.gamma_off > self.gamma else [])
 
@@ -241,6 +278,26 @@ class HPTController(Controller):
         mix = self.variant == "mix" and self.alpha_fn not in SOFT_TABLES
         sft_weight = self.sft_coef * (self.mix_sft_coef if mix else 1.0)
         return [Update(terms, kind=kind, weighting=ConstantWeights({"sft": sft_weight}))]
+
+    def _question_weights(self, pidx, keep, sft_rows, off_rows, on, off_w, num_rows):
+        """Per-sequence weights and counts of the one-question-one-vote balance.
+
+        q's RL group is its kept rollouts plus, when it has an off-policy term, τ* (the whole
+        group in OFF/ON and the middle band, one more member under the soft tables); each of
+        its members weighs (on or off weight) / (group size), so the group contributes its
+        Dr. GRPO mean. The SFT demonstration keeps its weight β_q. Each of q's sequences counts
+        1 / (q's number of sequences), so ``num_seqs`` = the number of questions.
+        Returns (pg weights, off weights, {term: counts}).
+        """
+        kept_per_q = torch.zeros(num_rows).index_add_(0, pidx[keep], torch.ones(len(keep)))  # (P,)
+        has_off = torch.zeros(num_rows).index_fill_(0, off_rows, 1.0)
+        has_sft = torch.zeros(num_rows).index_fill_(0, sft_rows, 1.0)
+        group = (kept_per_q + has_off).clamp(min=1)  # (P,) members of q's RL group
+        seqs_q = (kept_per_q + has_off + has_sft).clamp(min=1)  # (P,) q's sequences over all terms
+        pg_w = on[pidx[keep]] / group[pidx[keep]]
+        off_w_k = off_w[off_rows] / group[off_rows]
+        counts = {"pg": 1.0 / seqs_q[pidx[keep]], "sft": 1.0 / seqs_q[sft_rows], "off": 1.0 / seqs_q[off_rows]}
+        return pg_w, off_w_k, counts
 
     def excluded_ids(self) -> set[str]:
         return set(self._excluded)

@@ -34,11 +34,16 @@ class MethodOptions:
     ``soft0`` / ``soft1`` / ``soft2``: the official code's soft tables (unify_strategy "soft",
     soft_type 0/1/2): 7 rollouts + the demonstration per prompt, (on, off, sft) weights by the
     number of correct rollouts (needs group_size 8; see hybridrl/methods/hpt.py)."""
-    hpt_balance: str = "paper"
-    """SFT-to-RL balance. ``paper``: layout-free means (Dr. GRPO over the kept rollouts, SFT
-    token mean over the step's demonstrations). ``official``: the official code's per-sample
-    weights: each rollout token 1/max_len with no division by the number of sequences,
-    unclipped; each demonstration hpt_sft_coef through its own token mean."""
+    hpt_balance: str = "question"
+    """SFT-to-RL balance. ``question`` (eq. 13, one question one vote): each of the step's P
+    questions weighs 1/P whichever branch the gate picks; its rollouts' Dr. GRPO loss and its
+    demonstration's loss both Σ tokens / max_len (RL : SFT = 7 : 1 with 1 of 8 questions
+    gated, 1 : 1 with 4 of 8). ``term_mean`` (the default before; ``paper`` in older config
+    files): Dr. GRPO over the kept rollouts and one SFT token mean, each normalised by its own
+    count (RL : SFT = 0.39 : 1 at 1 or 4 of 8 gated, L = 100, max_len = 256). ``official``:
+    the official code's per-sample weights: each rollout token 1/max_len with no division by
+    the number of sequences, unclipped; each demonstration hpt_sft_coef through its own token
+    mean (21.9 : 1 at 1 of 8, 3.1 : 1 at 4 of 8)."""
     hpt_sft_coef: float = 1.0
     """Multiplies the SFT term (official ``sft_loss_coef``: 1.0; 0.3 for Qwen2.5-Math-1.5B in
     the official scripts)."""
@@ -92,6 +97,11 @@ class MethodOptions:
     sasr_gamma: float = 1.0
     """γ in p = G_last / (G_last + γ·G_warmup) (eq. 12, Alg. 1 line 9). Not stated in the
     paper; 1.0 makes p = 0.5 when the SFT gradient norm equals its warm-up value."""
+    sasr_sft_loss: str = "sum"
+    """SASR's SFT loss. ``sum`` (eq. 2: −E[Σ_t log π], a token sum per demonstration averaged
+    over demonstrations); ``mean`` (the token mean over the step's demonstration tokens, the
+    behaviour before this option). The G_last / G_warmup ratio cancels the scale, but SFT and
+    GRPO steps share AdamW's moments and the gradient clip, so the two differ."""
     ssr_cosine_upper: float = 1.0
     """SSR-cosine U: probability of an SFT step at s = 0 (eq. 13). Not stated in the paper."""
     ssr_cosine_lower: float = 0.0

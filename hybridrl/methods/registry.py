@@ -67,6 +67,42 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
+_SUPERRL = ("superrl", "superrl_theta", "superrl_per_step")
+OPTION_OWNERS: dict[str, tuple[str, ...]] = {
+    "hpt_": ("hpt",),
+    "superrl_": (*_SUPERRL, "auto"),  # auto runs SuperRL's Adaptive Switch probe
+    "loss_weight_lr": _SUPERRL,
+    "sasr_": ("sasr",),
+    "ssr_cosine_": ("ssr_cosine",),
+    "static_hybrid_": ("static_hybrid",),
+    "luffy_": ("luffy",),
+    "auto_": ("auto",),
+    "sft_then_rl_": ("sft_then_rl",),
+}
+"""Method options by key prefix (or whole key) -> the methods that read them."""
+CRITIC_KEYS = frozenset({"gae_gamma", "gae_lambda", "cliprange_value", "vf_coef", "critic_lr", "critic_detach"})
+"""Read only when a critic is trained (``ppo``, or ``rl_preset=ppo``)."""
+
+
+def unused_keys(config: dict[str, Any]) -> set[str]:
+    """Keys of ``config`` (a resolved config as a dict) that the run's method never reads:
+    another method's options, and PPO's critic settings without a critic. Two runs that differ
+    only in these keys train the same updates (``compare`` reuses a finished run across them)."""
+    method = config.get("method")
+    readers = {method}
+    if method == "auto":
+        readers.add(config.get("auto_sparse_method"))
+    critic = method == "ppo" or config.get("rl_preset") == "ppo"
+    out = set()
+    for key in config:
+        owners = next((o for p, o in OPTION_OWNERS.items() if key.startswith(p)), None)
+        if owners is not None and not readers & set(owners):
+            out.add(key)
+        elif key in CRITIC_KEYS and not critic:
+            out.add(key)
+    return out
+
+
 def method_spec(name: str) -> MethodSpec:
     if name not in METHODS:
         raise KeyError(f"unknown method '{name}'; choose one of {', '.join(METHODS)}")

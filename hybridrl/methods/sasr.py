@@ -30,6 +30,10 @@ Decisions and departures:
 - KL to the reference (eq. 4, β > 0): the loop adds β·KL(π_θ ‖ π_ref) to every on-policy
   term, so SASR's GRPO steps carry it whenever ``beta > 0``; π_ref is the initial model
   π_θ^(0) of Alg. 1 (the paper: "typically the initial SFT model"). The paper gives no β.
+- SFT loss (``sasr_sft_loss``): eq. 2's −E[Σ_t log π(y_t)], a token *sum* per demonstration
+  averaged over demonstrations, by default; ``mean`` is the token mean over the step's
+  demonstration tokens (the default before). SSR, SSR-cosine and the static hybrid keep the
+  token mean (the paper gives them no loss of their own; they are schedules).
 - G+ / G− (eq. 3, Alg. 1 line 19): the split of tokens at the median advantage is named but
   used by no term of eq. 4, whose sum runs over all G outputs alike; splitting would change
   nothing in the update, so it is not built.
@@ -46,12 +50,17 @@ from hybridrl.methods.base import Controller, Feedback, Needs, StepContext, Step
 from hybridrl.methods.plain import demo_term, rollout_term
 
 
+SFT_LOSSES = {"sum": "sft_seq_sum", "mean": "sft"}
+"""``sasr_sft_loss`` -> preset: eq. 2's token sum per sequence (default), or the token mean."""
+
+
 class _StepSwitchController(Controller):
     """A step is SFT or RL, chosen by :meth:`_choose_sft` in :meth:`needs`."""
 
     def __init__(self, config: Any):
         super().__init__(config)
         self.preset = config.rl_preset
+        self.sft_preset = "sft"  # the token mean (SSR, SSR-cosine, static hybrid)
         self._sft = False  # this step's choice
         self._sft_rows = 0  # demonstrations in this step's SFT update (0: nothing was trained)
 
@@ -64,7 +73,7 @@ class _StepSwitchController(Controller):
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         if self._sft:
-            term = demo_term(data)
+            term = demo_term(data, preset=self.sft_preset)
             self._sft_rows = len(term.indices)
             return [Update([term], kind="sft")]
         return [Update([rollout_term("pg", self.preset, data)], kind="rl")]
@@ -95,6 +104,9 @@ class SASRController(_StepSwitchController):
 
     def __init__(self, config: Any):
         super().__init__(config)
+        if config.sasr_sft_loss not in SFT_LOSSES:
+            raise ValueError(f"sasr_sft_loss: unknown '{config.sasr_sft_loss}'; choose one of {', '.join(SFT_LOSSES)}")
+        self.sft_preset = SFT_LOSSES[config.sasr_sft_loss]
         self.warmup_steps = int(config.sasr_warmup_steps)
         self.gamma = float(config.sasr_gamma)
         self.g_warmup: float | None = None

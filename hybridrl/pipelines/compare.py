@@ -42,16 +42,19 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     """Train ``cfg`` into ``cfg.output_dir`` unless it is finished there; resume a
     half-finished run. Returns (run folder, what happened: ``skipped``/``resumed``/``trained``)."""
     from hybridrl.train.checkpoint import latest_checkpoint
-    from hybridrl.train.config import ConfigError, config_to_dict
+    from hybridrl.methods.registry import unused_keys
+    from hybridrl.train.config import ConfigError, config_to_dict, with_legacy_defaults
     from hybridrl.train.interrupt import InterruptGuard, RunInterrupted
     from hybridrl.train.loop import train
     from hybridrl.report.runs import read_config
 
     run_dir = Path(cfg.output_dir)
-    old = read_config(run_dir)
+    old = with_legacy_defaults(read_config(run_dir))
     if old:
         new = config_to_dict(cfg)
-        ignored = ignored_keys()
+        # keys the method never reads (another method's options, a critic's without one) do not
+        # make another run: a GRPO run is reused whatever hpt_balance or gae_lambda say
+        ignored = ignored_keys() | unused_keys(new)
         diff = {k: (old.get(k), v) for k, v in new.items() if k not in ignored and old.get(k) != v}
         if diff:
             shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:5])

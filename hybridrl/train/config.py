@@ -138,13 +138,24 @@ class TrainConfig(MethodOptions):
     entropy_coef: float = 0.0
     """Entropy bonus on rollout tokens (HPT's code: 0.001)."""
     vf_coef: float = 0.1
-    """PPO value-loss coefficient."""
+    """PPO value-loss coefficient (with the detached critic it only scales the critic's own
+    gradient, which AdamW normalises away)."""
     gae_gamma: float = 1.0
-    """PPO: GAE discount γ in [0, 1]."""
-    gae_lambda: float = 0.95
-    """PPO: GAE λ in [0, 1]."""
-    cliprange_value: float = 0.2
-    """PPO: clip range of the value loss (> 0)."""
+    """PPO: GAE discount γ in [0, 1] (verl's and the official HPT PPO config's 1.0)."""
+    gae_lambda: float = 1.0
+    """PPO: GAE λ in [0, 1] (verl's and the official HPT PPO config's 1.0: with a critic that
+    starts at 0, λ = 0.95 gives the first of 100 tokens A ≈ 0.006 of the last's)."""
+    cliprange_value: float = 0.5
+    """PPO: clip range of the value loss (> 0; verl's ``critic.cliprange_value`` 0.5)."""
+    critic_lr: float | None = 1.0e-3
+    """PPO: the critic's own AdamW learning rate (None = ``lr``). The critic is a linear value
+    head on the policy's detached last hidden state (``critic_detach``): a head alone moves
+    ≈ lr per weight per step, so verl's 1e-5 for a whole critic model would leave it at its
+    zero start (measured on the tiny model: docs/methods.md, PPO)."""
+    critic_detach: bool = True
+    """PPO: keep the value loss out of the policy's weights (the head reads the hidden state
+    detached; verl and SuperRL C.7 train a separate critic). False = the value loss also
+    trains the shared trunk (the behaviour before this option)."""
     sft_then_rl_sft_steps: int = 20
     """SFT→RL: steps of SFT before the RL phase (the reference becomes the SFT model)."""
 
@@ -278,6 +289,24 @@ SAFE_RESUME_KEYS = frozenset({
 """Keys ``hybridrl train --resume RUN key=value`` may change: they change how long the run goes,
 what is logged or saved, or how fast it runs — never which update a step makes (micro-batching
 is exact; bf16 only changes rounding). Any other key changes what the run means and is refused."""
+
+
+LEGACY_DEFAULTS: dict[str, Any] = {
+    # keys added with the one-question-one-vote / PPO critic / SASR eq. 2 fixes: a config.yaml
+    # written before them ran with these values, which a resumed or reused run keeps
+    "sasr_sft_loss": "mean",
+    "critic_detach": False,
+    "critic_lr": None,
+}
+"""The value a key had before it existed, for run folders whose config.yaml lacks it."""
+
+
+def with_legacy_defaults(saved: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A saved config (``config.yaml`` as a dict) with :data:`LEGACY_DEFAULTS` filled in for
+    the keys it lacks; an empty or missing one is returned as it is."""
+    if not saved:
+        return saved
+    return {**{k: v for k, v in LEGACY_DEFAULTS.items() if k not in saved}, **saved}
 
 
 def _field_types() -> dict[str, Any]:
@@ -534,6 +563,7 @@ def check_values(cfg: TrainConfig) -> None:
         _require(getattr(cfg, key) >= 0, key, "must be >= 0", getattr(cfg, key))
     _require(cfg.lr > 0, "lr", "must be > 0", cfg.lr)
     _require(cfg.loss_weight_lr is None or cfg.loss_weight_lr > 0, "loss_weight_lr", "must be > 0", cfg.loss_weight_lr)
+    _require(cfg.critic_lr is None or cfg.critic_lr > 0, "critic_lr", "must be > 0", cfg.critic_lr)
     _require(cfg.temperature > 0, "temperature", "must be > 0", cfg.temperature)
     _require(0 < cfg.top_p <= 1, "top_p", "must be in (0, 1]", cfg.top_p)
     _require(cfg.min_new_tokens <= cfg.max_new_tokens, "min_new_tokens", f"must be <= max_new_tokens "

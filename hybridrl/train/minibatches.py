@@ -22,7 +22,7 @@ import torch
 
 from hybridrl.methods.base import LossTerm
 from hybridrl.train import update
-from hybridrl.train.update import Counts, TermState, TermStats, chunks
+from hybridrl.train.update import Counts, TermState, TermStats, chunks, seq_count
 
 
 def prompt_chunks(num_prompts: int, num: int) -> list[tuple[int, int]]:
@@ -47,7 +47,7 @@ def split_states(states: list[TermState], terms: list[LossTerm], num: int, num_p
             pi = None if ts is None else ts.seqs.prompt_index.cpu()
             keep = None if pi is None else ((pi >= lo) & (pi < hi)).nonzero()[:, 0]
             row.append(keep)
-            local += [float(ts.seqs.mask[keep].sum()), float(len(keep))] if keep is not None else [0.0, 0.0]
+            local += [float(ts.seqs.mask[keep].sum()), seq_count(ts.term, keep)] if keep is not None else [0.0, 0.0]
         picks.append(row)
     glob = iter(dist.sum(local))
     out = []
@@ -64,7 +64,7 @@ def split_states(states: list[TermState], terms: list[LossTerm], num: int, num_p
             if keep is None or len(keep) == 0:
                 sub_terms.append(replace(t, indices=t.indices[:0]))
                 continue
-            sub = by_term[id(t)].select(keep, norm)
+            sub = by_term[id(t)].select(keep, norm, entropy_tokens=c.tokens)
             sub_terms.append(sub.term)
             sub_states.append(sub)
         out.append((sub_terms, sub_states))

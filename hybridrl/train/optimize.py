@@ -31,7 +31,7 @@ from hybridrl.train.minibatches import freeze_old_logprobs, merge_stats, split_s
 from hybridrl.train.parallel import lockstep, padding_loss
 from hybridrl.train.update import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats, UpdateModels,
                                    chunks, has_prepass, micro_batch_loss, prepare_term, reference_logprobs,
-                                   runnable_micro_batches)
+                                   runnable_micro_batches, seq_count)
 
 
 class TrainingAborted(RuntimeError):
@@ -80,8 +80,8 @@ def build_term_states(terms: list[LossTerm], sequences_of: Callable[[LossTerm], 
     term may be empty on this rank and not on another) and over their ``norm_group``."""
     seqs = [sequences_of(t) if len(t.indices) else None for t in terms]
     local: list[float] = []
-    for s in seqs:
-        local += [float(s.mask.sum()), float(len(s))] if s is not None else [0.0, 0.0]
+    for t, s in zip(terms, seqs):
+        local += [float(s.mask.sum()), seq_count(t)] if s is not None else [0.0, 0.0]
     glob = dist.sum(local)
     counts = [Counts(glob[2 * i], glob[2 * i + 1]) for i in range(len(terms))]
     groups: dict[str, Counts] = {}
@@ -89,7 +89,7 @@ def build_term_states(terms: list[LossTerm], sequences_of: Callable[[LossTerm], 
         if t.norm_group is not None:
             g = groups.get(t.norm_group, Counts(0.0, 0.0))
             groups[t.norm_group] = Counts(g.tokens + c.tokens, g.seqs + c.seqs)
-    return [TermState(t, s, groups[t.norm_group] if t.norm_group is not None else c)
+    return [TermState(t, s, groups[t.norm_group] if t.norm_group is not None else c, entropy_tokens=c.tokens)
             for t, s, c in zip(terms, seqs, counts) if s is not None]
 
 

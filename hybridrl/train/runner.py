@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridrl.train.config import (SAFE_RESUME_KEYS, ConfigError, TrainConfig, build_config, config_to_dict,
-                                   reward_fn_name, validate)
+                                   reward_fn_name, validate, with_legacy_defaults)
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.jsonl", "summary.json", "group_accuracy.jsonl", "checkpoints",
              "tensorboard", "reward_fn.py", "probe.json")
@@ -38,7 +38,7 @@ def read_saved_config(run: Path) -> dict[str, Any] | None:
         d = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: unreadable config.yaml ({e})") from None
-    return d if isinstance(d, dict) else None
+    return with_legacy_defaults(d) if isinstance(d, dict) else None
 
 
 def holds_run(folder: Path) -> bool:
@@ -80,7 +80,10 @@ def check_output_dir(cfg: TrainConfig, overwrite: bool = False, log=_say) -> Non
                 p.unlink()
         return
     old = read_saved_config(out) or {}
-    diff = _diff(old, config_to_dict(cfg), NOT_SETTINGS)
+    from hybridrl.methods.registry import unused_keys
+
+    new = config_to_dict(cfg)
+    diff = _diff(old, new, NOT_SETTINGS | unused_keys(new))
     last = latest_checkpoint(out)
     what = f"a {old.get('method', 'training')} run"
     if last is not None:

@@ -128,6 +128,8 @@ class LossSettings:
     autocast: Callable[[], Any]
     """A context manager factory (bf16 autocast or a null context)."""
     skip_zero_advantage: bool = True
+    critic_detach: bool = True
+    """The value head reads the policy's hidden state detached: the value loss trains the head only."""
     vllm_importance_sampling_correction: bool = False
     """#17: weight rollout tokens by the truncated ratio π_θold / π_sampler
     (``hybridrl.rollout.correction.rollout_is_weights``)."""
@@ -205,9 +207,13 @@ class TermState:
     old_logp: FrozenLogprobs = field(init=False)
     ref_logp: FrozenLogprobs = field(init=False)
 
+    entropy_tokens: float | None = None
+    """Global real-token count of this term alone (all processes, not its ``norm_group``):
+    the entropy bonus is a token mean over it. None = ``norm.tokens``."""
+
     def __post_init__(self) -> None:
         self.preset = get_preset(self.term.preset)
-        self.local = Counts(float(self.seqs.mask.sum()), float(len(self.seqs)))
+        self.local = Counts(float(self.seqs.mask.sum()), seq_count(self.term))
         self.old_logp = FrozenLogprobs(len(self.seqs))
         self.ref_logp = FrozenLogprobs(len(self.seqs))
 
@@ -215,15 +221,16 @@ class TermState:
     def on_policy(self) -> bool:
         return self.term.source == "rollout"
 
-    def select(self, idx: torch.Tensor, norm: Counts) -> "TermState":
+    def select(self, idx: torch.Tensor, norm: Counts, entropy_tokens: float | None = None) -> "TermState":
         """The same term restricted to its sequences ``idx`` (a mini-batch), normalised by
-        ``norm``; pre-pass results and frozen denominators are those of the whole batch."""
+        ``norm`` (its entropy bonus by ``entropy_tokens``); pre-pass results and frozen
+        denominators are those of the whole batch."""
         def rows(x: torch.Tensor | None) -> torch.Tensor | None:
             return None if x is None else x[idx]
 
         term = dataclasses.replace(self.term, indices=self.term.indices[idx], advantages=rows(self.term.advantages),
-                                   seq_weights=rows(self.term.seq_weights))
-        sub = TermState(term, self.seqs.slice(idx), norm)
+                                   seq_weights=rows(self.term.seq_weights), seq_counts=rows(self.term.seq_counts))
+        sub = TermState(term, self.seqs.slice(idx), norm, entropy_tokens=entropy_tokens)
         if self.gae is not None:
             sub.gae = GAETargets(self.gae.advantages[idx], self.gae.returns[idx], self.gae.old_values[idx])
         sub.old_logp, sub.ref_logp = self.old_logp.select(idx), self.ref_logp.select(idx)
@@ -234,6 +241,14 @@ class TermState:
         if self.gae is not None:
             return self.gae.advantages[sl]
         return None if self.term.advantages is None else self.term.advantages[sl]
+
+
+def seq_count(term: LossTerm, idx: torch.Tensor | None = None) -> float:
+    """What the term's sequences ``idx`` (default all) add to ``num_seqs``: Σ ``seq_counts``,
+    or their number when the term has none."""
+    if term.seq_counts is None:
+        return float(len(term.indices) if idx is None else len(idx))
+    return float((term.seq_counts if idx is None else term.seq_counts[idx]).sum())
 
 
 class UpdateModels(NamedTuple):
@@ -382,10 +397,15 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
         actor = actor + s.beta * kl
         st.kl = float(kl.detach())
     if parts.entropy:
-        actor = actor - s.entropy_coef * agg(entropy)
+        # a token mean over the term's own real tokens (all micro-batches and processes), as the
+        # official HPT/LUFFY actors' masked_mean(entropy) per micro-batch, made layout-free: the
+        # coefficient means the same under every aggregation mode of the PG term
+        ent_tokens = ts.entropy_tokens if ts.entropy_tokens is not None else ts.norm.tokens
+        actor = actor - s.entropy_coef * agg_loss(entropy, mb.mask, "token-mean", num_tokens=ent_tokens)
     total = weighting.weight(ts.term.name) * actor
     if parts.value:
-        values = models.value_head(out["hidden"].float()).squeeze(-1)
+        hidden = out["hidden"].float()
+        values = models.value_head(hidden.detach() if s.critic_detach else hidden).squeeze(-1)
         old_values, returns = ts.gae.old_values[sl].to(values.device), ts.gae.returns[sl].to(values.device)
         vl = agg(value_loss(values, old_values, returns, mb.mask, clip_eps=s.cliprange_value))
         total = total + s.vf_coef * vl

@@ -221,13 +221,31 @@ def test_gae_matches_loop_oracle(seed):
 
 # --- #18: edges the mutation run found unpinned -------------------------------------------
 
-def test_gae_defaults_are_gamma_1_lambda_095():
+def test_gae_defaults_are_gamma_1_lambda_1_and_lambda_095_by_hand():
     rewards = torch.tensor([[0.0, 1.0]])
     values = torch.tensor([[0.5, 0.4]])
+    # defaults γ = λ = 1 (verl, official HPT PPO config):
+    # t=1: δ = 1 - 0.4 = 0.6 = A_1; t=0: δ = 0 + 1·0.4 - 0.5 = -0.1, A_0 = -0.1 + 1·1·0.6 = 0.5
     adv, ret = gae_advantages(rewards, values, torch.ones(1, 2))
-    # t=1: δ = 1 - 0.4 = 0.6 = A_1; t=0: δ = 0 + 1·0.4 - 0.5 = -0.1, A_0 = -0.1 + 1·0.95·0.6 = 0.47
+    assert adv[0].tolist() == pytest.approx([0.5, 0.6], abs=1e-6)
+    assert ret[0].tolist() == pytest.approx([1.0, 1.0], abs=1e-6)  # A + V = the return R at every token
+    # λ = 0.95: A_0 = -0.1 + 0.95·0.6 = 0.47
+    adv, ret = gae_advantages(rewards, values, torch.ones(1, 2), lam=0.95)
     assert adv[0].tolist() == pytest.approx([0.47, 0.6], abs=1e-6)
     assert ret[0].tolist() == pytest.approx([0.97, 1.0], abs=1e-6)  # A + V
+
+
+def test_gae_with_lambda_1_and_a_zero_critic_gives_every_token_the_reward():
+    # V ≡ 0, R on the last real token, γ = λ = 1: δ_t = 0 except δ_last = R, so A_t = R for
+    # every t (λ = 0.95 would give the first of 100 tokens 0.95^99 R = 0.0062 R)
+    mask = torch.tensor([[1.0] * 100, [1.0] * 60 + [0.0] * 40])
+    rewards = torch.zeros(2, 100)
+    rewards[0, 99], rewards[1, 59] = 1.0, -0.5
+    adv, ret = gae_advantages(rewards, torch.zeros(2, 100), mask)
+    assert adv[0].tolist() == pytest.approx([1.0] * 100)
+    assert adv[1].tolist() == pytest.approx([-0.5] * 60 + [0.0] * 40)
+    a95, _ = gae_advantages(rewards, torch.zeros(2, 100), mask, lam=0.95)
+    assert float(a95[0, 0]) == pytest.approx(0.95 ** 99, rel=1e-5) and float(a95[0, 0]) == pytest.approx(0.0062, abs=1e-4)
 
 
 def test_gae_one_token_and_float64_precision():

@@ -63,6 +63,54 @@ def test_compare_reuses_a_finished_run_when_only_resume_safe_keys_differ(tmp_pat
     assert "grpo: finished run found" in capsys.readouterr().out
 
 
+def test_compare_reuses_runs_written_before_the_fidelity_fix_where_the_method_is_unchanged(tmp_path, capsys):
+    """A run folder written before hpt_balance=question, the PPO critic keys and sasr_sft_loss:
+    its config.yaml has gae_lambda 0.95, cliprange_value 0.2, hpt_balance 'paper' and none of
+    critic_lr / critic_detach / sasr_sft_loss. A GRPO run reads none of them, so it is reused; an
+    HPT run trained with 'paper' (today's term_mean) is another run than today's default."""
+    import yaml
+
+    out = tmp_path / "cmp"
+    args = ["compare", "--methods", "grpo,hpt", "--task", "chain_sum", "--model", "tiny", "--steps", "1",
+            "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY]
+    assert main(args) == 0
+    capsys.readouterr()
+    for m in ("grpo", "hpt"):
+        p = out / m / "config.yaml"
+        cfg = yaml.safe_load(p.read_text())
+        for k in ("critic_lr", "critic_detach", "sasr_sft_loss"):
+            cfg.pop(k)
+        cfg.update(gae_lambda=0.95, cliprange_value=0.2, hpt_balance="paper")
+        p.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(args[:2] + ["grpo"] + args[3:]) == 0
+    assert "grpo: finished run found" in capsys.readouterr().out
+    assert main(args[:2] + ["hpt"] + args[3:]) == 2
+    assert "hpt_balance: 'paper' -> 'question'" in capsys.readouterr().err
+    # the old HPT run is reused when asked for what it was trained with
+    assert main(args[:2] + ["hpt"] + args[3:] + ["hpt_balance=paper"]) == 0
+    assert "hpt: finished run found" in capsys.readouterr().out
+
+
+def test_unused_keys_are_other_methods_options_and_critic_keys_without_a_critic():
+    from hybridrl.methods.registry import unused_keys
+    from hybridrl.train.config import LEGACY_DEFAULTS, TrainConfig, config_to_dict, with_legacy_defaults
+
+    d = config_to_dict(TrainConfig(method="grpo"))
+    u = unused_keys(d)
+    assert {"hpt_balance", "sasr_sft_loss", "superrl_k", "loss_weight_lr", "gae_lambda", "critic_lr"} <= u
+    assert not {"lr", "group_size", "rl_preset", "beta", "entropy_coef"} & u
+    assert "hpt_balance" not in unused_keys({**d, "method": "hpt"})
+    assert "gae_lambda" not in unused_keys({**d, "method": "ppo"})
+    assert "gae_lambda" not in unused_keys({**d, "method": "superrl", "rl_preset": "ppo"})
+    # auto reads the probe's superrl_ keys and its sparse method's options
+    a = unused_keys({**d, "method": "auto", "auto_sparse_method": "sasr"})
+    assert "superrl_k" not in a and "sasr_gamma" not in a and "hpt_gamma" in a
+    # an old config.yaml gets the values its run had; a new one keeps its own
+    assert with_legacy_defaults({"method": "sasr"})["sasr_sft_loss"] == "mean"
+    assert with_legacy_defaults({"method": "sasr", "sasr_sft_loss": "sum"})["sasr_sft_loss"] == "sum"
+    assert set(LEGACY_DEFAULTS) == {"sasr_sft_loss", "critic_detach", "critic_lr"}
+
+
 def test_sigterm_during_a_compare_run_saves_a_checkpoint_and_the_same_command_resumes(tmp_path, capsys,
                                                                                      monkeypatch):
     """compare trains under the same interrupt guard as `hybridrl train`. Before: compare called the

@@ -15,6 +15,9 @@ CORRECT = [
 
 
 def plan_hpt(correct=CORRECT, demos=True, **opts):
+    """Plan one step; the structure tests below pin the ``term_mean`` balance (the default until
+    the one-question-one-vote fix), the ``question`` default has its own tests further down."""
+    opts.setdefault("hpt_balance", "term_mean")
     c = HPTController(make_config(**opts))
     rows = make_rows(len(correct), demos=demos)
     [update] = c.plan(ctx(0), make_batch(rows, correct))
@@ -175,7 +178,7 @@ def test_three_way_gate():
 
 def test_soft_tables():
     # 7 rollouts + the demonstration per prompt; counts 0, 1, 3 correct rollouts -> keys 1, 2, 4
-    c = HPTController(make_config(hpt_alpha_fn="soft0"))
+    c = HPTController(make_config(hpt_alpha_fn="soft0", hpt_balance="term_mean"))
     assert c.needs(ctx(0)).rollouts_per_prompt == 7
     rows = make_rows(3)
     [u] = c.plan(ctx(0), make_batch(rows, [[0] * 7, [1] + [0] * 6, [1, 1, 1] + [0] * 4]))
@@ -232,9 +235,12 @@ def test_official_balance_reproduces_the_official_per_sample_weights():
     # d loss / d ℓ = the per-sample weight of each token
     assert demo.grad.flatten().tolist() == pytest.approx([0.15, 0.15, 0.0, 0.1, 0.1, 0.1])
     assert roll.grad.flatten().tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.0, 0.0])
-    # the default (paper) balance keeps the layout-free means
+    # term_mean keeps the layout-free means; the default is one question, one vote
     t = terms_by_name(plan_hpt(correct=[[0, 0], [0, 0], [1, 0]])[1])
     assert (t["pg"].preset, t["sft"].preset) == ("dr_grpo", "sft")
+    [u] = HPTController(make_config()).plan(ctx(0), make_batch(make_rows(3), [[0, 0], [0, 0], [1, 0]]))
+    t = terms_by_name(u)
+    assert (t["pg"].preset, t["sft"].preset) == ("dr_grpo", "sft_sum_norm")
 
 
 # --- #18: edges the mutation run found unpinned -------------------------------------------
@@ -319,3 +325,86 @@ def test_hpt_refuses_a_step_without_correctness():
         setattr(data, field, None)
         with pytest.raises(AssertionError):
             c.plan(ctx(0), data)
+
+
+# --- one question, one vote (eq. 13): the default balance ----------------------------------
+
+class _OneProcess:
+    def sum(self, values):
+        return list(values)
+
+
+def _term_totals(update, length=100, max_len=256):
+    """Loss of each term with every per-token loss ℓ = 1 and every sequence `length` tokens,
+    reduced as the loop does (global counts of ``build_term_states``, the preset's mode, the
+    term's sequence weights, the update's weighting): the total weight of the term."""
+    from hybridrl.core.aggregation import agg_loss
+    from hybridrl.train.optimize import build_term_states
+    from hybridrl.train.update import Sequences
+
+    def seqs(term):
+        k = len(term.indices)
+        return Sequences([[1]], torch.zeros(k, dtype=torch.long), torch.ones(k, length, dtype=torch.long),
+                         torch.ones(k, length), None, torch.ones(k))
+
+    out = {}
+    for ts in build_term_states(update.terms, seqs, _OneProcess()):
+        ptl = torch.ones(len(ts.seqs), length)
+        if ts.term.seq_weights is not None:
+            ptl = ptl * ts.term.seq_weights[:, None]
+        val = agg_loss(ptl, ts.seqs.mask, ts.preset.agg_mode, num_tokens=ts.norm.tokens, num_seqs=ts.norm.seqs,
+                       max_len=max_len)
+        out[ts.term.name] = float(update.weighting.weight(ts.term.name) * val)
+    return out
+
+
+# 8 questions, n = 8 rollouts each, L = 100 tokens per rollout and demonstration, max_len 256:
+# `gated` questions have no correct rollout (SFT on τ*), the others 1 of 8 (Dr. GRPO).
+#   question:  RL = (8 − k)/8 · 100/256, SFT = k/8 · 100/256    -> 7 : 1 at k = 1, 1 : 1 at k = 4
+#   term_mean: RL = Σ 100/256 / #rollouts = 0.390625, SFT = one token mean = 1   -> 0.39 : 1
+#   official:  RL = (8 − k)·8·100/256 = (8 − k)·3.125, SFT = k · 1 (token mean each)
+#              -> 21.875 : 1 at k = 1, 12.5 : 4 = 3.125 : 1 at k = 4
+R = 100 / 256
+EXPECTED_TOTALS = {
+    "question": {0: (R, 0.0), 1: (7 / 8 * R, 1 / 8 * R), 4: (R / 2, R / 2), 8: (0.0, R)},
+    "term_mean": {0: (R, 0.0), 1: (R, 1.0), 4: (R, 1.0), 8: (0.0, 1.0)},
+    "official": {0: (25.0, 0.0), 1: (21.875, 1.0), 4: (12.5, 4.0), 8: (0.0, 8.0)},
+}
+
+
+@pytest.mark.parametrize("balance", sorted(EXPECTED_TOTALS))
+@pytest.mark.parametrize("gated", [0, 1, 4, 8])
+def test_total_rl_and_sft_weight_by_balance(balance, gated):
+    correct = [[0] * 8] * gated + [[1] + [0] * 7] * (8 - gated)
+    c = HPTController(make_config(hpt_balance=balance))
+    [u] = c.plan(ctx(0), make_batch(make_rows(8), correct))
+    got = _term_totals(u)
+    rl, sft = EXPECTED_TOTALS[balance][gated]
+    assert got.get("pg", 0.0) == pytest.approx(rl, rel=1e-6, abs=1e-9)
+    assert got.get("sft", 0.0) == pytest.approx(sft, rel=1e-6, abs=1e-9)
+
+
+def test_question_balance_weights_counts_and_paper_alias():
+    # 3 questions: 0/8 correct (gated), 1/8 and 3/8 (RL). Each rollout weighs α/n = 1/8 and
+    # counts 1/8 (8 sequences for the question); τ* weighs β = 1 and counts 1: num_seqs = 3.
+    _, u = plan_hpt(hpt_balance="question")
+    t = terms_by_name(u)
+    assert (t["pg"].preset, t["sft"].preset) == ("dr_grpo", "sft_sum_norm")
+    assert t["pg"].norm_group == t["sft"].norm_group == "question"
+    assert t["pg"].seq_weights.tolist() == [0.125] * 16 and t["pg"].seq_counts.tolist() == [0.125] * 16
+    assert t["sft"].seq_weights.tolist() == [1.0] and t["sft"].seq_counts.tolist() == [1.0]
+    # linear feedback: question 1 (P = 1/8) has 8 rollouts and τ*: 9 sequences, each counts 1/9;
+    # its rollouts weigh α/n = (1/8)/8, τ* β = 7/8
+    _, u = plan_hpt(hpt_balance="question", hpt_alpha_fn="linear")
+    t = terms_by_name(u)
+    assert t["pg"].seq_weights[:8].tolist() == pytest.approx([1 / 64] * 8)
+    assert t["pg"].seq_counts[:8].tolist() == pytest.approx([1 / 9] * 8)
+    assert t["sft"].indices.tolist() == [0, 1, 2] and t["sft"].seq_weights.tolist() == [1.0, 0.875, 0.625]
+    assert t["sft"].seq_counts.tolist() == pytest.approx([1.0, 1 / 9, 1 / 9])
+    # OFF/ON: the gated question's RL group is τ* alone: off weight β / 1, count 1
+    _, u = plan_hpt(hpt_balance="question", hpt_variant="off")
+    t = terms_by_name(u)
+    assert t["off"].indices.tolist() == [0] and t["off"].seq_weights.tolist() == [1.0]
+    assert t["off"].seq_counts.tolist() == [1.0] and t["off"].norm_group == "question"
+    # older config files said `paper` for today's term_mean
+    assert HPTController(make_config(hpt_balance="paper")).balance == "term_mean"

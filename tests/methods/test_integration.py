@@ -169,7 +169,7 @@ def test_plain_rl_methods_differ_only_in_their_advantages(tmp_path):
     assert len({tuple(round(a, 6) for a in v) for v in advs.values()}) == 4
 
 
-def _gae_oracle(rewards: list[float], values: list[list[float]], lam: float = 0.95) -> list[list[float]]:
+def _gae_oracle(rewards: list[float], values: list[list[float]], lam: float = 1.0) -> list[list[float]]:
     """A plain loop: reward R_i on the last token, γ = 1: A_t = δ_t + λ A_{t+1},
     δ_t = r_t + V_{t+1} − V_t (V after the last token = 0)."""
     out = []
@@ -210,14 +210,48 @@ def test_ppo_uses_gae_from_a_trained_value_head(tmp_path):
         assert 0 < sum(rewards) < len(rewards)  # precondition: the advantages are not all equal
         adv = _gae_oracle(rewards, vals)
         flat = [a for row in adv for a in row]
-        # step 0: V ≡ 0, so A_t = 0.95^(L−1−t) R: the reward sits on the last token. Step 1: the
-        # head has trained one step and its values enter δ_t.
+        # step 0: V ≡ 0, so A_t = R at every token (γ = λ = 1). Step 1: the head has trained
+        # one step and its values enter δ_t.
         # value loss at the first pass: V = V_old, returns = A + V -> ½ (V − R_t)² = ½ A_t²,
         # token mean
         assert rec["vf_loss"] == pytest.approx(sum(0.5 * a * a for a in flat) / len(flat), rel=1e-4)
         # whitening: Â = (A − mean) / std over all real tokens, so at ratio 1 the token-mean
         # PG loss −mean(Â) is 0 (unwhitened it would be −mean(A) ≠ 0)
         assert abs(sum(flat) / len(flat)) > 1e-3 and rec["pg_loss"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ppo_critic_learns_at_its_own_rate_and_stays_out_of_the_policy(tmp_path):
+    # reward 1 for every rollout: with V ≡ 0 and γ = λ = 1 every token's A = 1, whitened to 0,
+    # so the policy-gradient part is exactly 0 and only the value loss ½ (V − 1)² has a gradient.
+    t = make_trainer(tmp_path / "detached", "ppo", "always_one", lr=1e-6)
+    assert t.cfg.critic_lr == 1e-3 and t.cfg.critic_detach and t.cfg.gae_lambda == 1.0
+    assert [g["lr"] for g in t.optimizer.param_groups][-1] == 1e-3  # the critic's own group
+    recs = run(t, 20)
+    vf = [r["vf_loss"] for r in recs]
+    # V ≡ 0 at the start: ½ (0 − 1)² = 0.5. Measured at critic_lr 1e-3 (tiny model): 0.500 ->
+    # 0.218 at step 20; at verl's 1e-5 applied to a head alone: 0.500 -> 0.496
+    assert vf[0] == pytest.approx(0.5, abs=1e-6) and vf[-1] < 0.6 * vf[0]
+    # step 0 (V ≡ 0, Â ≡ 0): the value loss is the whole loss and does not reach the policy
+    # (later steps have V ≠ const, so Â ≠ 0 and the policy moves by its own gradient)
+    assert recs[0]["grad_norm"] == 0.0
+    # Step 0 moves the zero head by AdamW's first step (± critic_lr, whatever vf_coef) and leaves
+    # the policy as it was, so step 1 starts from the same state for any vf_coef. Its policy
+    # gradient then depends on vf_coef only if the value loss reaches the policy: not with the
+    # detached head, yes with the shared trunk (critic_detach=false, the behaviour before).
+    for detach in (True, False):
+        norms = [run(make_trainer(tmp_path / f"d{detach}{c}", "ppo", "always_one", lr=1e-6, vf_coef=c,
+                                  critic_detach=detach), 2)[1]["grad_norm"] for c in (0.1, 10.0)]
+        assert (norms[0] == pytest.approx(norms[1], rel=1e-6)) is detach, (detach, norms)
+    # verl's critic lr on a head alone barely moves it
+    t = make_trainer(tmp_path / "slow", "ppo", "always_one", lr=1e-6, critic_lr=1e-5)
+    vf = [r["vf_loss"] for r in run(t, 20)]
+    assert vf[-1] > 0.98 * vf[0]
+
+
+def test_superrl_ppo_hybrid_uses_the_same_critic(tmp_path):
+    t = make_trainer(tmp_path, "superrl", "always_one", rl_preset="ppo")
+    assert t.value_head is not None
+    assert [g["lr"] for g in t.optimizer.param_groups][-1] == t.cfg.critic_lr == 1e-3
 
 
 def test_sft_then_rl_switches_and_measures_kl_to_the_sft_model(tmp_path):
@@ -274,6 +308,23 @@ def test_hpt_gates_each_prompt(tmp_path):
         assert rec["sft_prompt_share"] == len(odd) / 2
         kinds.append(updates[0].kind)
     assert "hybrid" in kinds  # precondition: this seed has a step with one prompt of each
+
+
+@pytest.mark.parametrize("fn, reward", [("switch", "even_answer"), ("linear", "even_length")])
+def test_hpt_question_balance_is_the_same_update_for_any_micro_batch_size(tmp_path, fn, reward):
+    # one question, one vote (the default balance): the weights after 2 steps do not depend on
+    # how the step's sequences are cut into micro-batches (counts are questions, not sequences)
+    final = []
+    for mb in (8, 1, 3):
+        t = make_trainer(tmp_path / f"mb{mb}", "hpt", reward, hpt_alpha_fn=fn, micro_batch_size=mb,
+                         sampling_seed="prompt", prompts_per_step=4)
+        assert t.controller.balance == "question"
+        recs = run(t, 2)
+        # precondition: SFT and RL questions in one step (the counts mix both terms)
+        assert any(0 < r["sft_prompt_share"] < 1 for r in recs)
+        final.append(weights(t.model))
+    for other in final[1:]:
+        assert max(float((final[0][k] - other[k]).abs().max()) for k in other) < 1e-6
 
 
 def test_hpt_removes_only_rows_trained_by_sft_alone(tmp_path):

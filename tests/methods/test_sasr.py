@@ -24,7 +24,9 @@ def step(c, s, grad_norm=1.0, epoch=0, total=100, skipped=False):
     [u] = c.plan(cx, data)
     if u.kind == "sft":
         assert not needs.rollouts  # an SFT step never samples
-        assert [(t.name, t.preset, t.source) for t in u.terms] == [("sft", "sft", "demo")]
+        # SASR: eq. 2's token sum per demonstration; SSR, SSR-cosine, static: the token mean
+        sft = "sft_seq_sum" if isinstance(c, SASRController) else "sft"
+        assert [(t.name, t.preset, t.source) for t in u.terms] == [("sft", sft, "demo")]
     else:
         assert needs.rollouts and [(t.name, t.preset) for t in u.terms] == [("pg", "grpo")]
     c.observe(cx, Feedback(kind=u.kind, grad_norm=grad_norm, skipped=skipped))
@@ -237,3 +239,28 @@ def test_static_hybrid_validation_edges_and_messages():
     with pytest.raises(ValueError, match=r"^static_hybrid_unit=fraction: static_hybrid_sft \+ static_hybrid_rl must be <= 1 \(got 1.5\)$"):  # 1.0 + 0.5
         StaticHybridController(make_config(static_hybrid_unit="fraction", static_hybrid_sft=1.0,
                                            static_hybrid_rl=0.5))
+
+
+def test_sasr_sft_is_eq2_token_sum_per_demonstration_by_default():
+    # eq. 2: L_SFT = −E[Σ_t log π(y_t)]. Two demonstrations of 2 and 3 tokens, every token's
+    # −log π = 1: sum per sequence 2 and 3, mean over sequences (2 + 3) / 2 = 2.5; d L / d ℓ_t
+    # = 1/2 for every token. The token mean (sasr_sft_loss=mean) gives 5 / 5 = 1, 1/5 per token.
+    from hybridrl.core.aggregation import agg_loss
+    from hybridrl.core.presets import get_preset
+
+    ell = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]], requires_grad=True)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    for opt, value, grad in (("sum", 2.5, 0.5), ("mean", 1.0, 0.2)):
+        c = SASRController(make_config(sasr_warmup_steps=2, sasr_sft_loss=opt))
+        c.needs(ctx(0))  # a warm-up step: SFT
+        [u] = c.plan(ctx(0), demo_only(make_rows(2)))
+        [term] = u.terms
+        loss = agg_loss(ell, mask, get_preset(term.preset).agg_mode)
+        ell.grad = None
+        loss.backward()
+        assert float(loss) == pytest.approx(value)
+        assert ell.grad[mask.bool()].tolist() == pytest.approx([grad] * 5)
+    # SSR's schedule keeps the token mean; an unknown choice is refused
+    assert SSRController(make_config()).sft_preset == "sft"
+    with pytest.raises(ValueError, match="sasr_sft_loss"):
+        SASRController(make_config(sasr_sft_loss="median"))

@@ -236,6 +236,27 @@ def test_the_weight_multiplies_the_kl_penalty_and_entropy_bonus_too():
     assert st.kl == pytest.approx(-2 / 3) and st.loss == pytest.approx(-1.0)
 
 
+def test_the_entropy_bonus_is_a_token_mean_whatever_the_term_mode():
+    # Dr. GRPO term (Σ / max_len / #seqs, max_len = 4) on rows 0 and 2 (2 + 3 = 5 tokens), A = 0
+    # (no PG gradient), toy entropy H_t = −lp_t, c = 0.3. The bonus is −c · Σ H_t / 5 (a token
+    # mean over the term's 5 tokens, as the official actors' masked_mean): d/dlp_t = −0.3 · (−1/5)
+    # = 0.06 at every real token. (Reduced like the PG term it would be Σ/4/2: 0.3/8 = 0.0375.)
+    pol = TablePolicy(LP)
+    pol.toy_entropy = True
+    term = LossTerm("pg", "dr_grpo", "rollout", torch.tensor([0, 2]), advantages=torch.zeros(2))
+    ts = U.TermState(term, seqs(MASK).slice(term.indices), U.Counts(5.0, 2.0))
+    pol.lp.grad = None
+    U.term_backward(ts, U.UpdateModels(pol, None, None), ConstantWeights(), settings(entropy_coef=0.3))
+    torch.testing.assert_close(pol.lp.grad[0], torch.tensor([0.06, 0.06, 0.0]))
+    torch.testing.assert_close(pol.lp.grad[2], torch.full((3,), 0.06))
+    # in a norm group the PG counts are the group's; the bonus still divides by the term's own
+    # tokens: group of 9 tokens, own 5 -> still 0.06 (group counts would give 0.3/9 = 0.0333)
+    ts = U.TermState(term, seqs(MASK).slice(term.indices), U.Counts(9.0, 4.0), entropy_tokens=5.0)
+    pol.lp.grad = None
+    U.term_backward(ts, U.UpdateModels(pol, None, None), ConstantWeights(), settings(entropy_coef=0.3))
+    torch.testing.assert_close(pol.lp.grad[2], torch.full((3,), 0.06))
+
+
 class SharedPolicy(TablePolicy):
     """Every token of every sequence has log π = θ (one Parameter): a step on one prompt moves
     the ratio of all others, so a frozen denominator is visible."""
@@ -367,7 +388,7 @@ class ValuePolicy(torch.nn.Module):
 
 
 def test_prepare_term_runs_the_critic_prepass_of_gae_presets():
-    s = settings(micro_batch_size=1)  # γ = 1, λ = 0.95 (TrainConfig defaults)
+    s = settings(micro_batch_size=1, gae_lambda=0.95)  # γ = 1 (default), λ = 0.95 (given)
     sq = seqs([[1, 1, 0], [1, 0, 0]])
     sq.rewards = torch.tensor([1.0, 0.0])
     ppo = U.TermState(LossTerm("pg", "ppo", "rollout", torch.arange(2)), sq, U.Counts(3.0, 2.0))
