@@ -46,12 +46,21 @@ from hybridrl.eval.metrics import bootstrap_ci, ema  # noqa: E402
 from hybridrl.report.runs import load_run, read_json, read_jsonl, superrl_weights  # noqa: E402
 
 SETTINGS = ["sparse", "mixed", "dense"]
-METHODS = ["base", "grpo", "sft", "sft_then_rl", "hpt", "superrl", "sasr", "luffy", "auto"]
+METHODS = ["base", "grpo", "sft", "sft_then_rl", "hpt_q", "hpt", "hpt_official", "superrl", "sasr_sum", "sasr",
+           "luffy", "auto"]
 NAMES = {"base": "base", "grpo": "GRPO", "sft": "SFT", "sft_then_rl": "SFT→GRPO", "hpt": "HPT",
          "superrl": "SuperRL", "sasr": "SASR", "luffy": "LUFFY", "auto": "auto", "dr_grpo": "Dr. GRPO"}
+FIX_NAMES = {"hpt": "hpt_q", "sasr": "sasr_sum", "hpt_official": "hpt_official"}
+"""Runs of the fidelity re-runs (``--fix``, scripts/study_v2_fix.sh) -> their rows' method keys."""
+FIX_LABELS = {"hpt_q": "HPT (one vote)", "sasr_sum": "SASR (Σ SFT)", "hpt_official": "HPT (official)",
+              "hpt": "HPT (v2: term mean)", "sasr": "SASR (v2: token mean)"}
+"""Row names once the re-runs are merged in: the v2 rows are marked as the earlier defaults."""
+FIX_PAIRS = [("hpt_q", "hpt"), ("sasr_sum", "sasr"), ("hpt_official", "hpt_q"), ("hpt_q", "sft"),
+             ("hpt_official", "sft")]
+"""Paired comparisons of the re-runs: new vs old default, official vs one vote, each vs SFT."""
 REFS = ["grpo", "sft_then_rl", "sft"]  # the claim: hybrids beat GRPO and SFT→GRPO, match or beat SFT
 """References of the paired-difference tables."""
-SHARE_METHODS = ["hpt", "superrl", "sasr", "luffy"]
+SHARE_METHODS = ["hpt", "hpt_q", "hpt_official", "superrl", "sasr", "sasr_sum", "luffy"]
 KS = [1, 4, 8]
 WINDOW = 10
 """Steps averaged for "first → last" reward and the final SFT share."""
@@ -92,6 +101,8 @@ class Study:
     root: Path
     runs: dict[tuple[str, int, str], Run]
     passk: dict[tuple[str, int, str], dict[str, Any]]
+    names: dict[str, str] = field(default_factory=lambda: dict(NAMES))
+    """Row names by method key (the fidelity re-runs rename the v2 rows they replace)."""
 
     @property
     def settings(self) -> list[str]:
@@ -119,6 +130,20 @@ class Study:
 
 def order(methods) -> list[str]:
     return sorted(methods, key=lambda m: (METHODS.index(m) if m in METHODS else len(METHODS), m))
+
+
+def merge_fix(study: Study, fix: Study) -> Study:
+    """``study`` with the fidelity re-runs of ``fix`` added under :data:`FIX_NAMES` (the v2
+    rows stay; their names say they used the earlier defaults)."""
+    for (setting, seed, m), run in fix.runs.items():
+        new = FIX_NAMES.get(m, m)
+        run.method = new
+        study.runs[(setting, seed, new)] = run
+    for (setting, seed, m), e in fix.passk.items():
+        study.passk[(setting, seed, FIX_NAMES.get(m, m))] = e
+    if fix.runs:
+        study.names.update(FIX_LABELS)
+    return study
 
 
 def load_study(root: Path) -> Study:
@@ -303,7 +328,7 @@ def accuracy_table(study: Study, setting: str) -> str:
         runs = study.done(setting, m)
         if not runs and m == "base":
             continue
-        row = [NAMES.get(m, m)]
+        row = [study.names.get(m, m)]
         for s in sets:
             row += [acc_cell(study.get(setting, seed, m), s) for seed in seeds] + [mean_cell(runs, s)]
         trained = [r for r in runs if r.metrics]
@@ -348,7 +373,7 @@ def runs_table(study: Study) -> str:
     for setting in study.settings:
         for m in study.methods(setting):
             cells = ["✓" if study.get(setting, s, m) is not None else DASH for s in seeds]
-            rows.append([setting, NAMES.get(m, m), *cells, str(cells.count("✓"))])
+            rows.append([setting, study.names.get(m, m), *cells, str(cells.count("✓"))])
     return table(["setting", "method", *[f"s{s}" for s in seeds], "seeds done"], rows) if rows else ""
 
 
@@ -357,14 +382,14 @@ def diff_table(study: Study, setting: str, ref: str) -> str:
     if not sets or not study.done(setting, ref):
         return ""
     seeds = study.seeds
-    head = [f"method − {NAMES.get(ref, ref)}"]
+    head = [f"method − {study.names.get(ref, ref)}"]
     for lab, s in zip(["held-out", "OOD"], sets):
         head += [f"{lab} s{seed}" for seed in seeds] + [f"{lab} pooled (seeds)"]
     rows = []
     for m in study.methods(setting, base=False):
         if m == ref or not study.done(setting, m):
             continue
-        row = [NAMES.get(m, m)]
+        row = [study.names.get(m, m)]
         for s in sets:
             pairs, signs = [], []
             for seed in seeds:
@@ -411,13 +436,38 @@ def passk_table(study: Study) -> str:
                     cells.append(pct(mu))
             widths = [num(r.get(f"pass@{KS[-1]}")) - num(r.get(f"pass@{KS[0]}")) for r in per.values()
                       if num(r.get(f"pass@{KS[-1]}")) is not None and num(r.get(f"pass@{KS[0]}")) is not None]
-            rows.append([setting, NAMES.get(m, m), f"{sname} (n={next(iter(per.values())).get('n', '?')})"] + cells
+            rows.append([setting, study.names.get(m, m), f"{sname} (n={next(iter(per.values())).get('n', '?')})"] + cells
                         + [pct(mean(widths), True), ", ".join(f"s{s}" if s in evals else DASH for s in seeds)])
     return table(head, rows)
 
 
 # ---------------------------------------------------------------------------------------
 # 4. controllers: Adaptive Switch, SuperRL σ, SASR p, HPT share
+
+
+def fix_table(study: Study) -> str:
+    """The re-runs against what they replace, per setting: pooled paired difference on the
+    held-out and OOD sets (seeds both have; sign counts), as the paired tables."""
+    rows = []
+    for setting in study.settings:
+        sets = set_names(study, setting)
+        for a, b in FIX_PAIRS:
+            if not study.done(setting, a) or not study.done(setting, b):
+                continue
+            row = [setting, f"{study.names.get(a, a)} − {study.names.get(b, b)}"]
+            for s in sets:
+                pairs, signs = [], []
+                for seed in study.seeds:
+                    ra, rb = study.get(setting, seed, a), study.get(setting, seed, b)
+                    ca, cb = correctness(ra, s), correctness(rb, s)
+                    if ra is None or rb is None or not ca or not cb:
+                        continue
+                    d = paired(ca, cb)
+                    pairs.append((ca, cb))
+                    signs.append(d[0] if d is not None else None)
+                row.append(diff_cell(pooled(pairs), f" ({len(pairs)}{sign_counts(signs)})") if pairs else DASH)
+            rows.append(row + [DASH] * (4 - len(row)))
+    return table(["setting", "comparison", "held-out pooled (seeds)", "OOD pooled (seeds)"], rows) if rows else ""
 
 
 def runs_of(study: Study, method: str) -> list[Run]:
@@ -466,7 +516,7 @@ def sigma_table(study: Study) -> str:
 
 def sasr_table(study: Study) -> str:
     rows = []
-    for r in runs_of(study, "sasr"):
+    for r in runs_of(study, "sasr") + runs_of(study, "sasr_sum"):
         sft = [v for x in r.metrics if (v := num(x.get("sft_fraction"))) is not None]
         ps = [v for x in r.metrics if (v := num(x.get("sasr_p"))) is not None]
         n_sft = sum(1 for v in sft if v > 0)
@@ -479,7 +529,7 @@ def sasr_table(study: Study) -> str:
 
 def hpt_table(study: Study) -> str:
     rows = []
-    for r in runs_of(study, "hpt"):
+    for r in runs_of(study, "hpt") + runs_of(study, "hpt_q") + runs_of(study, "hpt_official"):
         rows.append([r.name, pct(steps_mean(r.metrics, "sft_fraction", 0, 10)),
                      pct(steps_mean(r.metrics, "sft_fraction", 30, 40)),
                      pct(steps_mean(r.metrics, "sft_prompt_share", 0, 10)),
@@ -525,7 +575,7 @@ def _method_lines(study: Study, setting: str, get, path: Path, *, title: str, yl
     for m, (series, (xs, mu, lo, hi)) in data.items():
         line, = ax.plot(xs, [f * v for v in mu], marker="o" if len(xs) < 12 else None, ms=3, lw=1.8,
                         color=f"C{METHODS.index(m) % 10}" if m in METHODS else None,  # one colour per method
-                        label=f"{NAMES.get(m, m)} ({len(series)} seed{'s' if len(series) > 1 else ''})")
+                        label=f"{study.names.get(m, m)} ({len(series)} seed{'s' if len(series) > 1 else ''})")
         if len(series) > 1:
             ax.fill_between(xs, [f * v for v in lo], [f * v for v in hi], color=line.get_color(), alpha=0.15)
     ax.set_xlabel("step")
@@ -590,7 +640,7 @@ def figures(study: Study, out: Path) -> list[tuple[str, Path]]:
             cs = [(e["sets"].get(sname) or {}).get("pass_curve") or {} for e in es]
             ks = sorted(set.intersection(*(set(c) for c in cs)), key=int) if all(cs) else []
             if ks:
-                curves[f"{NAMES.get(m, m)} ({len(cs)} seed{'s' if len(cs) > 1 else ''})"] = {
+                curves[f"{study.names.get(m, m)} ({len(cs)} seed{'s' if len(cs) > 1 else ''})"] = {
                     "sets": {sname: {"pass_curve": {k: sum(c[k] for c in cs) / len(cs) for k in ks}}}}
         if curves:
             add(f"{setting}: pass@k of the final models (mean over seeds)",
@@ -651,8 +701,16 @@ def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = 
         for ref in REFS:
             t = diff_table(study, setting, ref)
             if t:
-                out.append(f"### {setting}: method − {NAMES[ref]}\n")
+                out.append(f"### {setting}: method − {study.names[ref]}\n")
                 out.append(t)
+    t = fix_table(study)
+    if t:
+        out.append("## Fidelity re-runs against the earlier defaults\n")
+        out.append("HPT with one vote per question (`hpt_balance=question`), SASR with eq. 2's token-sum SFT "
+                   "(`sasr_sft_loss=sum`) and HPT with the official per-sample weights, against the v2 rows "
+                   "they replace (HPT `term_mean`, SASR token mean) and against SFT: pooled paired "
+                   "difference in points [95% bootstrap CI over questions] (seeds; above / at / below 0).\n")
+        out.append(t)
     t = passk_table(study)
     if t:
         out.append("## pass@k of the final models\n")
@@ -692,6 +750,9 @@ def splice(page: str, tables: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("root", nargs="?", default="docs/results/v2/raw")
+    ap.add_argument("--fix", default=None,
+                    help="raw folder of the fidelity re-runs (scripts/study_v2_fix.sh, docs/results/v2/raw-fix): "
+                         "their rows are added beside the v2 rows, which are marked as the earlier defaults")
     ap.add_argument("--figures", default=None, help="write the PNG figures into this folder")
     ap.add_argument("--link-dir", default=None,
                     help="folder prefix of the figure links in the markdown (default: the --figures path "
@@ -704,7 +765,10 @@ def main(argv: list[str] | None = None) -> None:
     link = a.link_dir
     if fig is not None and link is None:
         link = os.path.relpath(fig.resolve(), Path("docs").resolve())
-    text = render(load_study(Path(a.root)), fig, link)
+    study = load_study(Path(a.root))
+    if a.fix is not None:
+        study = merge_fix(study, load_study(Path(a.fix)))
+    text = render(study, fig, link)
     if a.page is None:
         print(text)
     else:

@@ -308,3 +308,27 @@ def test_page_without_markers_is_refused(study, tmp_path):
     with pytest.raises(SystemExit, match="needs exactly one"):
         tables.main([str(study), "--page", str(page)])
     assert page.read_text() == "# no markers\n"
+
+
+def test_fidelity_reruns_are_added_beside_the_v2_rows_they_replace(study, tmp_path):
+    # re-runs (raw-fix layout): HPT seeds 0 and 1, HPT-official seed 0
+    fix = tmp_path / "raw-fix"
+    new = {(0, "hpt"): ([1, 1, 1, 0], [1, 1]), (1, "hpt"): ([1, 1, 1, 1], [0, 0]),
+           (0, "hpt_official"): ([0, 0, 0, 1], [0, 1])}
+    for (seed, m), (held, ood) in new.items():
+        d = fix / f"mixed-s{seed}"
+        (d / "evals").mkdir(parents=True, exist_ok=True)
+        (d / "evals" / f"{m}.json").write_text(json.dumps(_eval(m, held, ood)))
+        _jsonl(d / m / "metrics.jsonl", _hpt_metrics())
+    s = tables.merge_fix(tables.load_study(study), tables.load_study(fix))
+    md = tables.render(s)
+    # the v2 HPT row stays, named for its default; the re-run is its own row
+    acc = "### mixed"
+    assert _row(md, acc, "HPT (v2: term mean)")[1].startswith("50.0")
+    assert _row(md, acc, "HPT (one vote)")[1].startswith("75.0") and _row(md, acc, "HPT (official)")[1].startswith("25.0")
+    # new − old, held-out: s0 [1,1,1,0] − [1,1,0,0] = [0,0,1,0] -> +25; s1 [1,1,1,1] − [1,1,1,1] = 0;
+    # pooled per question [0, 0, 0.5, 0] -> +12.5 over 2 seeds (1 above, 1 at zero)
+    row = _row(md, "## Fidelity re-runs", "mixed")
+    assert row[1] == "HPT (one vote) − HPT (v2: term mean)" and row[2].startswith("+12.5 [") and row[2].endswith("(2: 1+ 1= 0−)")
+    # a study without re-runs keeps its names (nothing global was changed)
+    assert "HPT (v2" not in tables.render(tables.load_study(study))
