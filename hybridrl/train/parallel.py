@@ -231,7 +231,12 @@ class Parallel:
             kw["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
         for layer in decoder_layers(model):
             fully_shard(layer, **kw)
-        fully_shard(model, **kw)
+        # a LoRA (peft) model: the FSDP root is the transformers model inside the PeftModel. Its
+        # generate() calls the inner model directly, so a root on the wrapper is bypassed there and
+        # the layers initialise as roots of their own ("FSDP requires running forward through the
+        # root module first" at the first training forward); every path runs the inner model
+        root = model.get_base_model() if hasattr(model, "peft_config") and hasattr(model, "get_base_model") else model
+        fully_shard(root, **kw)
 
     def unwrap(self, model: nn.Module) -> nn.Module:
         """The HF model inside the engine's wrapper (the same object under FSDP2 and none)."""
