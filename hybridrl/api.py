@@ -17,7 +17,6 @@ that look at names (method, task, model typos, the reward function) before any m
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +108,3 @@ def compare(methods: list[str], *, output_dir: str | Path, task: str | None = No
     return run_compare(list(methods), output_dir=output_dir, cli=cli, overrides=items, config=config,
                        **eval_options)
 
-
-def _print(msg: str) -> None:  # pragma: no cover - kept for symmetry with the CLI's stderr notes
-    print(msg, file=sys.stderr)

@@ -1,6 +1,6 @@
 """Datasets and built-in tasks (DESIGN §3).
 
-- :mod:`~hybridrl.data.schema`: the :class:`Row` record.
+- :mod:`~hybridrl.schema`: the :class:`Row` record.
 - :mod:`~hybridrl.data.loading`: ``load_rows`` (.jsonl / .parquet / datasets folder, validated,
   demonstrations verified) and ``write_jsonl``.
 - :mod:`~hybridrl.data.tasks`: built-in reasoning-gym tasks with templated demonstrations.
@@ -11,7 +11,7 @@ Importing this package is cheap: reasoning-gym, datasets and pyarrow are importe
 """
 
 from hybridrl.data.loading import DataError, load_rows, write_jsonl
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.data.tasks import TASKS, TaskSpec, build_task, describe_tasks
 from hybridrl.data.templates import TEMPLATES, format_demonstration, format_prompt
 

@@ -47,7 +47,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 
 __all__ = ["DataError", "load_rows", "write_jsonl", "write_rows", "row_from_record", "row_to_record",
            "verify_demonstrations"]

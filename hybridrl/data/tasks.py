@@ -1,7 +1,7 @@
 """Built-in tasks: reasoning-gym generators with templated demonstrations (works offline).
 
 ``build_task(name, size=, seed=, difficulty=, split=)`` turns reasoning-gym entries into
-:class:`~hybridrl.data.schema.Row` s: ``prompt`` = the question, ``answer`` = [the entry's answer],
+:class:`~hybridrl.schema.Row` s: ``prompt`` = the question, ``answer`` = [the entry's answer],
 ``demonstration`` = a worked solution ending in ``\\boxed{}`` (:mod:`hybridrl.data.demos`),
 ``task`` = the task name (the verifier key), ``difficulty`` = the level, ``id`` =
 ``f"{task}-{split}-{i}"``, ``metadata`` = the entry's metadata (JSON-safe) so reasoning-gym's
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridrl.data import demos
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 
 __all__ = ["TaskSpec", "TASKS", "SPLITS", "TEST_BUCKETS", "build_task", "describe_tasks", "rg_entry", "split_of"]
 

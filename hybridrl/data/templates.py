@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 
 __all__ = ["TEMPLATES", "INSTRUCTION", "R1_INSTRUCTION", "R1_PREFIX", "format_prompt", "format_demonstration"]
 

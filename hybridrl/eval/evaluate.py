@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.eval.metrics import bootstrap_ci, difficulty_label, pass_at_k, pass_at_k_curve
 
 

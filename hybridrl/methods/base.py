@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.rollout.types import RolloutBatch
 
 

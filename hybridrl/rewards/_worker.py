@@ -10,7 +10,7 @@ import signal
 import traceback
 from typing import Any
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 
 
 def warm_up() -> None:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.rewards.extract import extract_answer
 from hybridrl.rewards.pool import RewardPool, default_workers, map_guarded, run_guarded, shutdown_pool
 from hybridrl.rewards.types import RewardResult

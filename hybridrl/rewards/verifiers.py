@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.rewards.equivalence import answers_match
 from hybridrl.rewards.extract import extract_answer, extract_boxed, extract_tagged
 from hybridrl.rewards.types import RewardResult

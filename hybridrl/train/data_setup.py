@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.train.config import ConfigError, TrainConfig
 
 

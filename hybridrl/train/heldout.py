@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 
 
 def score_rows(

@@ -365,15 +365,6 @@ def padding_loss(model: nn.Module, pad_token_id: int, device: torch.device,
     return out.logits.float().sum() * 0.0
 
 
-@torch.no_grad()
-def padding_forward(model: nn.Module, pad_token_id: int, device: torch.device,
-                    autocast: Callable[[], Any] = contextlib.nullcontext) -> None:
-    """A forward-only padding pass (reference / critic / entropy pre-passes under FSDP2)."""
-    ids = torch.full((1, 2), int(pad_token_id), dtype=torch.long, device=device)
-    with autocast():
-        model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
-
-
 def lockstep(par: Parallel, groups: list[list[Callable[[], Any]]], pad: Callable[[int], Any],
              sync_model: nn.Module | None = None) -> list[list[Any]]:
     """Run groups of passes so that every rank runs the same passes in the same order.

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 
 
 class PromptSampler:

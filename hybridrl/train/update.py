@@ -420,23 +420,6 @@ def _no_grad_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
     return forward(model, mb, s)["logprobs"].float()
 
 
-def term_backward(ts: TermState, models: UpdateModels, weighting: Weighting, s: LossSettings,
-                  scale: float = 1.0) -> TermStats:
-    """Forward/backward every micro-batch of one term; returns this process's statistics.
-
-    ``scale`` multiplies the loss before backward (1 on one process); the caller sums
-    gradients over processes.
-    """
-    parts = TermParts.of(ts, s, models)
-    slices, skipped = runnable_micro_batches(ts, parts, s)
-    stats = TermStats(skipped=skipped)
-    for sl in slices:
-        total, st = micro_batch_loss(ts, sl, parts, models, weighting, s)
-        (total * scale).backward()
-        stats.add(st)
-    return stats
-
-
 def runnable_micro_batches(ts: TermState, parts: TermParts, s: LossSettings) -> tuple[list[slice], int]:
     """The micro-batches of a term that run forward/backward, and how many are skipped because
     their advantages are all zero (decided before any pass: under DDP/FSDP2 every rank must

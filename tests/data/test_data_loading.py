@@ -8,7 +8,7 @@ import os
 import pytest
 
 from hybridrl.data.loading import DataError, load_rows, row_to_record, write_jsonl
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.data.tasks import build_task
 
 ROWS = [
@@ -209,7 +209,7 @@ def test_write_jsonl_record_shape(tmp_path):
 
 def test_write_rows_parquet_round_trip_and_refuses_other_suffixes(tmp_path):
     from hybridrl.data.loading import write_rows
-    from hybridrl.data.schema import Row
+    from hybridrl.schema import Row
 
     rows = [Row(prompt="1+1?", answer=["2"], demonstration="1+1=2. \\boxed{2}", id="a"),
             Row(prompt="2+2?", answer=["4", "4.0"], id="b", metadata={"src": "x"})]

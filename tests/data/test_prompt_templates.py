@@ -6,7 +6,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 from transformers import PreTrainedTokenizerFast
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.data.templates import INSTRUCTION, TEMPLATES, format_demonstration, format_prompt
 from hybridrl.rewards.extract import extract_answer
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import torch
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.methods.base import Controller, Feedback, StepContext, StepData, Update
 from hybridrl.methods.options import MethodOptions
 from hybridrl.rollout.types import RolloutBatch

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.rewards.extract import extract_answer
 from hybridrl.rewards.scoring import RewardPool, score_completions
 from nasty import corpus, hypothesis_strings

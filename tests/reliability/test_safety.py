@@ -196,7 +196,7 @@ def test_every_reasoning_gym_scorer_that_evals_is_guarded():
 def test_code_in_answers_never_runs_and_right_answers_still_score(task, tmp_path):
     import reasoning_gym
 
-    from hybridrl.data.schema import Row
+    from hybridrl.schema import Row
     from hybridrl.rewards.verifiers import ReasoningGymVerifier
 
     v = ReasoningGymVerifier(task)

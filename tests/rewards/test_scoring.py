@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.rewards.scoring import score_completions, shutdown_pool
 from rewards_test_helpers import SleepyVerifier
 

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.rewards.verifiers import (
     FormatReward,
     KnightsKnavesVerifier,

@@ -1,6 +1,6 @@
 import torch
 
-from hybridrl.data.schema import Row
+from hybridrl.schema import Row
 from hybridrl.train.sampler import PromptSampler
 
 

@@ -74,10 +74,23 @@ def state(term, mask=MASK, norm=None) -> U.TermState:
     return U.TermState(term, sub, U.Counts(*(norm or local)))
 
 
+def term_backward(ts, models, weighting, s, scale: float = 1.0) -> U.TermStats:
+    """Forward/backward every runnable micro-batch of one term (what ``optimize.backward_terms``
+    does per term on one process, without zeroing the gradients): the tests' direct handle."""
+    parts = U.TermParts.of(ts, s, models)
+    slices, skipped = U.runnable_micro_batches(ts, parts, s)
+    stats = U.TermStats(skipped=skipped)
+    for sl in slices:
+        total, st = U.micro_batch_loss(ts, sl, parts, models, weighting, s)
+        (total * scale).backward()
+        stats.add(st)
+    return stats
+
+
 def grad_of(policy, ts_list, weighting=None, s=None):
     policy.lp.grad = None
     models = U.UpdateModels(policy, None, None)
-    stats = [U.term_backward(ts, models, weighting or ConstantWeights(), s or settings()) for ts in ts_list]
+    stats = [term_backward(ts, models, weighting or ConstantWeights(), s or settings()) for ts in ts_list]
     return policy.lp.grad.clone(), stats
 
 
@@ -229,7 +242,7 @@ def test_the_weight_multiplies_the_kl_penalty_and_entropy_bonus_too():
     term = LossTerm("pg", "grpo", "rollout", torch.tensor([2]), advantages=torch.tensor([1.0]))
     ts = state(term)
     pol.lp.grad = None
-    st = U.term_backward(ts, U.UpdateModels(pol, ref, None), ConstantWeights({"pg": 2.0}),
+    st = term_backward(ts, U.UpdateModels(pol, ref, None), ConstantWeights({"pg": 2.0}),
                          settings(beta=0.5, kl_estimator="k1", entropy_coef=0.3))
     torch.testing.assert_close(pol.lp.grad[2], torch.full((3,), -2 / 15))
     # the logged KL is the aggregated penalty before β and w: mean(lp - 0) = (-0.5 - 0.5 - 1) / 3
@@ -246,14 +259,14 @@ def test_the_entropy_bonus_is_a_token_mean_whatever_the_term_mode():
     term = LossTerm("pg", "dr_grpo", "rollout", torch.tensor([0, 2]), advantages=torch.zeros(2))
     ts = U.TermState(term, seqs(MASK).slice(term.indices), U.Counts(5.0, 2.0))
     pol.lp.grad = None
-    U.term_backward(ts, U.UpdateModels(pol, None, None), ConstantWeights(), settings(entropy_coef=0.3))
+    term_backward(ts, U.UpdateModels(pol, None, None), ConstantWeights(), settings(entropy_coef=0.3))
     torch.testing.assert_close(pol.lp.grad[0], torch.tensor([0.06, 0.06, 0.0]))
     torch.testing.assert_close(pol.lp.grad[2], torch.full((3,), 0.06))
     # in a norm group the PG counts are the group's; the bonus still divides by the term's own
     # tokens: group of 9 tokens, own 5 -> still 0.06 (group counts would give 0.3/9 = 0.0333)
     ts = U.TermState(term, seqs(MASK).slice(term.indices), U.Counts(9.0, 4.0), entropy_tokens=5.0)
     pol.lp.grad = None
-    U.term_backward(ts, U.UpdateModels(pol, None, None), ConstantWeights(), settings(entropy_coef=0.3))
+    term_backward(ts, U.UpdateModels(pol, None, None), ConstantWeights(), settings(entropy_coef=0.3))
     torch.testing.assert_close(pol.lp.grad[2], torch.full((3,), 0.06))
 
 
@@ -630,7 +643,7 @@ def test_kl_reference_is_frozen_per_micro_batch(real_forward):
     for mbs in (1, 3):
         ts = rollout_state("grpo", [1.0, -1.0, 0.5])
         models = U.UpdateModels(RecordingPolicy(LP), ref, None)
-        st = U.term_backward(ts, models, ConstantWeights(), settings(beta=0.1, micro_batch_size=mbs))
+        st = term_backward(ts, models, ConstantWeights(), settings(beta=0.1, micro_batch_size=mbs))
         assert st.kl == pytest.approx(0.0214028, abs=1e-6)
         assert ref.calls[-1] == {"temperature": 1.0}  # the reference scores at the run's temperature
 
@@ -697,5 +710,5 @@ def test_term_backward_scales_the_gradient():
     g1, _ = grad_of(TablePolicy(LP), [state(sft_term([0, 2]))])
     p = TablePolicy(LP)
     p.lp.grad = None
-    U.term_backward(state(sft_term([0, 2])), U.UpdateModels(p, None, None), ConstantWeights(), settings(), scale=2.0)
+    term_backward(state(sft_term([0, 2])), U.UpdateModels(p, None, None), ConstantWeights(), settings(), scale=2.0)
     assert torch.allclose(p.lp.grad, 2 * g1)

@@ -1,8 +1,0 @@
-"""Moved to :mod:`hybridrl.pipelines.demo` (orchestration sits above train, eval and report).
-This old name is the same module object, kept only until its last importer moves."""
-
-import sys
-
-from hybridrl.pipelines import demo as _moved
-
-sys.modules[__name__] = _moved
