@@ -1,4 +1,4 @@
-"""The ``hybridrl`` command line (DESIGN §5).
+"""The ``hybridrl`` command line (docs/design.md §5).
 
 Each subcommand lives in ``hybridrl/commands/<name>.py`` with a ``register(subparsers)``
 function; heavy imports (torch, transformers) happen inside the command functions.

@@ -182,7 +182,7 @@ def srft_weights(
     neg_weight: float = -1.0,
 ) -> Tensor:
     """SRFT entropy-aware weights, one per sequence (Fu et al. 2025, "SRFT" §4; HPT baseline,
-    official code ``mix_actor.py``; DESIGN §4).
+    official code ``mix_actor.py``; docs/methods.md, SRFT).
 
     The weights play the role of Â in `policy_loss` with the `detached`
     denominator (loss = -w_i · log π):

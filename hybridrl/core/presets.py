@@ -11,7 +11,7 @@ Aggregation choices (the paper's, unless noted):
   (eq. 3, 1/|o_i| inside the group mean): the per-sequence mean biases towards
   short correct / long wrong answers (Dr. GRPO §3.1, DAPO §3.3), and TRL's
   current default (`loss_type="dapo"`) and verl's default are the token mean.
-  DESIGN §4 fixes token-mean for GRPO. Use ``seq-mean-token-mean`` with
+  The team's method specs fix token-mean for GRPO (docs/methods.md). Use ``seq-mean-token-mean`` with
   `agg_loss` directly to reproduce the original.
 - ``reinforce`` / ``rloo``: sequence-level estimators (Ahmadian et al. 2024
   use log π(y) = Σ_t log π(y_t)), hence ``seq-mean-token-sum``.
@@ -184,7 +184,7 @@ _PRESETS = (
         "(advantages = binary reward > 0) weighted 0.1·exp(H_i), negative samples "
         "weight -1 (plain policy gradient pushing log π down); H_i = detached entropy "
         "of sequence i (masked mean, `srft_weights`). Σ tokens / max_len like the "
-        "official code (loss_remove_token_mean True). DESIGN §4.",
+        "official code (loss_remove_token_mean True); docs/methods.md, SRFT.",
         weighting="srft_rollout",
     ),
     Preset(

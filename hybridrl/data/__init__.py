@@ -1,4 +1,4 @@
-"""Datasets and built-in tasks (DESIGN §3).
+"""Datasets and built-in tasks (docs/design.md §3).
 
 - :mod:`~hybridrl.schema`: the :class:`Row` record.
 - :mod:`~hybridrl.data.loading`: ``load_rows`` (.jsonl / .parquet / datasets folder, validated,

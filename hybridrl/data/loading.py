@@ -1,4 +1,4 @@
-"""Load and validate dataset files (DESIGN §3); write JSONL atomically.
+"""Load and validate dataset files (docs/design.md §3); write JSONL atomically.
 
 Accepted inputs: ``.jsonl`` (one JSON object per line), ``.parquet``, a folder written by
 ``datasets.Dataset.save_to_disk`` (a ``DatasetDict`` uses ``split``, else its ``train`` split, or

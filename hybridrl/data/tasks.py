@@ -17,7 +17,7 @@ own scorer does not give its own answer 1.0 (rare broken ``gsm_symbolic`` templa
 ``basic_arithmetic``, when a division is not exact (see :mod:`hybridrl.data.demos`).
 
 Difficulty is a level ``1 | 2 | 3`` (default 1) mapped to reasoning-gym config overrides per
-task (``TaskSpec.levels``). Level 1 is the setting measured in DESIGN §2 for SmolLM2-135M where
+task (``TaskSpec.levels``). Level 1 is the setting measured in docs/design.md §2 for SmolLM2-135M where
 there is one (``chain_sum`` 2 terms of 1 digit: dense rewards; the others: sparse).
 """
 

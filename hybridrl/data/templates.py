@@ -1,4 +1,4 @@
-"""Prompt templates and SFT targets (DESIGN §3): exactly what the model sees.
+"""Prompt templates and SFT targets (docs/design.md §3): exactly what the model sees.
 
 ``format_prompt(row, template, tokenizer)`` returns the full prompt *text* (tokenization, BOS
 handling and truncation are the caller's job); ``format_demonstration(row, template)`` returns the

@@ -38,7 +38,7 @@ class EvalSettings:
     timeout_s: float = 2.0
     reward_fn: str | None = None
     rollout_engine: str = "hf"
-    """What generates the answers: ``hf``, ``vllm`` or ``auto`` (as the training key; #17)."""
+    """What generates the answers: ``hf``, ``vllm`` or ``auto`` (as the training key)."""
 
 
 def evaluate_rows(model, tokenizer, rows: list[Row], *, ks: tuple[int, ...] = (1,), **score) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Auto: the Adaptive Switch generalised to choose the method (DESIGN §4 "Auto").
+"""Auto: the Adaptive Switch generalised to choose the method (docs/methods.md, "Auto").
 
 Probe exactly as SuperRL §3.3 (k pure-RL steps with ``rl_preset``, thresholds from the
 ``superrl_*`` options, by batch size when unset), then hand over for the rest of training:

@@ -26,7 +26,7 @@ batch, so every token, on or off, weighs 1/max_len. Here both terms use
 max_len / (number of on + off sequences of the step). Every token weighs the same
 1/(max_len · N) as every other: the official on:off balance exactly; the extra 1/N (N the
 step's sequence count) makes the scale independent of the batch size and layout (the
-official scale grows with the micro-batch, DESIGN §4). Recipes set ``entropy_coef=0.001``
+official scale grows with the micro-batch; docs/methods.md, LUFFY). Recipes set ``entropy_coef=0.001``
 (official ``entropy_coeff``).
 
 Departures: the official entropy bonus also covers the demonstration tokens (it is a token

@@ -1,6 +1,6 @@
 """SRFT: single-stage supervised + reinforcement fine-tuning with entropy-aware weights
 (Fu et al. 2025; HPT baseline run through the HPT repository's official code:
-exp_scripts/train_srft.sh, ``offline_loss_type="srft"`` in mix_actor.py; DESIGN §4).
+exp_scripts/train_srft.sh, ``offline_loss_type="srft"`` in mix_actor.py; docs/methods.md, SRFT).
 
 Per prompt the group is n − 1 = 7 rollouts + 1 demonstration τ* (official rollout.n = 8 with
 n_prefix = 1 and the whole demonstration as the prefix). Every step has three terms:

@@ -213,7 +213,7 @@ def project_(params: list[torch.nn.Parameter], bound: float) -> None:
 class SuperRLController(Controller):
     """Adaptive Switch probe, then vanilla RL (dense) or the Hybrid Actor (sparse).
 
-    The guard against the unbounded case (issue #12, docs/methods.md "SuperRL"): the PG
+    The guard against the unbounded case (docs/methods.md "SuperRL"): the PG
     surrogate is not a loss with a floor (≈ 0 at ratio 1, often negative), so
     ∂L/∂s_pg = 1 − 2 e^{-2 s_pg} L_pg ≈ 1 and s_pg would fall for ever, multiplying the PG
     weight by e^{2·lr} every step. After every update the learnable s are projected onto

@@ -1,4 +1,4 @@
-"""Resolve a MODEL name (DESIGN §5) into a model and a generation-ready tokenizer.
+"""Resolve a MODEL name (docs/design.md §5) into a model and a generation-ready tokenizer.
 
 MODEL is one of: ``tiny`` (random, built in code), ``smollm2-135m`` (the packaged real model,
 converted once from GGUF), a local HF folder, or a hub id (needs network access).

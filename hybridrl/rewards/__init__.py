@@ -1,4 +1,4 @@
-"""Rewards: answer extraction, verified rewards and time-outs (DESIGN §3).
+"""Rewards: answer extraction, verified rewards and time-outs (docs/design.md §3).
 
 - :mod:`.extract`      ``extract_answer(text)``: ``<answer>`` tags, else last box, else last number.
 - :mod:`.equivalence`  ``answers_match(pred, refs)``: string, exact numeric, math-verify.

@@ -1,4 +1,4 @@
-"""Is a predicted answer equivalent to one of the references? (DESIGN §3)
+"""Is a predicted answer equivalent to one of the references? (docs/design.md §3)
 
 Three tests, cheapest first, any one suffices:
 

@@ -1,4 +1,4 @@
-"""Final-answer extraction from a completion (DESIGN §3, SuperRL C.4–C.5).
+"""Final-answer extraction from a completion (docs/design.md §3, SuperRL C.4–C.5).
 
 Priority: the last ``<answer>…</answer>`` block, else the last ``\\boxed{…}`` / ``\\fbox{…}``,
 else the last number in the text. Every step is a single left-to-right scan or a regex

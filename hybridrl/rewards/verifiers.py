@@ -1,4 +1,4 @@
-"""Verifiers: ``score(completion, row) -> RewardResult`` (DESIGN §3).
+"""Verifiers: ``score(completion, row) -> RewardResult`` (docs/design.md §3).
 
 A verifier is a pure function of the completion and the row. It never raises for a bad
 completion (that scores 0); time limits are not its job but the pool's
@@ -174,7 +174,7 @@ class ReasoningGymVerifier:
     ``entry = {"question": row.prompt, "answer": row.answer[0], "metadata": row.metadata}``.
     Correct iff the scorer returns exactly 1.0. Partial credit (reasoning-gym gives e.g. 0.01
     or 0.3 + 0.7·k/n for near misses) is **not** correct and scores 0: rewards stay binary so
-    that every method sees the same signal (DESIGN §4 assumes binary R_i).
+    that every method sees the same signal (the method specs of docs/methods.md assume binary R_i).
 
     Model output is never evaluated as code: for the tasks of :data:`SAFE_RG_ANSWERS`, whose
     scorers call ``eval``, an answer outside the task's safe alphabet scores 0 unscored.

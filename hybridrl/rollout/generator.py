@@ -1,6 +1,6 @@
 """Generators: prompts in, n completions per prompt with their sampling log-probs out.
 
-``Generator`` is the narrow interface the loop sees (DESIGN §1); ``HFGenerator`` implements it with
+``Generator`` is the narrow interface the loop sees (docs/design.md §1); ``HFGenerator`` implements it with
 HF ``generate`` (CPU or GPU). ``hybridrl.rollout.vllm_generator.VLLMGenerator`` implements it with
 a colocated vLLM engine (CPU and GPU); ``hybridrl.rollout.factory`` picks one (``rollout_engine``).
 
@@ -42,7 +42,7 @@ class HFGenerator:
         model: HF causal LM (or PEFT wrapper). Put in eval mode during ``generate``; its previous
             mode is restored afterwards.
         tokenizer: its tokenizer (pad/eos ids, decoding).
-        bf16: run under bfloat16 autocast (CPU or GPU); ~1.3-1.6x faster on CPU (DESIGN §2).
+        bf16: run under bfloat16 autocast (CPU or GPU); ~1.3-1.6x faster on CPU (docs/design.md §2).
             Sampling log-probs then come from bf16 logits.
         batch_size: maximum sequences per ``generate`` call (default: all N at once).
         eos_token_ids: extra token ids that end a completion (added to the tokenizer's EOS and

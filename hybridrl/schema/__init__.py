@@ -1,4 +1,4 @@
-"""The data contract (DESIGN §3): one row = one question."""
+"""The data contract (docs/design.md §3): one row = one question."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 class Row:
     """One question of a dataset.
 
-    Fields follow DESIGN §3. ``answer`` is always normalised to a list of accepted
+    Fields follow docs/design.md §3. ``answer`` is always normalised to a list of accepted
     references; ``prompt`` is the raw question (string) or a list of chat messages
     (``[{"role": ..., "content": ...}]``) before any template is applied.
     """

@@ -56,7 +56,7 @@ class TrainConfig(MethodOptions):
     demonstration_column: str | None = None
     """Column holding a worked solution (default ``demonstration``), e.g. ``solution``."""
     template: str = "chat"
-    """Prompt template: ``vanilla``, ``chat`` or ``r1`` (DESIGN §3)."""
+    """Prompt template: ``vanilla``, ``chat`` or ``r1`` (docs/design.md §3)."""
     output_dir: str | None = None
     """Run directory: config.yaml, metrics.jsonl, eval.jsonl, checkpoints, summary. None = a
     fresh ``runs/<method>-<YYYYmmdd-HHMMSS>`` per run; a folder holding another run is refused

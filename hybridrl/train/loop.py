@@ -1,4 +1,4 @@
-"""The one training loop (DESIGN §1). It never branches on the method's name.
+"""The one training loop (docs/design.md §1). It never branches on the method's name.
 
 step:  prompts -> controller.needs -> n rollouts each -> verified rewards -> controller.plan
        -> for each update: per-term losses (estimator presets), one aggregation -> optimizer step
@@ -213,7 +213,7 @@ class Trainer:
             results, counts = score_completions(rollouts.texts, sample_rows, timeout_s=cfg.reward_timeout,
                                                 reward_fn=cfg.reward_fn)
             record["time/reward"] = time.time() - tr
-            # a reward that fails on every sample would train on zeros: stop instead (#14)
+            # a reward that fails on every sample would train on zeros: stop instead (a broken reward)
             failed, total = self.dist.sum([float(sum(r.error is not None for r in results)), float(len(results))])
             if total and failed == total:
                 first = next((r.error for r in results if r.error), "?")
@@ -248,7 +248,7 @@ class Trainer:
             return SamplingParams(n=k, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                                   top_p=cfg.top_p, top_k=cfg.top_k, min_new_tokens=cfg.min_new_tokens, seed=seed,
                                   # read by the `sampling` denominator, the rollout IS correction and the
-                                  # mismatch metric (#17: free with vLLM, whose log-probs are not ours)
+                                  # mismatch metric (free with vLLM, whose log-probs are not ours)
                                   return_logprobs=cfg.old_logprobs == "sampling" or cfg.vllm_importance_sampling_correction
                                   or getattr(self.generator, "logprobs_are_cheap", False))
 
@@ -346,7 +346,7 @@ class Trainer:
                                  max_new_tokens=self.cfg.eval_max_new_tokens or self.cfg.max_new_tokens,
                                  bf16=self.cfg.bf16, batch_size=max(8, self.cfg.micro_batch_size),
                                  progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn,
-                                 # #17: a vLLM engine answers too (synced to the current weights first)
+                                 # a vLLM engine answers too (synced to the current weights first)
                                  generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
         c, n = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}

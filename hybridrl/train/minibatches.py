@@ -1,4 +1,4 @@
-"""Several optimizer steps per generated batch (#12 item 5; config ``mini_batches``).
+"""Several optimizer steps per generated batch (config ``mini_batches``).
 
 TRL calls it ``steps_per_generation``, verl ``ppo_mini_batch_size`` (the official HPT runs:
 128 prompts, mini-batches of 64, two optimizer steps per batch). An update's terms are split

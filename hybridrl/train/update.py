@@ -131,7 +131,7 @@ class LossSettings:
     critic_detach: bool = True
     """The value head reads the policy's hidden state detached: the value loss trains the head only."""
     vllm_importance_sampling_correction: bool = False
-    """#17: weight rollout tokens by the truncated ratio π_θold / π_sampler
+    """Truncated importance sampling: weight rollout tokens by the ratio π_θold / π_sampler
     (``hybridrl.rollout.correction.rollout_is_weights``)."""
     vllm_importance_sampling_mode: str = "token_truncate"
     vllm_importance_sampling_clip_max: float = 3.0
@@ -344,7 +344,7 @@ def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: Loss
     def first_pass_old() -> torch.Tensor:  # the PPO denominator: the sampler's, or π_θ at this first pass
         if s.old_logprobs == "sampling" and sampler is not None:
             return sampler.float()
-        if sampler is not None:  # #17: how far the sampler's log-probs are from ours (vLLM's kernels)
+        if sampler is not None:  # how far the sampler's log-probs are from ours (vLLM's kernels)
             diff = logprob_mismatch(logp, sampler, mb.mask)
             maxima["rollout_logprob_diff_max"] = diff["max"]
             extra["rollout_logprob_diff_mean"] = diff["mean"]
@@ -357,7 +357,7 @@ def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: Loss
                              eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma)
     metrics = {**metrics, **extra}
     if s.vllm_importance_sampling_correction and sampler is not None and s.old_logprobs != "sampling":
-        # #17: TIS, loss_t *= min(π_θold / π_sampler, C) (detached; hybridrl.rollout.correction)
+        # truncated importance sampling (TIS): loss_t *= min(π_θold / π_sampler, C) (detached; hybridrl.rollout.correction)
         w, is_metrics = rollout_is_weights(old, sampler, mb.mask, cap=s.vllm_importance_sampling_clip_max,
                                            mode=s.vllm_importance_sampling_mode)
         ptl = ptl * w.to(ptl.dtype)
