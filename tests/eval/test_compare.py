@@ -66,7 +66,8 @@ def test_compare_reuses_a_finished_run_when_only_resume_safe_keys_differ(tmp_pat
 def test_compare_reuses_runs_written_before_the_fidelity_fix_where_the_method_is_unchanged(tmp_path, capsys):
     """A run folder written before hpt_balance=question, the PPO critic keys and sasr_sft_loss:
     its config.yaml has gae_lambda 0.95, cliprange_value 0.2, hpt_balance 'paper' and none of
-    critic_lr / critic_detach / sasr_sft_loss. A GRPO run reads none of them, so it is reused; an
+    critic_lr / critic_detach / sasr_sft_loss. A GRPO run reads none of them, so it is reused (its
+    rollout_engine 'hf' is what today's default 'auto' picks where vLLM is not installed); an
     HPT run trained with 'paper' (today's term_mean) is another run than today's default."""
     import yaml
 
@@ -80,7 +81,7 @@ def test_compare_reuses_runs_written_before_the_fidelity_fix_where_the_method_is
         cfg = yaml.safe_load(p.read_text())
         for k in ("critic_lr", "critic_detach", "sasr_sft_loss"):
             cfg.pop(k)
-        cfg.update(gae_lambda=0.95, cliprange_value=0.2, hpt_balance="paper")
+        cfg.update(gae_lambda=0.95, cliprange_value=0.2, hpt_balance="paper", rollout_engine="hf")
         p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     assert main(args[:2] + ["grpo"] + args[3:]) == 0
     assert "grpo: finished run found" in capsys.readouterr().out

@@ -206,3 +206,32 @@ def test_without_logprobs_the_samples_are_the_same(setup, make_generator):
     b = gen.generate(prompts, SamplingParams(n=3, max_new_tokens=10, seed=5, return_logprobs=False))
     assert torch.equal(a.completion_ids, b.completion_ids) and torch.equal(a.completion_mask, b.completion_mask)
     assert float(a.logprobs.abs().sum()) > 0 and float(b.logprobs.abs().sum()) == 0.0
+
+
+def test_rollout_engine_auto_is_the_default_and_says_what_it_chose(monkeypatch):
+    from hybridrl.rollout import factory
+    from hybridrl.rollout import vllm_generator
+    from hybridrl.train.config import TrainConfig
+
+    assert TrainConfig().rollout_engine == "auto"
+    big = torch.nn.Linear(4000, 4000)  # 16M parameters: above factory.TINY_PARAMS
+    small = torch.nn.Linear(10, 10)
+    monkeypatch.setattr(vllm_generator, "vllm_available", lambda: False)
+    assert factory.choose_engine("auto", big) == ("hf", "vLLM is not installed here; make install-vllm adds it")
+    monkeypatch.setattr(vllm_generator, "vllm_available", lambda: True)
+    assert factory.choose_engine("auto", big) == ("vllm", "vLLM is installed")
+    engine, why = factory.choose_engine("auto", small)
+    assert engine == "hf" and "10M parameters" in why
+    assert factory.choose_engine("hf", big) == ("hf", "as asked")
+    # the note: one line, only for auto
+    lines = []
+    monkeypatch.setattr(vllm_generator, "vllm_available", lambda: False)
+
+    class Tok:
+        eos_token_id, pad_token_id = 0, 0
+
+    small.generation_config = None
+    factory.build_generator(TrainConfig(), small, Tok(), log=lines.append)
+    assert lines == ["hybridrl: rollout_engine=auto -> hf (vLLM is not installed here; make install-vllm adds it)"]
+    factory.build_generator(TrainConfig(rollout_engine="hf"), small, Tok(), log=lines.append)
+    assert len(lines) == 1
