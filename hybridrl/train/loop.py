@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -134,6 +135,13 @@ class Trainer:
         self.generator = build_generator(
             cfg, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model), tok,
             log=_note if self.dist.main else None)
+        precision = getattr(self.generator, "precision", "fp32")
+        if precision != "fp32" and not self.opt.settings.vllm_importance_sampling_correction:
+            # rollouts at another precision than training: truncated importance sampling, as for vLLM
+            self.opt.settings = dataclasses.replace(self.opt.settings, vllm_importance_sampling_correction=True)
+            if self.dist.main:
+                _note(f"hybridrl: rollouts at {precision}, training in fp32: truncated importance sampling on "
+                      f"(cap {self.opt.settings.vllm_importance_sampling_clip_max})")
         self.format_prompt = lambda row: format_prompt(row, cfg.template, tok)
         self.format_demo = lambda row: format_demonstration(row, cfg.template)
         self._prompt_cache: dict[str, list[int]] = {}
@@ -153,7 +161,8 @@ class Trainer:
         (``rollout_weights=gather``); otherwise the weights are already whole."""
         from hybridrl.rollout.generator import HFGenerator
 
-        if self.rollout_copy is None and isinstance(self.generator, HFGenerator):
+        if self.rollout_copy is None and isinstance(self.generator, HFGenerator) \
+                and not getattr(self.generator, "owns_weights", False):
             return self.dist.gathered(self.model)
         return contextlib.nullcontext(self.dist.unwrap(self.model))
 
@@ -240,6 +249,9 @@ class Trainer:
             fb = self._run_update(update, data, record)
             self.controller.observe(ctx, fb)
         record["time/update"] = time.time() - tu
+        weights = getattr(self.generator, "weights", None)
+        if weights is not None and weights.refreshes:  # the rollout copy's refresh (rollout_dtype bf16/int8)
+            record["time/rollout_refresh"] = weights.last_refresh_s
         record["lr"] = self.scheduler.get_last_lr()[0]  # the lr this step's updates used
         self.scheduler.step()
         record.update(self.controller.metrics())
@@ -257,7 +269,8 @@ class Trainer:
                                   top_p=cfg.top_p, top_k=cfg.top_k, min_new_tokens=cfg.min_new_tokens, seed=seed,
                                   # read by the `sampling` denominator, the rollout IS correction and the
                                   # mismatch metric (free with vLLM, whose log-probs are not ours)
-                                  return_logprobs=cfg.old_logprobs == "sampling" or cfg.vllm_importance_sampling_correction
+                                  return_logprobs=cfg.old_logprobs == "sampling"
+                                  or self.opt.settings.vllm_importance_sampling_correction  # on for bf16/int8 copies
                                   or getattr(self.generator, "logprobs_are_cheap", False))
 
         with self._full_weights():

@@ -79,8 +79,8 @@ def test_compare_reuses_runs_written_before_the_fidelity_fix_where_the_method_is
     for m in ("grpo", "hpt"):
         p = out / m / "config.yaml"
         cfg = yaml.safe_load(p.read_text())
-        for k in ("critic_lr", "critic_detach", "sasr_sft_loss"):
-            cfg.pop(k)
+        for k in ("critic_lr", "critic_detach", "sasr_sft_loss", "rollout_dtype"):
+            cfg.pop(k)  # keys added since (rollout_dtype's default fp32 is the old behaviour)
         cfg.update(gae_lambda=0.95, cliprange_value=0.2, hpt_balance="paper", rollout_engine="hf")
         p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     assert main(args[:2] + ["grpo"] + args[3:]) == 0
