@@ -99,11 +99,12 @@ def method_config(method: str, args: Any, options: dict[str, Any] | None = None)
         eps_high=args.epsilon_high, seed=args.seed, steps=max(1, args.max_steps), lr=args.learning_rate,
         max_grad_norm=args.max_grad_norm, output_dir=args.output_dir, bf16=False, progress=False,
     )
+    base.update(method_spec(method).overrides)  # e.g. superrl_theta -> superrl_variant=theta
     base.update(options or {})
     return TrainConfig(**base)
 
 
-def check_trainer_args(args: Any, num_processes: int, method: str) -> None:
+def check_trainer_args(args: Any, method: str) -> None:
     """Refuse, in one line each, the settings this trainer cannot honour (module docstring)."""
     if getattr(args, "use_liger_kernel", False):
         raise ValueError("HybridGRPOTrainer: use_liger_kernel=True is not supported (TRL's Liger loss path skips "
@@ -112,9 +113,6 @@ def check_trainer_args(args: Any, num_processes: int, method: str) -> None:
         if int(getattr(args, name) or 1) != 1:
             raise ValueError(f"HybridGRPOTrainer: {name} must be 1 (one generation batch = one optimizer step; "
                              f"micro-batch inside the step with method_options={{'micro_batch_size': ...}})")
-    if num_processes != 1:
-        raise ValueError("HybridGRPOTrainer runs on one process; for DDP/FSDP2 use `hybridrl train` "
-                         "(accelerate launch -m hybridrl.cli train ...)")
     if method in REFUSED_METHODS:
         raise ValueError(f"HybridGRPOTrainer: method '{method}' is not supported: {REFUSED_METHODS[method]}")
     if method_spec(method).critic:
@@ -156,8 +154,14 @@ class HybridGRPOTrainer(GRPOTrainer):
     def __init__(self, *args: Any, method: str = "hpt", method_options: dict[str, Any] | None = None,
                  demo_column: str = "demonstration", answer_column: str = "answer", correct_threshold: float = 1.0,
                  template: str = "chat", **kwargs: Any):
+        trainer_args = kwargs.get("args", args[2] if len(args) > 2 else None)
+        if trainer_args is not None:  # before TRL's __init__, which may act on e.g. use_liger_kernel
+            check_trainer_args(trainer_args, method)
         super().__init__(*args, **kwargs)
-        check_trainer_args(self.args, self.accelerator.num_processes, method)
+        check_trainer_args(self.args, method)
+        if self.accelerator.num_processes != 1:
+            raise ValueError("HybridGRPOTrainer runs on one process; for DDP/FSDP2 use `hybridrl train` "
+                             "(accelerate launch -m hybridrl.cli train ...)")
         self.hybrid_config = method_config(method, self.args, method_options)
         self.controller = build_controller(self.hybrid_config)
         self.loss_settings = LossSettings.from_config(self.hybrid_config, autocast=contextlib.nullcontext)
