@@ -185,3 +185,24 @@ def test_hybrid_loss_fn_on_an_hpt_plan():
         parts.append(loss_fn(OmegaConf.create({"clip_ratio": 0.2}), {"log_probs": new[rows_]}, sub)[0])
     assert abs(float(sum(parts)) - float(loss)) <= TOL
     assert hy_agg  # the one aggregation both paths use
+
+
+EXAMPLES = sorted((__import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "verl").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_configs_fit_verls_config(path):
+    """Every key of an example exists in verl's own PPO config (struct merge), and its loss and
+    advantage estimator are registered (the configs are not run: verl's trainer needs GPUs)."""
+    import importlib.resources
+
+    base = OmegaConf.load(importlib.resources.files("verl.trainer.config") / "_generated_ppo_trainer.yaml")
+    ours = OmegaConf.load(path)
+    for key in ("hydra", "defaults"):
+        ours.pop(key)
+    OmegaConf.set_struct(base, True)
+    merged = OmegaConf.merge(base, ours)  # raises on a key verl does not have
+    core_algos.get_policy_loss_fn(merged.actor_rollout_ref.actor.policy_loss.loss_mode)
+    if merged.algorithm.adv_estimator.startswith(hv.PREFIX):
+        core_algos.get_adv_estimator_fn(merged.algorithm.adv_estimator)
+    assert merged.actor_rollout_ref.actor.loss_agg_mode in MODES
