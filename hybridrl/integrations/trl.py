@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,9 @@ from hybridrl.train.optimize import (Optimization, UpdateResult, backward_terms,
                                      log_update, prepasses, weights_now)
 from hybridrl.train.parallel import Parallel  # noqa: E402
 from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
+
+CONTROLLER_FILE = "hybridrl_controller.pt"
+"""The controller's ``state_dict`` in each TRL checkpoint folder (restored on resume)."""
 
 REFUSED_METHODS = {
     "superrl_per_step": "it runs two optimizer updates per step (RL, then weighted SFT); TRL's Trainer runs one",
@@ -302,6 +306,19 @@ class HybridGRPOTrainer(GRPOTrainer):
             metrics["entropy"].append(float(record["entropy"]))
         metrics["step_time"].append(time.perf_counter() - t0)
         return loss.detach().to(self.args.device)
+
+    # -- checkpoints: the controller's state next to TRL's (HPT exclusions, SuperRL switch, SASR rng)
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+            torch.save(self.controller.state_dict(), os.path.join(folder, CONTROLLER_FILE))
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        path = os.path.join(checkpoint, CONTROLLER_FILE) if checkpoint is not None else None
+        if path is not None and os.path.exists(path):
+            self.controller.load_state_dict(torch.load(path, weights_only=True))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         raise NotImplementedError("HybridGRPOTrainer computes its loss in training_step (hybrid_backward); "

@@ -60,9 +60,10 @@ ROWS = [{"prompt": [{"role": "user", "content": "hard: 3+4?"}], "answer": "7", "
 def make_trainer(tmp_path, method, options, steps=3, **args):
     tok = build_tiny_tokenizer()
     model = build_tiny_model(tok, seed=0)
+    args = {"save_strategy": "no", **args}
     cfg = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2 * N, num_generations=N,
                      max_completion_length=8, max_steps=steps, learning_rate=1e-2, logging_steps=1, report_to="none",
-                     use_cpu=True, save_strategy="no", seed=0, beta=0.0, **args)
+                     use_cpu=True, seed=0, beta=0.0, **args)
     return HybridGRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=Dataset.from_list(ROWS),
                              processing_class=tok, method=method, method_options=options)
 
@@ -164,6 +165,19 @@ def test_three_steps_through_trainer(tmp_path, case):
         assert logs[0]["sasr_p"] == 1.0 and logs[0]["sft_fraction"] == 1.0
     if method == "ssr":  # alternates SFT, RL, SFT
         assert [h["sft_fraction"] for h in logs] == [1.0, 0.0, 1.0]
+
+
+def test_controller_state_is_checkpointed_and_restored(tmp_path):
+    """SuperRL's switch decision and learnable σ survive a TRL checkpoint (resume path)."""
+    trainer = make_trainer(tmp_path / "a", "superrl", ALWAYS_SPARSE, steps=2, save_strategy="steps", save_steps=2)
+    trainer.train()
+    ckpt = tmp_path / "a" / "checkpoint-2"
+    assert (ckpt / "hybridrl_controller.pt").exists()
+    fresh = make_trainer(tmp_path / "b", "superrl", ALWAYS_SPARSE, steps=2)
+    fresh.create_optimizer_and_scheduler(num_training_steps=2)
+    fresh._load_optimizer_and_scheduler(str(ckpt))
+    assert fresh.controller.switch.decision == "sparse"
+    assert float(fresh.controller.s_pg.detach()) == float(trainer.controller.s_pg.detach()) != 0.0
 
 
 def test_liger_kernel_is_refused(tmp_path):
