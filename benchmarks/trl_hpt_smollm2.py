@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
-    rows = load_rows(a.data)
+    rows, _ = load_rows(a.data)
     by_id = {str(i): r for i, r in enumerate(rows)}
     ds = Dataset.from_list([{"prompt": _messages(r, INSTRUCTION), "answer": r.answer[0], "id": str(i),
                              "demonstration": r.demonstration} for i, r in enumerate(rows)])
