@@ -62,9 +62,9 @@ def check_trl_version(version: str) -> None:
 
 try:
     import trl
-except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError(f"hybridrl.integrations.trl needs TRL (trl{TRL_REQUIREMENT}): pip install 'hybridrl[trl]'"
-                      ) from err
+except ModuleNotFoundError as err:  # the extra is not installed (an optional module, like vllm's)
+    raise ModuleNotFoundError(f"hybridrl.integrations.trl needs TRL (trl{TRL_REQUIREMENT}): "
+                              f"pip install 'hybridrl[trl]'", name="trl") from err
 check_trl_version(trl.__version__)
 
 from transformers import TrainerCallback  # noqa: E402
