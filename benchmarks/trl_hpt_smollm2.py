@@ -2,11 +2,10 @@
 
 Same data file, seed, group size, prompts per step, completion budget, learning rate and prompt
 text (hybridrl's `chat` template messages, given to TRL as the prompt). Sampling differs (TRL's
-generate and sampler order vs ours), so the comparison is of per-step behaviour: reward, SFT
-fraction, and the gate re-derived from each step's own rollouts (`hpt/num_sft` = prompts with 0
-of n correct, checked against the logged rewards per prompt where both are logged).
+generate and sampler order vs ours), so the comparison is of per-step behaviour: reward, SFT fraction, gated prompts per step
+(results: benchmarks/results/trl_hpt_smollm2.md).
 
-    python benchmarks/trl_hpt_smollm2.py --data cs.jsonl --steps 10 --out benchmarks/results/trl_hpt_smollm2.json
+    python benchmarks/trl_hpt_smollm2.py --data cs.jsonl --steps 10 --out trl_hpt.json
 """
 
 from __future__ import annotations
