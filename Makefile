@@ -93,8 +93,49 @@ bench: $(VENV_VLLM)/.installed
 	OMP_NUM_THREADS=$(BENCH_THREADS) $(VBIN)/python benchmarks/eval_speed.py --questions 200 --tokens 64 \
 		--variants float32:2,bfloat16:2 --out $(BENCH_OUT)/eval_speed_q200.json
 
+# --- #27: the hybrids inside TRL and verl, each engine in its own venv ----------------------------
+# install-trl: torch, then hybridrl[trl,test] (trl>=1.16,<2). install-verl: torch, then
+# hybridrl[verl,test] (verl>=0.9.1,<0.10; its `verl.plugins` entry point loads
+# hybridrl.integrations.verl at `import verl`). Neither is part of `make test`.
+VENV_TRL ?= .venv-trl
+VENV_VERL ?= .venv-verl
+TRL_BIN := $(VENV_TRL)/bin
+VERL_BIN := $(VENV_VERL)/bin
+.PHONY: install-trl test-trl install-verl test-verl
+
+$(VENV_TRL)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV_TRL)
+	$(TRL_BIN)/pip install -q --upgrade pip
+	$(TRL_BIN)/pip install -q $(TORCH_SPEC)
+	$(TRL_BIN)/pip install -q -e ".[trl,test]"
+	$(TRL_BIN)/python -c "import trl, hybridrl.integrations.trl; print('trl', trl.__version__)"
+	touch $@
+
+install-trl: $(VENV_TRL)/.installed
+
+# HybridGRPOTrainer on the tiny model: loss/gradient equality with hybridrl's update per method,
+# 3 steps of each hybrid through trainer.train(), the refusals (~1 min on 2 cores)
+test-trl: $(VENV_TRL)/.installed
+	OMP_NUM_THREADS=1 $(TRL_BIN)/python -m pytest tests/integrations/test_trl.py
+
+$(VENV_VERL)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV_VERL)
+	$(VERL_BIN)/pip install -q --upgrade pip
+	$(VERL_BIN)/pip install -q $(TORCH_SPEC)
+	$(VERL_BIN)/pip install -q -e ".[verl,test]"
+	$(VERL_BIN)/python -c "import verl; from verl.trainer.ppo.core_algos import get_policy_loss_fn; \
+		get_policy_loss_fn('hybridrl_luffy_off_policy'); print('verl', verl.__version__, '+ hybridrl plugin')"
+	touch $@
+
+install-verl: $(VENV_VERL)/.installed
+
+# the verl plugin on CPU (no Ray, no GPU): every registered loss x every loss_agg_mode against
+# verl's own agg_loss, verl's vanilla loss and GRPO advantages; the set_loss_fn hybrid loss
+test-verl: $(VENV_VERL)/.installed
+	OMP_NUM_THREADS=1 $(VERL_BIN)/python -m pytest tests/integrations/test_verl.py
+
 clean:
-	rm -rf $(VENV) $(VENV_VLLM) build *.egg-info
+	rm -rf $(VENV) $(VENV_VLLM) $(VENV_TRL) $(VENV_VERL) build *.egg-info
 
 # --- #18: mutation testing (mutmut, config in setup.cfg [mutmut]; docs/testing.md) --------------
 # Not part of `make test`. Mutates hybridrl/core, hybridrl/methods and hybridrl/train/update.py,

@@ -1,6 +1,7 @@
 """The package layers of ``hybridrl`` (an AST scan of every import, lazy ones included):
 
-    core -> rollout / rewards / data / models -> methods -> train -> eval -> report -> pipelines -> commands
+    core -> rollout / rewards / data / models -> methods -> train -> integrations -> eval -> report
+         -> pipelines -> commands
 
 A module may import from its own layer or any layer before it, never from a later one, and
 the packages never import each other in a cycle. ``schema`` (the row record of the data contract,
@@ -22,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"rollout", "rewards", "data", "models"},
     {"methods"},
     {"train"},
+    {"integrations"},  # TRL / verl plug-ins (#27): over train, under nothing of ours
     {"eval"},
     {"report"},
     {"pipelines"},
