@@ -28,7 +28,7 @@ Departures from plain ``GRPOTrainer`` (each checked at construction, one clear l
   ``_compute_loss`` (TRL #6808, #7270), so a subclass overriding the loss silently trained plain
   GRPO. This trainer replaces ``training_step`` and makes ``_compute_loss`` raise, so no code
   path can fall back to TRL's GRPO loss.
-- ``correct`` (what HPT's gate counts) = reward >= ``correct_threshold`` (1.0: DESIGN §2, only a
+- ``correct`` (what HPT's gate counts) = reward >= ``correct_threshold`` (1.0: docs/design.md §2, only a
   full score is correct). TRL's own ``advantages`` are not used: each controller computes its
   method's advantages from the rewards (HPT: Dr. GRPO, LUFFY: over rollouts ∪ demonstrations).
 - Methods with more than one update per step (``superrl_per_step``) or a critic (``ppo``) are
@@ -70,7 +70,7 @@ check_trl_version(trl.__version__)
 from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
-from hybridrl.data.schema import Row  # noqa: E402
+from hybridrl.schema import Row  # noqa: E402
 from hybridrl.data.templates import format_demonstration  # noqa: E402
 from hybridrl.methods.base import Feedback, StepContext, StepData, Update  # noqa: E402
 from hybridrl.methods.registry import build_controller, method_spec  # noqa: E402

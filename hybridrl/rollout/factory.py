@@ -82,8 +82,8 @@ def rollout_precision(requested: str, model: Any, log: Any = None) -> str:
     when ``auto`` chose)."""
     import torch
 
+    from hybridrl.rollout.machine import native_bf16
     from hybridrl.rollout.precision import choose_rollout_dtype
-    from hybridrl.train.config import native_bf16
 
     p = next(iter(model.parameters()), None)
     cuda = p is not None and p.device.type == "cuda"

@@ -34,7 +34,7 @@ def choose_rollout_dtype(requested: str, *, cuda: bool, native_bf16: bool, int8_
 
     Args:
         cuda: the policy is on a CUDA device (int8 dynamic quantisation is CPU-only).
-        native_bf16: bf16 arithmetic is native here (``train.config.native_bf16``).
+        native_bf16: bf16 arithmetic is native here (``rollout.machine.native_bf16``).
         int8_engines: ``torch.backends.quantized.supported_engines``.
     """
     if requested not in DTYPES:

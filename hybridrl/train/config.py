@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from hybridrl.rollout.machine import native_bf16  # noqa: F401 - bf16=auto resolves through it
+
 from hybridrl.methods.options import MethodOptions
 
 
@@ -421,22 +423,6 @@ def _post_init(self: TrainConfig) -> None:
     if self.output_dir is None:
         self.output_dir = default_output_dir(self.method)
     check_values(self)
-
-
-def native_bf16(cpuinfo: str | None = None) -> bool:
-    """True where bf16 autocast is native and pays off: a CUDA GPU, or a CPU with AVX-512 BF16
-    or AMX (``/proc/cpuinfo`` flags). Elsewhere bf16 is emulated: 2.4x slower than fp32 on an
-    AVX2-only EPYC (docs/results.md). ``bf16=auto`` resolves through this one function."""
-    if cpuinfo is None:
-        import torch
-
-        if torch.cuda.is_available():
-            return True
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    return bool(set(cpuinfo.split()) & {"avx512_bf16", "amx_bf16"})
 
 
 def default_output_dir(method: str, root: str | Path = "runs") -> str:

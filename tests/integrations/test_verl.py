@@ -143,7 +143,7 @@ def test_advantage_estimators_match_verl():
 def test_hybrid_loss_fn_on_an_hpt_plan():
     """HPT's plan for 2 prompts x 4 rollouts (prompt 0 all wrong -> SFT on its demonstration,
     prompt 1 mixed -> Dr. GRPO) as one verl batch of 4 rollouts + 1 demonstration."""
-    from hybridrl.data.schema import Row
+    from hybridrl.schema import Row
     from hybridrl.methods.base import StepContext, StepData
     from hybridrl.methods.hpt import HPTController
     from hybridrl.rollout.types import RolloutBatch
