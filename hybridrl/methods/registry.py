@@ -65,6 +65,11 @@ METHODS: dict[str, MethodSpec] = {
     "auto": MethodSpec(_P + "auto:AutoController", "probe reward density, then pure RL (dense) or a hybrid (sparse)",
                        "SuperRL Adaptive Switch, generalised", needs_demos=True),
 }
+# --- #26: CHORD, ReLIFT, UFT ---
+METHODS.update({
+    "chord": MethodSpec(_P + "chord:CHORDController", "(1 − μ_t)·GRPO + μ_t·φ-weighted SFT, μ warm-up then cosine decay",
+                        "CHORD (Zhang et al. 2025) §4", needs_demos=True),
+})
 
 
 def method_spec(name: str) -> MethodSpec:

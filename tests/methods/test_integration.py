@@ -535,3 +535,29 @@ def test_resume_equals_uninterrupted(tmp_path, method):
                 assert rb[k] == pytest.approx(ra[k], rel=1e-5, abs=1e-7), (ra["step"], k)
             elif k in ra:
                 assert rb[k] == ra[k], (ra["step"], k)
+
+
+# --- #26: CHORD, ReLIFT, UFT ---------------------------------------------------------------
+
+
+def test_chord_mixes_grpo_and_phi_weighted_sft_by_its_schedule(tmp_path):
+    # μ: no warm-up, cosine 0.6 -> 0.2 over 2 steps: 0.6, 0.2 + 0.4·½(1 + cos(π/2)) = 0.4, 0.2
+    t = make_trainer(tmp_path, "chord", chord_mu_warmup_steps=0, chord_mu_decay_steps=2, chord_mu_peak=0.6,
+                     chord_mu_valley=0.2, old_logprobs="sampling")
+    demo = []
+    seen = spy_plans(t, lambda data: demo.append(demo_logprobs(t, data.rows)))
+    recs = run(t)
+    assert [r["chord_mu"] for r in recs] == pytest.approx([0.6, 0.4, 0.2])
+    for rec, (_, data, updates), (logp, _, mask) in zip(recs, seen, demo):
+        # L_SFT* = token mean of −φ(p)·log p over the demonstration tokens, φ(p) = p(1 − p), p = π(τ*_t)
+        p = logp.exp()
+        want_sft = float((-(p * (1 - p)) * logp * mask).sum() / mask.sum())
+        plain = float((-logp * mask).sum() / mask.sum())
+        assert abs(want_sft - plain) > 0.5 * plain  # precondition: φ changes the loss (φ ≤ 1/4)
+        assert rec["sft_loss"] == pytest.approx(want_sft, rel=1e-5)
+        mu = rec["chord_mu"]
+        assert rec["loss"] == pytest.approx((1 - mu) * rec["pg_loss"] + mu * rec["sft_loss"], rel=1e-6, abs=1e-9)
+    # step 0 (ratio 1): the GRPO term is −Σ A_i L_i / Σ L_i over the rollouts
+    _, data, updates = seen[0]
+    a, lengths = terms(updates)["pg"].advantages, data.rollouts.completion_mask.sum(1)
+    assert recs[0]["pg_loss"] == pytest.approx(float(-(a * lengths).sum() / lengths.sum()), abs=1e-6)
