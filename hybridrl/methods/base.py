@@ -87,6 +87,12 @@ class LossTerm:
     counts ``agg_loss`` divides by are summed over the group's terms (all micro-batches, all
     processes), so the group is reduced as if it were one term over the mixed batch (LUFFY's
     official ``Σ tokens / max_len`` over on- and off-policy samples). None = the term alone."""
+    rows: list[Row] | None = None
+    """#26, ``demo`` terms only: the rows ``indices`` index, when they are not this step's
+    (ReLIFT's buffer of earlier prompts). None = ``StepData.rows``."""
+    demo_lengths: torch.Tensor | None = None
+    """#26, ``demo`` terms only: (K,) long, train on the first ``demo_lengths[k]`` tokens of
+    each demonstration only (UFT's prefix). None = the whole demonstration."""
 
 
 @runtime_checkable

@@ -69,6 +69,8 @@ METHODS: dict[str, MethodSpec] = {
 METHODS.update({
     "chord": MethodSpec(_P + "chord:CHORDController", "(1 − μ_t)·GRPO + μ_t·φ-weighted SFT, μ warm-up then cosine decay",
                         "CHORD (Zhang et al. 2025) §4", needs_demos=True),
+    "relift": MethodSpec(_P + "relift:ReLIFTController", "RL every step; SFT on a full buffer of unsolved prompts' demos",
+                         "ReLIFT (Ma et al. 2025)", needs_demos=True),
 })
 
 

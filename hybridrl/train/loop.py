@@ -269,12 +269,15 @@ class Trainer:
     def _sequences(self, term: LossTerm, data: StepData) -> Sequences:
         if term.source == "rollout":
             return rollout_sequences(data.rollouts, data.rewards, term.indices)
-        return demo_sequences([self.prompt_ids(r) for r in data.rows], [self.demo_ids(r) for r in data.rows],
-                              term.indices)
+        rows = term.rows if term.rows is not None else data.rows  # #26: a term may bring its own rows
+        return demo_sequences([self.prompt_ids(r) for r in rows], [self.demo_ids(r) for r in rows],
+                              term.indices, term.demo_lengths)
 
     def _run_update(self, update: Update, data: StepData, record: dict[str, Any]) -> Feedback:
+        # mini-batches split by the rows a term indexes: the step's, or (#26) a term's own
+        num_prompts = max([len(data.rows)] + [len(t.rows) for t in update.terms if t.rows is not None])
         return run_update(self.opt, update, self.controller.weighting_of(update),
-                          lambda term: self._sequences(term, data), record, num_prompts=len(data.rows))
+                          lambda term: self._sequences(term, data), record, num_prompts=num_prompts)
 
     # -- the loop --------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
