@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import torch
 
 from hybridrl.data.schema import Row
+from hybridrl.rollout.prefix import PrefixPlan
 from hybridrl.rollout.types import RolloutBatch
 
 
@@ -44,6 +45,9 @@ class Needs:
     """Completions per prompt; None = the configured group size (LUFFY asks for n - n_off)."""
     reset_reference: bool = False
     """Copy the current policy into the frozen KL reference before this step (SFT→RL)."""
+    demo_prefix: PrefixPlan | None = None
+    """#26: start each prompt's rollouts from prompt + a prefix of its demonstration, as
+    many sections as the plan draws (UFT; ``hybridrl.rollout.prefix``). None = plain prompts."""
 
 
 @dataclass

@@ -71,6 +71,8 @@ METHODS.update({
                         "CHORD (Zhang et al. 2025) §4", needs_demos=True),
     "relift": MethodSpec(_P + "relift:ReLIFTController", "RL every step; SFT on a full buffer of unsolved prompts' demos",
                          "ReLIFT (Ma et al. 2025)", needs_demos=True),
+    "uft": MethodSpec(_P + "uft:UFTController", "GRPO from demonstration-prefix rollouts (prefix shrinks to 0) "
+                      "+ β·NLL(prefix)", "UFT (Liu et al. 2025)", needs_demos=True),
 })
 
 

@@ -206,7 +206,7 @@ class Trainer:
         if needs.rollouts:
             k = needs.rollouts_per_prompt or cfg.group_size
             tg = time.time()
-            rollouts = self._generate(rows, k, step)
+            rollouts = self._generate(rows, k, step, needs.demo_prefix, record)
             record["time/generate"] = time.time() - tg
             tr = time.time()
             sample_rows = [rows[int(i)] for i in rollouts.prompt_index]
@@ -238,7 +238,28 @@ class Trainer:
         record["step_time"] = time.time() - t0
         return record
 
-    def _generate(self, rows: list, k: int, step: int):
+    def _generate(self, rows: list, k: int, step: int, prefix=None, record: dict[str, Any] | None = None):
+        """k completions per row; with a ``PrefixPlan`` (#26) from prompt + a demonstration prefix."""
+        prompts = [self.prompt_ids(r) for r in rows]
+        prefixes = None
+        if prefix is not None:  # #26: demonstration-prefix rollouts (rollout/prefix.py)
+            from hybridrl.rollout.prefix import prefix_lengths, prefix_metrics
+
+            demos = [self.demo_ids(r)[:-1] if r.demonstration else [] for r in rows]  # without the EOS
+            lengths = prefix_lengths(prefix, [len(d) for d in demos],
+                                     [self.dist.rank + i * self.dist.world for i in range(len(rows))])
+            prefixes = [d[:n] for d, n in zip(demos, lengths)]
+            prompts = [p + x for p, x in zip(prompts, prefixes)]
+            if record is not None:
+                record.update(prefix_metrics(lengths, [len(d) for d in demos]))
+        batch = self._sample(prompts, k, step)
+        if prefixes is not None:
+            from hybridrl.rollout.prefix import with_prefixes
+
+            batch = with_prefixes(batch, prefixes, self.tokenizer)
+        return batch
+
+    def _sample(self, prompts: list[list[int]], k: int, step: int):
         from hybridrl.rollout.types import SamplingParams, concat_rollouts
 
         cfg = self.cfg
@@ -256,9 +277,9 @@ class Trainer:
             if cfg.sampling_seed == "prompt":
                 # global position of each local prompt: rows are rows_global[rank::world]
                 return concat_rollouts([
-                    self.generator.generate([self.prompt_ids(r)], params(base + self.dist.rank + i * self.dist.world))
-                    for i, r in enumerate(rows)])
-            return self.generator.generate([self.prompt_ids(r) for r in rows], params(base + self.dist.rank))
+                    self.generator.generate([p], params(base + self.dist.rank + i * self.dist.world))
+                    for i, p in enumerate(prompts)])
+            return self.generator.generate(prompts, params(base + self.dist.rank))
 
     def _rollout_metrics(self, rollouts, rewards, correct, rows, counts) -> dict[str, Any]:
         out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.dist)
