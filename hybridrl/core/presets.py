@@ -86,7 +86,8 @@ class Preset:
             raise ValueError(f"{self.name}: bad agg_mode {self.agg_mode!r}")
         if self.weighting not in _WEIGHTINGS:
             raise ValueError(f"{self.name}: bad weighting {self.weighting!r}")
-        if self.token_weight is not None and (self.token_weight not in TOKEN_WEIGHTS or self.advantage != "constant"):
+        bad_weight = self.token_weight not in TOKEN_WEIGHTS or self.advantage != "constant"
+        if self.token_weight is not None and bad_weight:
             raise ValueError(f"{self.name}: token_weight {self.token_weight!r} needs an SFT preset (advantage constant)")
 
 
@@ -215,7 +216,7 @@ _PRESETS = (
 _PRESETS += (
     Preset(
         "chord_sft", "detached", None, "none", "constant", "token-mean",
-        "CHORD (Zhang et al. 2025) §4.2 eq. 7, L_SFT*: NLL of each demonstration token weighted "
+        "CHORD (Zhang et al. 2025, arXiv 2508.11408) L_SFT*: NLL of each demonstration token weighted "
         "by sg(φ(p_t)), φ(p) = p(1 − p); token mean over the demonstration tokens (Trinity-RFT "
         "SFTPhiLossFn, use_token_level_loss True).",
         token_weight="phi",

@@ -6,10 +6,10 @@ normaliser stays the term's token count (not Σ w_t):
     L = agg( −sg(φ(p_t)) · log p_t )
 
 - ``nll``: φ ≡ 1, the plain NLL (HPT eq. 12; CHORD's φ ≡ 1 variant, "CHORD-μ").
-- ``dft``: φ(p) = p. Dynamic Fine-Tuning (Wu et al. 2025, "On the Generalization of SFT",
-  eq. 8); TRL ``SFTConfig(loss_type="dft")``; Trinity-RFT's ``sft_is`` loss ("SFT with
+- ``dft``: φ(p) = p. Dynamic Fine-Tuning (Wu et al. 2025, "On the Generalization of SFT");
+  TRL ``SFTConfig(loss_type="dft")``; Trinity-RFT's ``sft_is`` loss ("SFT with
   importance sampling", the CHORD paper's IS baseline).
-- ``phi``: φ(p) = p(1 − p). CHORD (Zhang et al. 2025, §4.2, eq. 7; Trinity-RFT
+- ``phi``: φ(p) = p(1 − p). CHORD (Zhang et al. 2025, arXiv 2508.11408; Trinity-RFT
   ``chord_policy_loss.phi_function``): down-weights tokens the policy already predicts
   (p → 1) *and* tokens far from it (p → 0); the largest weight 1/4 is at p = 1/2.
 

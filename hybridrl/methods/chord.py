@@ -1,12 +1,12 @@
 """CHORD: on-policy RL and expert SFT in one loss with a scheduled weight and token-wise φ
 (Zhang et al. 2025, "On-Policy RL Meets Off-Policy Experts: Harmonizing SFT and RL via Dynamic
-Weighting", §4; official code modelscope/Trinity-RFT ``chord_policy_loss.py``, ``examples/mix_chord``;
+Weighting", arXiv 2508.11408; official code modelscope/Trinity-RFT ``chord_policy_loss.py``, ``examples/mix_chord``;
 also ms-swift's GRPO trainer ``compute_chord_loss``).
 
 Every step:
 
-    L = (1 − μ_t) · L_GRPO + μ_t · L_SFT*                                  (§4.1, eq. 5)
-    L_SFT* = token-mean over demonstration tokens of −sg(φ(p_t)) · log p_t,  φ(p) = p(1 − p)  (§4.2, eq. 7)
+    L = (1 − μ_t) · L_GRPO + μ_t · L_SFT*
+    L_SFT* = token-mean over demonstration tokens of −sg(φ(p_t)) · log p_t,  φ(p) = p(1 − p)
     μ_t = μ_peak · t / W                                   for t < W        (linear warm-up)
         = μ_valley + (μ_peak − μ_valley) · ½(1 + cos(π (t − W) / D))  for W ≤ t < W + D
         = μ_valley                                         for t ≥ W + D   (official mu_schedule_function)

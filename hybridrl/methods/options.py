@@ -130,7 +130,7 @@ class MethodOptions:
     TRL ``SFTConfig(loss_type="dft")``; Trinity-RFT's ``sft_is``). Reduced as before (the weights
     do not change the normaliser). CHORD's φ term fixes its own weighting (``chord_phi``)."""
 
-    # --- CHORD (Zhang et al. 2025, §4; official Trinity-RFT mix_chord) -----------------------
+    # --- CHORD (Zhang et al. 2025, arXiv 2508.11408; official Trinity-RFT mix_chord) --------------
     chord_mu_warmup_steps: int = 200
     """Steps of the linear warm-up of μ from 0 to ``chord_mu_peak`` (official mix_chord.yaml
     ``mu_warmup_steps: 200``; 0 for the paper's CHORD-μ and CHORD-φ settings)."""
@@ -146,14 +146,14 @@ class MethodOptions:
     ``enable_phi_function: true``, CHORD-φ). False: the plain SFT term (φ ≡ 1, CHORD-μ), which
     then follows ``sft_loss_type`` (``dft`` gives Trinity-RFT's ``sft_is`` variant)."""
 
-    # --- ReLIFT (Ma et al. 2025; official TheRoadQaQ/ReLIFT) ----------------------------------
+    # --- ReLIFT (Ma et al. 2025, arXiv 2506.07527; official TheRoadQaQ/ReLIFT) --------------------
     relift_buffer_size: int = 128
     """Demonstrations per SFT step: when the buffer of the demonstrations of prompts none of
     whose rollouts was correct holds this many, one SFT update runs on the newest
     ``relift_buffer_size`` of them (official examples ``sft_data_size=128`` with 128 prompts per
     step; 32 in relift_trainer.yaml)."""
 
-    # --- UFT (Liu et al. 2025; official liumy2010/UFT) ----------------------------------------
+    # --- UFT (Liu et al. 2025, arXiv 2505.16984; official liumy2010/UFT) --------------------------
     uft_hint_steps: int | None = None
     """T_hint: steps with demonstration-prefix (hint) rollouts; afterwards no prefix. None =
     60% of ``steps`` (official run.py: T_hint 300 of T = 500)."""

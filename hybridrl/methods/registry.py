@@ -67,9 +67,11 @@ METHODS: dict[str, MethodSpec] = {
 }
 # --- #26: CHORD, ReLIFT, UFT ---
 METHODS.update({
-    "chord": MethodSpec(_P + "chord:CHORDController", "(1 − μ_t)·GRPO + μ_t·φ-weighted SFT, μ warm-up then cosine decay",
-                        "CHORD (Zhang et al. 2025) §4", needs_demos=True),
-    "relift": MethodSpec(_P + "relift:ReLIFTController", "RL every step; SFT on a full buffer of unsolved prompts' demos",
+    "chord": MethodSpec(_P + "chord:CHORDController",
+                        "(1 − μ_t)·GRPO + μ_t·φ-weighted SFT, μ warm-up then cosine decay",
+                        "CHORD (Zhang et al. 2025)", needs_demos=True),
+    "relift": MethodSpec(_P + "relift:ReLIFTController",
+                         "RL every step; SFT on a full buffer of unsolved prompts' demos",
                          "ReLIFT (Ma et al. 2025)", needs_demos=True),
     "uft": MethodSpec(_P + "uft:UFTController", "GRPO from demonstration-prefix rollouts (prefix shrinks to 0) "
                       "+ β·NLL(prefix)", "UFT (Liu et al. 2025)", needs_demos=True),

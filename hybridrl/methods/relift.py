@@ -1,6 +1,6 @@
 """ReLIFT: RL steps, interleaved with SFT on the questions RL cannot solve (Ma et al. 2025,
 "Learning What Reinforcement Learning Can't: Interleaved Online Fine-Tuning for Hardest
-Questions"; official code TheRoadQaQ/ReLIFT, ``verl/relift/trainer.py`` ``fit``, ``actor.py``
+Questions", arXiv 2506.07527; official code TheRoadQaQ/ReLIFT, ``verl/relift/trainer.py`` ``fit``, ``actor.py``
 ``sft_update_policy``).
 
 Every step:

@@ -1,6 +1,6 @@
 """UFT: Unified Fine-Tuning, RL from demonstration-prefix (hint) rollouts whose prefix shrinks to
 nothing, plus a log-likelihood term on the prefix (Liu, Farina, Ozdaglar 2025, "UFT: Unifying
-Supervised and Reinforcement Fine-Tuning", §3-4; official code liumy2010/UFT:
+Supervised and Reinforcement Fine-Tuning", arXiv 2505.16984; official code liumy2010/UFT:
 ``verl/utils/dataset/rl_dataset.py`` (hint schedule), ``verl/workers/actor/dp_actor.py`` (loss),
 ``run.py`` / ``scripts/train.sh`` (defaults)).
 
@@ -13,7 +13,7 @@ Every step t, for each prompt x with demonstration τ*:
    All n rollouts of the prompt share its prefix (the official hint is part of the prompt).
 2. The n rollouts continue x + h; the verifier scores h + continuation (the official reward
    decodes prompt + response, the hint included).
-3. L = L_GRPO(continuation | x, h) + β · NLL(h | x)                   (§3.2; official
+3. L = L_GRPO(continuation | x, h) + β · NLL(h | x)                   (official
    ``policy_loss = pg_loss − c·H + β·sft_loss`` with β = ``sft_loss_coef`` = 0.001, + KL)
 
    - ``pg``: ``rl_preset`` on the continuations, conditioned on x + h (the prefix tokens are

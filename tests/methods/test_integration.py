@@ -636,6 +636,7 @@ def test_uft_samples_from_demonstration_prefixes_and_trains_their_likelihood(tmp
     # the verifier scored prefix + continuation: the texts of a prefixed prompt start with its prefix
     _, data, _ = seen[0]
     p = next(i for i, n in enumerate(data.rollouts.prefix_lengths.tolist()) if n > 0)
-    head = t.tokenizer.decode(t.demo_ids(data.rows[p])[: int(data.rollouts.prefix_lengths[p])], skip_special_tokens=True)
+    head = t.tokenizer.decode(t.demo_ids(data.rows[p])[: int(data.rollouts.prefix_lengths[p])],
+                              skip_special_tokens=True)
     i = data.rollouts.prompt_index.tolist().index(p)
     assert data.rollouts.texts[i].startswith(head)

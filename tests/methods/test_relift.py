@@ -24,9 +24,11 @@ def test_buffer_triggers_one_sft_update_when_full_newest_first():
     plans, sizes = [], []
     steps = [
         (make_rows(2), [[0, 0], [0, 0]]),                  # step 0: q0, q1 fail -> buffer [q0, q1] (2 < 3)
-        (make_rows(2), [[1, 0], [0, 0]]),                  # step 1: q1 fails -> [q1', q0, q1] = 3 -> SFT on all 3, 0 left
+        # step 1: q1 fails -> [q1', q0, q1] = 3 -> SFT on all 3, 0 left
+        (make_rows(2), [[1, 0], [0, 0]]),
         (make_rows(2), [[0, 0], [1, 1]]),                  # step 2: q0 fails -> [q0''] (1)
-        (make_rows(4), [[0, 0], [0, 0], [0, 0], [1, 0]]),  # step 3: q0, q1, q2 -> [q0, q1, q2, q0''] = 4 -> SFT on 3, 1 left
+        # step 3: q0, q1, q2 fail -> [q0, q1, q2, q0''] = 4 -> SFT on the first 3, 1 left
+        (make_rows(4), [[0, 0], [0, 0], [0, 0], [1, 0]]),
     ]
     for step, (rows, correct) in enumerate(steps):
         for r in rows:
