@@ -140,6 +140,9 @@ class Update:
     """Label for logs and feedback: ``sft``, ``rl`` or ``hybrid``."""
     weighting: Weighting = field(default_factory=ConstantWeights)
     """How the terms combine (default: all weights 1, no regularizer)."""
+    optimizer_state: str | None = None
+    """#26: step the run's optimizer with a separate, named state for this update (its own
+    AdamW moments, as ReLIFT's second SFT optimizer; ``train/optimizer_states.py``). None = shared."""
 
 
 @dataclass

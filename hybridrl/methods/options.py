@@ -152,6 +152,9 @@ class MethodOptions:
     whose rollouts was correct holds this many, one SFT update runs on the newest
     ``relift_buffer_size`` of them (official examples ``sft_data_size=128`` with 128 prompts per
     step; 32 in relift_trainer.yaml)."""
+    relift_separate_optimizer: bool = True
+    """The SFT update keeps its own AdamW moments, apart from the RL updates' (official: a second
+    AdamW, ``actor_sft_optimizer``, same lr and betas). False: one shared optimizer state."""
 
     # --- UFT (Liu et al. 2025, arXiv 2505.16984; official liumy2010/UFT) --------------------------
     uft_hint_steps: int | None = None

@@ -21,9 +21,12 @@ Logged: ``relift_buffer_size`` (after this step's SFT update), ``relift/num_buff
 this step), ``relift/sft_step`` (1 when the SFT update ran), ``sft_fraction`` (demonstrations ÷
 all samples trained this step).
 
-Departures (docs/methods.md, ReLIFT table): the SFT update shares the policy's optimizer
-(AdamW moments, scheduler) where the official worker keeps a second AdamW (same lr 1e-6, same
-betas, no scheduler) for it; no entropy bonus on the SFT update (official 0.001 × the
+SFT optimizer: the official worker keeps a second AdamW for the SFT update (same lr 1e-6, betas
+and weight decay; no scheduler). Here the SFT update steps the run's optimizer with its own named
+state (``relift_separate_optimizer``, default true; ``train/optimizer_states.py``): separate
+moments as officially, the shared lr schedule and gradient clip.
+
+Departures (docs/methods.md, ReLIFT table): no entropy bonus on the SFT update (official 0.001 × the
 demonstrations' entropy); "none correct" is the verifier's exact-match flag, where the official
 code compares the reward with its fail value. One process only: the buffer fills per process,
 so processes would disagree on when the SFT update runs.
@@ -93,6 +96,7 @@ class ReLIFTController(Controller):
                              "disagree on when the SFT update runs")
         self.preset = config.rl_preset
         self.buffer = SFTBuffer(int(config.relift_buffer_size))
+        self.sft_state = "relift_sft" if config.relift_separate_optimizer else None
 
     def plan(self, ctx: StepContext, data: StepData) -> list[Update]:
         assert data.rollouts is not None and data.correct is not None
@@ -101,7 +105,8 @@ class ReLIFTController(Controller):
         updates = [Update([rollout_term("pg", self.preset, data)], kind="rl")]
         batch = self.buffer.take()
         if batch is not None:
-            updates.append(Update([LossTerm("sft", "sft", "demo", torch.arange(len(batch)), rows=batch)], kind="sft"))
+            sft = LossTerm("sft", "sft", "demo", torch.arange(len(batch)), rows=batch)
+            updates.append(Update([sft], kind="sft", optimizer_state=self.sft_state))
         n_demo, n_roll = (len(batch) if batch else 0), data.rollouts.num_samples
         self._metrics = {"relift_buffer_size": len(self.buffer), "relift/num_buffered": len(new),
                          "relift/sft_step": int(batch is not None),

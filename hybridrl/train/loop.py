@@ -51,6 +51,7 @@ from hybridrl.train import interrupt
 from hybridrl.train.config import TrainConfig, config_to_dict
 from hybridrl.train.records import rollout_metrics, run_summary
 from hybridrl.train.optimize import Optimization, TrainingAborted, run_update
+from hybridrl.train.optimizer_states import install_named_states
 from hybridrl.train.setup import (autocast_factory, init_distributed, pick_device, setup_model, setup_optimizer,
                                   setup_value_head)
 from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences
@@ -110,6 +111,7 @@ class Trainer:
         cfg = self.cfg
         parts = setup_optimizer(cfg, self.model, self.controller.parameters(), self.value_head)
         self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
+        install_named_states(self.optimizer)  # #26: separate states by name (before a resume loads them)
         self.opt = Optimization(
             models=UpdateModels(self.model, self.ref_model, self.value_head),
             settings=LossSettings.from_config(cfg, autocast_factory(cfg, self.device)),

@@ -584,23 +584,26 @@ def test_relift_buffers_unsolved_prompts_and_runs_sft_when_full(tmp_path):
     assert recs[1]["grad_norm/sft"] > 0 and recs[1]["sft_fraction"] == pytest.approx(3 / (3 + 8))
 
 
-def test_relift_resume_keeps_the_buffer(tmp_path):
-    """5 steps == 2 steps + checkpoint + resume for 3 more, with a non-empty buffer at the cut
-    (buffer 5, 2 failures a step: 2, 4, 6 − 5 = 1, 3, 5 − 5 = 0)."""
-    kw = dict(reward="always_zero", relift_buffer_size=5, group_size=2, max_new_tokens=4)
+def test_relift_resume_keeps_the_buffer_and_the_sft_optimizer_state(tmp_path):
+    """5 steps == 2 steps + checkpoint + resume for 3 more. Buffer 3, 2 failures a step: sizes 2,
+    4 − 3 = 1, 3 − 3 = 0, 2, 4 − 3 = 1; the cut leaves one demonstration waiting and the SFT
+    update's own AdamW moments (one step old) to carry over."""
+    kw = dict(reward="always_zero", relift_buffer_size=3, group_size=2, max_new_tokens=4)
     full = Trainer(make_cfg(tmp_path / "full", "relift", steps=5, **kw))
     full.run()
     Trainer(make_cfg(tmp_path / "part", "relift", steps=2, **kw)).run()
     resumed = Trainer(make_cfg(tmp_path / "part", "relift", steps=5, **kw), resume=tmp_path / "part" / "relift")
-    assert resumed.start_step == 2 and len(resumed.controller.buffer) == 4
+    assert resumed.start_step == 2 and len(resumed.controller.buffer) == 1
+    sft_state = resumed.optimizer._hybridrl_named_states["relift_sft"]  # restored from the checkpoint
+    assert [float(v["step"]) for v in sft_state.values()][:1] == [1.0]
     resumed.run()
 
     def load(d):
         return [json.loads(l) for l in (d / "relift" / "metrics.jsonl").read_text().splitlines()]
 
     a, b = load(tmp_path / "full"), load(tmp_path / "part")
-    assert [r["relift_buffer_size"] for r in a] == [r["relift_buffer_size"] for r in b] == [2, 4, 1, 3, 0]
-    assert [("sft_loss" in r) for r in a] == [("sft_loss" in r) for r in b] == [False, False, True, False, True]
+    assert [r["relift_buffer_size"] for r in a] == [r["relift_buffer_size"] for r in b] == [2, 1, 0, 2, 1]
+    assert [("sft_loss" in r) for r in a] == [("sft_loss" in r) for r in b] == [False, True, True, False, True]
     assert [r["sft_loss"] for r in b if "sft_loss" in r] == pytest.approx([r["sft_loss"] for r in a if "sft_loss" in r],
                                                                          rel=1e-5)
     wf, wr = weights(full.model), weights(resumed.model)

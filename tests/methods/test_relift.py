@@ -39,6 +39,7 @@ def test_buffer_triggers_one_sft_update_when_full_newest_first():
     assert [[u.kind for u in p] for p in plans] == [["rl"], ["rl", "sft"], ["rl"], ["rl", "sft"]]
     sft1, sft3 = plans[1][1].terms[0], plans[3][1].terms[0]
     assert sft1.preset == "sft" and sft1.source == "demo" and sft1.indices.tolist() == [0, 1, 2]
+    assert plans[1][1].optimizer_state == "relift_sft" and plans[1][0].optimizer_state is None  # official 2nd AdamW
     assert [r.id for r in sft1.rows] == ["s1-r1", "s0-r0", "s0-r1"]  # this step's first, then older
     assert [r.id for r in sft3.rows] == ["s3-r0", "s3-r1", "s3-r2"]  # the newest 3 ...
     assert [r.id for r in c.buffer.rows] == ["s2-r0"]  # ... the older one waits
@@ -57,6 +58,12 @@ def test_buffer_survives_state_dict_and_an_epoch():
     # a new epoch does not clear it (official: the buffer outlives the epoch loop): one more failure fills it
     (_, sft) = d.plan(ctx(10, epoch=1), make_batch(make_rows(1), [[0, 0]]))
     assert len(sft.terms[0].rows) == 3 and len(d.buffer) == 0
+
+
+def test_shared_optimizer_option():
+    c = ReLIFTController(make_config(relift_buffer_size=1, relift_separate_optimizer=False))
+    (_, sft) = c.plan(ctx(0), make_batch(make_rows(1), [[0, 0]]))
+    assert sft.optimizer_state is None
 
 
 def test_bad_buffer_size_fails():
