@@ -119,13 +119,23 @@ def with_prefixes(batch: RolloutBatch, prefixes: list[list[int]], tokenizer: Any
     return replace(batch, texts=texts, prefix_lengths=lengths)
 
 
-def prefix_metrics(lengths: list[int], demo_lengths: list[int]) -> dict[str, float]:
+def prefix_sums(lengths: list[int], demo_lengths: list[int]) -> list[float]:
+    """[Σ prefix/demonstration over prompts with one, their number, prompts given a prefix, Σ prefix
+    tokens, prompts]: sums, so that processes add them up before :func:`metrics_from_sums`."""
+    with_demo = [(l, n) for l, n in zip(lengths, demo_lengths) if n > 0]
+    return [sum(l / n for l, n in with_demo), float(len(with_demo)), float(sum(l > 0 for l, _ in with_demo)),
+            float(sum(lengths)), float(len(lengths))]
+
+
+def metrics_from_sums(sums: list[float]) -> dict[str, float]:
     """``prefix_fraction``: mean over prompts with a demonstration of prefix / demonstration
     tokens (UFT's ``hint_slice_prop``); ``prefix/prompts``: share of prompts given a prefix;
     ``prefix/tokens``: mean prefix length."""
-    with_demo = [(l, n) for l, n in zip(lengths, demo_lengths) if n > 0]
-    if not with_demo:
-        return {"prefix_fraction": 0.0, "prefix/prompts": 0.0, "prefix/tokens": 0.0}
-    return {"prefix_fraction": sum(l / n for l, n in with_demo) / len(with_demo),
-            "prefix/prompts": sum(l > 0 for l, _ in with_demo) / len(lengths),
-            "prefix/tokens": sum(lengths) / len(lengths)}
+    frac, n_demo, n_prefixed, tokens, n = sums
+    return {"prefix_fraction": frac / n_demo if n_demo else 0.0, "prefix/prompts": n_prefixed / n if n else 0.0,
+            "prefix/tokens": tokens / n if n else 0.0}
+
+
+def prefix_metrics(lengths: list[int], demo_lengths: list[int]) -> dict[str, float]:
+    """:func:`metrics_from_sums` of one process's prompts."""
+    return metrics_from_sums(prefix_sums(lengths, demo_lengths))

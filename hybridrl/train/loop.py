@@ -245,7 +245,7 @@ class Trainer:
         prompts = [self.prompt_ids(r) for r in rows]
         prefixes = None
         if prefix is not None:  # #26: demonstration-prefix rollouts (rollout/prefix.py)
-            from hybridrl.rollout.prefix import prefix_lengths, prefix_metrics
+            from hybridrl.rollout.prefix import metrics_from_sums, prefix_lengths, prefix_sums
 
             demos = [self.demo_ids(r)[:-1] if r.demonstration else [] for r in rows]  # without the EOS
             lengths = prefix_lengths(prefix, [len(d) for d in demos],
@@ -253,7 +253,8 @@ class Trainer:
             prefixes = [d[:n] for d, n in zip(demos, lengths)]
             prompts = [p + x for p, x in zip(prompts, prefixes)]
             if record is not None:
-                record.update(prefix_metrics(lengths, [len(d) for d in demos]))
+                # summed over processes: the step's global prefix statistics
+                record.update(metrics_from_sums(self.dist.sum(prefix_sums(lengths, [len(d) for d in demos]))))
         batch = self._sample(prompts, k, step)
         if prefixes is not None:
             from hybridrl.rollout.prefix import with_prefixes

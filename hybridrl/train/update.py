@@ -96,7 +96,7 @@ def demo_sequences(prompt_ids: list[list[int]], demo_ids: list[list[int]], idx: 
     ``lengths`` (K,): keep only the first ``lengths[k]`` tokens of the k-th (a prefix, UFT)."""
     rows = idx.tolist()
     cut = [len(demo_ids[i]) if lengths is None else min(int(lengths[k]), len(demo_ids[i])) for k, i in enumerate(rows)]
-    T = max(cut, default=1) or 1
+    T = max(cut, default=1)
     ids = torch.zeros(len(rows), T, dtype=torch.long)
     mask = torch.zeros(len(rows), T)
     for k, i in enumerate(rows):
