@@ -13,10 +13,13 @@ declare -A EXTRA=(
   [auto]="superrl_k=1 superrl_m=1 superrl_increase_threshold=1 superrl_avg_threshold=1.01"
   [static_hybrid]="static_hybrid_unit=step static_hybrid_sft=1"
   [superrl_ppo]="superrl_k=1 superrl_m=1 superrl_increase_threshold=1 superrl_avg_threshold=1.01 rl_preset=ppo"
+  [chord]="chord_mu_warmup_steps=1 chord_mu_decay_steps=1"
+  [relift]="relift_buffer_size=1"
+  [uft]="uft_hint_steps=2"
 )
 touch ${OUT:-/tmp/hybridrl-smoke}/results.tsv
 # superrl_ppo = superrl with rl_preset=ppo (the PPO hybrid of SuperRL Tables 3-4: a value head + GAE)
-for M in ${METHODS:-sft grpo dr_grpo ppo reinforce rloo sft_then_rl hpt superrl superrl_ppo superrl_theta superrl_per_step sasr ssr ssr_cosine static_hybrid luffy srft auto}; do
+for M in ${METHODS:-sft grpo dr_grpo ppo reinforce rloo sft_then_rl hpt superrl superrl_ppo superrl_theta superrl_per_step sasr ssr ssr_cosine static_hybrid luffy srft auto chord relift uft}; do
   rm -rf ${OUT:-/tmp/hybridrl-smoke}/$M
   echo "=== $M $(date +%T)" >> ${OUT:-/tmp/hybridrl-smoke}/log.txt
   t0=$(date +%s.%N)

@@ -85,6 +85,9 @@ case "${1:-run}" in
   run) rm -rf "$OUT/.claims"; mkdir -p "$OUT/.claims"
        for i in $(seq 1 "$STREAMS"); do stream "$i" >> "$OUT/logs/stream-$i.log" 2>&1 & done
        wait; echo "queue done: $OUT" ;;
+  more) # one more stream beside running ones (claims kept; pass RETRY="item ..." to release failed items)
+       for item in ${RETRY:-}; do rmdir "$OUT/.claims/$item" 2>/dev/null; done
+       stream "more-$$" >> "$OUT/logs/stream-more-$$.log" 2>&1 ;;
   queue) queue ;;
-  *) echo "usage: $0 [run|queue]" >&2; exit 2 ;;
+  *) echo "usage: $0 [run|more|queue]" >&2; exit 2 ;;
 esac

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hybridrl.cli import main
-from hybridrl.probe import run_probe
+from hybridrl.pipelines.probe import run_probe
 from hybridrl.train.config import build_config
 
 sys.path.insert(0, str(Path(__file__).parent / "methods"))

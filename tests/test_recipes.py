@@ -26,6 +26,10 @@ PREFIXES = {
     "luffy_": {"luffy"},
     "auto_": {"auto"},
     "sft_then_rl_": {"sft_then_rl"},
+    # #26
+    "chord_": {"chord"},
+    "relift_": {"relift"},
+    "uft_": {"uft"},
 }
 
 

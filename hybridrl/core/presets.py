@@ -36,6 +36,7 @@ from torch import Tensor
 from hybridrl.core.advantages import ADVANTAGES, srft_weights
 from hybridrl.core.aggregation import AGG_MODES
 from hybridrl.core.policy_loss import CLIPS, DENOMINATORS, SHAPINGS, policy_loss
+from hybridrl.core.token_weights import TOKEN_WEIGHTS, sft_token_weights
 
 _ADVANTAGE_KINDS = (*ADVANTAGES, "constant", "gae", "given")
 _WEIGHTINGS = (None, "srft_sft", "srft_rollout")
@@ -67,6 +68,10 @@ class Preset:
     """Paper default for ε_high when the caller passes None (else = ε_low)."""
     weighting: str | None = None
     """Entropy-aware weights applied on top of Â: None, "srft_sft" or "srft_rollout"."""
+    token_weight: str | None = None
+    """Detached per-token weight sg(φ(p_t)) of an SFT term (``core.token_weights``): "nll",
+    "dft" or "phi" (CHORD). None: an SFT preset (advantage "constant") follows the caller's
+    ``sft_loss_type``; other presets are not token-weighted."""
 
     def __post_init__(self) -> None:
         if self.denominator not in DENOMINATORS:
@@ -81,6 +86,9 @@ class Preset:
             raise ValueError(f"{self.name}: bad agg_mode {self.agg_mode!r}")
         if self.weighting not in _WEIGHTINGS:
             raise ValueError(f"{self.name}: bad weighting {self.weighting!r}")
+        bad_weight = self.token_weight not in TOKEN_WEIGHTS or self.advantage != "constant"
+        if self.token_weight is not None and bad_weight:
+            raise ValueError(f"{self.name}: token_weight {self.token_weight!r} needs an SFT preset (advantage constant)")
 
 
 _PRESETS = (
@@ -216,6 +224,17 @@ _PRESETS = (
     ),
 )
 
+# --- CHORD  ---
+_PRESETS += (
+    Preset(
+        "chord_sft", "detached", None, "none", "constant", "token-mean",
+        "CHORD (Zhang et al. 2025, arXiv 2508.11408) L_SFT*: NLL of each demonstration token weighted "
+        "by sg(φ(p_t)), φ(p) = p(1 − p); token mean over the demonstration tokens (Trinity-RFT "
+        "SFTPhiLossFn, use_token_level_loss True).",
+        token_weight="phi",
+    ),
+)
+
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
 
 
@@ -241,6 +260,7 @@ def term_loss(
     eps_high: float | None = None,
     dual_clip_c: float | None = None,
     shaping_gamma: float = 0.1,
+    sft_loss_type: str = "nll",
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-token loss of one loss term under `preset` (HPT eq. 6); reduce with
     `agg_loss(loss, mask, preset.agg_mode, ...)`.
@@ -260,6 +280,8 @@ def term_loss(
         eps_low, eps_high: clip range; None -> the preset's paper value
             (`Preset.eps_low` / `eps_high`), else ε_low = 0.2, ε_high = ε_low.
         dual_clip_c, shaping_gamma: see `policy_loss`.
+        sft_loss_type: token weighting of SFT presets (advantage "constant") that fix none
+            themselves: "nll" (φ ≡ 1) or "dft" (sg(p_t), TRL ``loss_type="dft"``).
     Returns:
         (per_token_loss (N, T), metrics dict of detached 0-dim tensors).
     """
@@ -281,6 +303,11 @@ def term_loss(
         else:
             adv = srft_weights(entropy, mask, rewards=adv)  # (N,): 0.1·exp(H_i) or -1
         extra["srft_weight_mean"] = adv.detach().float().mean()
+    kind = p.token_weight or (sft_loss_type if p.advantage == "constant" else "nll")
+    if kind != "nll":  # per-token sg(φ(p_t)) before the aggregation (core.token_weights)
+        w = sft_token_weights(logp, mask, kind)  # (N, T)
+        adv = adv.unsqueeze(-1) * w if adv.dim() == 1 else adv * w
+        extra["token_weight_mean"] = (w.sum() / mask.sum().clamp(min=1)).detach().float()
 
     lo = eps_low if eps_low is not None else (p.eps_low if p.eps_low is not None else 0.2)
     hi = eps_high if eps_high is not None else p.eps_high

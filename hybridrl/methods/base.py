@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
+from hybridrl.rollout.prefix import PrefixPlan
 from hybridrl.schema import Row
 from hybridrl.rollout.types import RolloutBatch
 
@@ -44,6 +45,9 @@ class Needs:
     """Completions per prompt; None = the configured group size (LUFFY asks for n - n_off)."""
     reset_reference: bool = False
     """Copy the current policy into the frozen KL reference before this step (SFT→RL)."""
+    demo_prefix: PrefixPlan | None = None
+    """start each prompt's rollouts from prompt + a prefix of its demonstration, as
+    many sections as the plan draws (UFT; ``hybridrl.rollout.prefix``). None = plain prompts."""
 
 
 @dataclass
@@ -92,6 +96,12 @@ class LossTerm:
     normaliser divides by; None = 1 each. HPT's one-question-one-vote balance gives each of a
     question's sequences 1 / (its number of sequences), so the count is the number of
     questions, whatever the split into micro-batches, mini-batches or processes."""
+    rows: list[Row] | None = None
+    """``demo`` terms only: the rows ``indices`` index, when they are not this step's (ReLIFT's
+    buffer of earlier prompts). None = ``StepData.rows``."""
+    demo_lengths: torch.Tensor | None = None
+    """``demo`` terms only: (K,) long, train on the first ``demo_lengths[k]`` tokens of each
+    demonstration only (UFT's prefix). None = the whole demonstration."""
 
 
 @runtime_checkable
@@ -135,6 +145,9 @@ class Update:
     """Label for logs and feedback: ``sft``, ``rl`` or ``hybrid``."""
     weighting: Weighting = field(default_factory=ConstantWeights)
     """How the terms combine (default: all weights 1, no regularizer)."""
+    optimizer_state: str | None = None
+    """step the run's optimizer with a separate, named state for this update (its own
+    AdamW moments, as ReLIFT's second SFT optimizer; ``train/optimizer_states.py``). None = shared."""
 
 
 @dataclass

@@ -131,3 +131,59 @@ class MethodOptions:
     auto_sparse_method: str = "hpt"
     """Method ``auto`` hands over to when the probe finds sparse rewards (a method name of
     the registry, e.g. ``hpt``, ``superrl``, ``luffy``, ``sasr``); dense -> ``rl_preset``."""
+
+    # --- SFT loss of every method's SFT term ------------------------------------------
+    sft_loss_type: str = "nll"
+    """Token weighting of the SFT terms (presets ``sft``, ``srft_sft``, ``hpt_sft_official``, UFT's
+    prefix term): ``nll`` (the plain NLL, every paper here) or ``dft``: each demonstration token's
+    NLL weighted by sg(p_t), its own detached probability (Dynamic Fine-Tuning, Wu et al. 2025;
+    TRL ``SFTConfig(loss_type="dft")``; Trinity-RFT's ``sft_is``). Reduced as before (the weights
+    do not change the normaliser). CHORD's φ term fixes its own weighting (``chord_phi``)."""
+
+    # --- CHORD (Zhang et al. 2025, arXiv 2508.11408; official Trinity-RFT mix_chord) --------------
+    chord_mu_warmup_steps: int = 200
+    """Steps of the linear warm-up of μ from 0 to ``chord_mu_peak`` (official mix_chord.yaml
+    ``mu_warmup_steps: 200``; 0 for the paper's CHORD-μ and CHORD-φ settings)."""
+    chord_mu_decay_steps: int = 400
+    """Steps of the cosine decay from the peak to ``chord_mu_valley`` after the warm-up
+    (mix_chord.yaml 400; 200 for CHORD-μ, 0 = μ stays at the valley for CHORD-φ)."""
+    chord_mu_peak: float = 0.5
+    """μ at the end of the warm-up (mix_chord.yaml 0.5; CHORD-μ 0.9, CHORD-φ 0.1)."""
+    chord_mu_valley: float = 0.02
+    """μ after the decay (mix_chord.yaml 0.02; CHORD-μ 0.05, CHORD-φ 0.1)."""
+    chord_phi: bool = True
+    """Weight each demonstration token by sg(φ(p_t)), φ(p) = p(1 − p) (official
+    ``enable_phi_function: true``, CHORD-φ). False: the plain SFT term (φ ≡ 1, CHORD-μ), which
+    then follows ``sft_loss_type`` (``dft`` gives Trinity-RFT's ``sft_is`` variant)."""
+
+    # --- ReLIFT (Ma et al. 2025, arXiv 2506.07527; official TheRoadQaQ/ReLIFT) --------------------
+    relift_buffer_size: int = 128
+    """Demonstrations per SFT step: when the buffer of the demonstrations of prompts none of
+    whose rollouts was correct holds this many, one SFT update runs on the newest
+    ``relift_buffer_size`` of them (official examples ``sft_data_size=128`` with 128 prompts per
+    step; 32 in relift_trainer.yaml)."""
+    relift_separate_optimizer: bool = True
+    """The SFT update keeps its own AdamW moments, apart from the RL updates' (official: a second
+    AdamW, ``actor_sft_optimizer``, same lr and betas). False: one shared optimizer state."""
+
+    # --- UFT (Liu et al. 2025, arXiv 2505.16984; official liumy2010/UFT) --------------------------
+    uft_hint_steps: int | None = None
+    """T_hint: steps with demonstration-prefix (hint) rollouts; afterwards no prefix. None =
+    60% of ``steps`` (official run.py: T_hint 300 of T = 500)."""
+    uft_schedule: str = "cosine"
+    """How long the prefix is. ``cosine`` (UFT): each of the ``uft_sections`` sections is kept
+    with probability p_t = p_low + ½(p_high − p_low)(1 + cos(π t / T_hint)), the prefix is the
+    first Binomial(sections, p_t) sections; ``stage``: a deterministic staircase from all
+    sections to none (official --algo stage); ``uniform``: a uniformly drawn number of sections
+    (official --algo r3, with ``uft_beta=0``)."""
+    uft_p_low: float = 0.05
+    """p_low of the cosine schedule (official LOWER_PROB 0.05)."""
+    uft_p_high: float = 0.95
+    """p_high of the cosine schedule (official UPPER_PROB 0.95)."""
+    uft_sections: int = 5
+    """The demonstration is cut into min(sections, its length) sections of (almost) equal
+    length, and a prefix is a whole number of sections (official: 5 sections of the hint's
+    solution steps)."""
+    uft_beta: float = 0.001
+    """β of UFT's log-likelihood term on the prefix tokens: L = L_GRPO + β·NLL(prefix | x)
+    (official ``sft_loss_coef`` 0.001)."""

@@ -65,6 +65,17 @@ METHODS: dict[str, MethodSpec] = {
     "auto": MethodSpec(_P + "auto:AutoController", "probe reward density, then pure RL (dense) or a hybrid (sparse)",
                        "SuperRL Adaptive Switch, generalised", needs_demos=True),
 }
+# --- CHORD, ReLIFT, UFT ---
+METHODS.update({
+    "chord": MethodSpec(_P + "chord:CHORDController",
+                        "(1 − μ_t)·GRPO + μ_t·φ-weighted SFT, μ warm-up then cosine decay",
+                        "CHORD (Zhang et al. 2025)", needs_demos=True),
+    "relift": MethodSpec(_P + "relift:ReLIFTController",
+                         "RL every step; SFT on a full buffer of unsolved prompts' demos",
+                         "ReLIFT (Ma et al. 2025)", needs_demos=True),
+    "uft": MethodSpec(_P + "uft:UFTController", "GRPO from demonstration-prefix rollouts (prefix shrinks to 0) "
+                      "+ β·NLL(prefix)", "UFT (Liu et al. 2025)", needs_demos=True),
+})
 
 
 _SUPERRL = ("superrl", "superrl_theta", "superrl_per_step")
@@ -78,6 +89,9 @@ OPTION_OWNERS: dict[str, tuple[str, ...]] = {
     "luffy_": ("luffy",),
     "auto_": ("auto",),
     "sft_then_rl_": ("sft_then_rl",),
+    "chord_": ("chord",),
+    "relift_": ("relift",),
+    "uft_": ("uft",),
 }
 """Method options by key prefix (or whole key) -> the methods that read them."""
 CRITIC_KEYS = frozenset({"gae_gamma", "gae_lambda", "cliprange_value", "vf_coef", "critic_lr", "critic_detach"})

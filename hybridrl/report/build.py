@@ -121,6 +121,10 @@ def _figures(runs: dict[str, Any], evals: dict[str, Any], reference: str | None,
         "per step; dotted lines mark where the Hybrid Actor started. " + _sigma_caption(runs), figs)
     add("sasr_p", plots.plot_sasr_p(runs, fig_dir / "sasr_p.png"),
         "SASR: probability p_t of an SFT step (Alg. 1).", figs)
+    add("hybrid_schedules", plots.plot_hybrid_schedules(runs, fig_dir / "hybrid_schedules.png"),
+        "CHORD: weight μ_t of the SFT term; UFT: share of each demonstration given as prefix "
+        "(prefix_fraction) and the section probability p_t; ReLIFT: demonstrations waiting in the SFT "
+        "buffer after the step.", figs)
     add("switch_probe", plots.plot_switch_probe(runs, fig_dir / "switch_probe.png"),
         "Adaptive Switch probe rewards and decision (SuperRL §3.3, Fig. 2-3).", figs)
     add("pass_at_k", plots.plot_pass_at_k(evals, fig_dir / "pass_at_k.png"),

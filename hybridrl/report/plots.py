@@ -292,3 +292,9 @@ def plot_pass_at_k(evals: dict[str, dict[str, Any]], path: Path) -> Path | None:
             ax.legend(fontsize=8)
     fig.suptitle("pass@k (unbiased estimator, HPT Fig. 2)")
     return _save(fig, path)
+
+
+def plot_hybrid_schedules(runs: Runs, path: Path) -> Path | None:
+    """CHORD's μ_t, UFT's prefix fraction (and its p_t), ReLIFT's buffer size per step."""
+    return _lines(runs, ["chord_mu", "prefix_fraction", "uft_hint_prob", "relift_buffer_size"], path,
+                  title="CHORD μ, UFT prefix share, ReLIFT buffer", ylabel="value")

@@ -55,6 +55,9 @@ class RolloutBatch:
     has_logprobs: bool = True
     """False when the call did not ask for log-probs (``return_logprobs=False``): ``logprobs`` is
     then all zeros and means nothing."""
+    prefix_lengths: torch.Tensor | None = None
+    """(P,) long: demonstration tokens appended to each prompt before sampling
+    (``hybridrl.rollout.prefix``); ``prompt_ids`` then hold prompt + prefix. None = no prefixes."""
 
     @property
     def num_samples(self) -> int:
@@ -84,4 +87,7 @@ def concat_rollouts(batches: list[RolloutBatch]) -> RolloutBatch:
         texts=[t for b in batches for t in b.texts],
         finish_reasons=[f for b in batches for f in b.finish_reasons],
         has_logprobs=all(b.has_logprobs for b in batches),
+        prefix_lengths=(None if all(b.prefix_lengths is None for b in batches) else torch.cat([
+            b.prefix_lengths if b.prefix_lengths is not None else torch.zeros(len(b.prompt_ids), dtype=torch.long)
+            for b in batches])),
     )

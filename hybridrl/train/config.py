@@ -579,7 +579,9 @@ def check_values(cfg: TrainConfig) -> None:
                # #17 (vLLM)
                "rollout_engine": ("hf", "vllm", "auto"), "rollout_dtype": ("auto", "fp32", "bf16", "int8"), "vllm_dtype": ("auto", "float32", "bfloat16", "float16"),
                "vllm_importance_sampling_mode": ("token_truncate", "token_mask", "sequence_truncate",
-                                                 "sequence_mask")}
+                                                 "sequence_mask"),
+               # CHORD, ReLIFT, UFT
+               "sft_loss_type": ("nll", "dft"), "uft_schedule": ("cosine", "stage", "uniform")}
     for key, allowed in choices.items():
         if not hasattr(cfg, key):
             continue

@@ -52,6 +52,7 @@ from hybridrl.train import interrupt
 from hybridrl.train.config import TrainConfig, config_to_dict
 from hybridrl.train.records import rollout_metrics, run_summary
 from hybridrl.train.optimize import Optimization, TrainingAborted, run_update
+from hybridrl.train.optimizer_states import install_named_states
 from hybridrl.train.setup import (autocast_factory, init_distributed, pick_device, setup_model, setup_optimizer,
                                   setup_value_head)
 from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences
@@ -118,6 +119,7 @@ class Trainer:
         cfg = self.cfg
         parts = setup_optimizer(cfg, self.model, self.controller.parameters(), self.value_head)
         self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
+        install_named_states(self.optimizer)  # separate states by name (before a resume loads them)
         self.opt = Optimization(
             models=UpdateModels(self.model, self.ref_model, self.value_head),
             settings=LossSettings.from_config(cfg, autocast_factory(cfg, self.device)),
@@ -223,7 +225,7 @@ class Trainer:
         if needs.rollouts:
             k = needs.rollouts_per_prompt or cfg.group_size
             tg = time.time()
-            rollouts = self._generate(rows, k, step)
+            rollouts = self._generate(rows, k, step, needs.demo_prefix, record)
             record["time/generate"] = time.time() - tg
             tr = time.time()
             sample_rows = [rows[int(i)] for i in rollouts.prompt_index]
@@ -258,7 +260,29 @@ class Trainer:
         record["step_time"] = time.time() - t0
         return record
 
-    def _generate(self, rows: list, k: int, step: int):
+    def _generate(self, rows: list, k: int, step: int, prefix=None, record: dict[str, Any] | None = None):
+        """k completions per row; with a ``PrefixPlan`` from prompt + a demonstration prefix."""
+        prompts = [self.prompt_ids(r) for r in rows]
+        prefixes = None
+        if prefix is not None:  # demonstration-prefix rollouts (rollout/prefix.py)
+            from hybridrl.rollout.prefix import metrics_from_sums, prefix_lengths, prefix_sums
+
+            demos = [self.demo_ids(r)[:-1] if r.demonstration else [] for r in rows]  # without the EOS
+            lengths = prefix_lengths(prefix, [len(d) for d in demos],
+                                     [self.dist.rank + i * self.dist.world for i in range(len(rows))])
+            prefixes = [d[:n] for d, n in zip(demos, lengths)]
+            prompts = [p + x for p, x in zip(prompts, prefixes)]
+            if record is not None:
+                # summed over processes: the step's global prefix statistics
+                record.update(metrics_from_sums(self.dist.sum(prefix_sums(lengths, [len(d) for d in demos]))))
+        batch = self._sample(prompts, k, step)
+        if prefixes is not None:
+            from hybridrl.rollout.prefix import with_prefixes
+
+            batch = with_prefixes(batch, prefixes, self.tokenizer)
+        return batch
+
+    def _sample(self, prompts: list[list[int]], k: int, step: int):
         from hybridrl.rollout.types import SamplingParams, concat_rollouts
 
         cfg = self.cfg
@@ -277,9 +301,9 @@ class Trainer:
             if cfg.sampling_seed == "prompt":
                 # global position of each local prompt: rows are rows_global[rank::world]
                 return concat_rollouts([
-                    self.generator.generate([self.prompt_ids(r)], params(base + self.dist.rank + i * self.dist.world))
-                    for i, r in enumerate(rows)])
-            return self.generator.generate([self.prompt_ids(r) for r in rows], params(base + self.dist.rank))
+                    self.generator.generate([p], params(base + self.dist.rank + i * self.dist.world))
+                    for i, p in enumerate(prompts)])
+            return self.generator.generate(prompts, params(base + self.dist.rank))
 
     def _rollout_metrics(self, rollouts, rewards, correct, rows, counts) -> dict[str, Any]:
         out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.dist)
@@ -290,12 +314,15 @@ class Trainer:
     def _sequences(self, term: LossTerm, data: StepData) -> Sequences:
         if term.source == "rollout":
             return rollout_sequences(data.rollouts, data.rewards, term.indices)
-        return demo_sequences([self.prompt_ids(r) for r in data.rows], [self.demo_ids(r) for r in data.rows],
-                              term.indices)
+        rows = term.rows if term.rows is not None else data.rows  # a term may bring its own rows
+        return demo_sequences([self.prompt_ids(r) for r in rows], [self.demo_ids(r) for r in rows],
+                              term.indices, term.demo_lengths)
 
     def _run_update(self, update: Update, data: StepData, record: dict[str, Any]) -> Feedback:
+        # mini-batches split by the rows a term indexes: the step's, or a term's own
+        num_prompts = max([len(data.rows)] + [len(t.rows) for t in update.terms if t.rows is not None])
         return run_update(self.opt, update, self.controller.weighting_of(update),
-                          lambda term: self._sequences(term, data), record, num_prompts=len(data.rows))
+                          lambda term: self._sequences(term, data), record, num_prompts=num_prompts)
 
     # -- the loop --------------------------------------------------------------------
     def run(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import torch
 
 from hybridrl.methods.base import Feedback, LossTerm, Update, Weighting
 from hybridrl.train.minibatches import freeze_old_logprobs, merge_stats, split_states
+from hybridrl.train.optimizer_states import named_state
 from hybridrl.train.parallel import lockstep, padding_loss
 from hybridrl.train.update import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats, UpdateModels,
                                    chunks, has_prepass, micro_batch_loss, prepare_term, reference_logprobs,
@@ -276,9 +277,10 @@ def run_update(opt: Optimization, update: Update, weighting: Weighting,
     states = build_term_states(update.terms, sequences_of, opt.dist)
     prepasses(opt, states)
     opt.models.policy.train()
-    if opt.mini_batches > 1:
-        res = optimize_mini_batches(opt, states, weighting, update.terms, num_prompts)
-    else:
-        res = optimize(opt, states, weighting, update.terms)
+    with named_state(opt.optimizer, update.optimizer_state):  # None = the shared state
+        if opt.mini_batches > 1:
+            res = optimize_mini_batches(opt, states, weighting, update.terms, num_prompts)
+        else:
+            res = optimize(opt, states, weighting, update.terms)
     term_losses = log_update(record, update, res, opt, weighting)
     return Feedback(kind=update.kind, grad_norm=res.grad_norm, term_losses=term_losses, skipped=res.skipped)

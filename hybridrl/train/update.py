@@ -90,14 +90,17 @@ def rollout_sequences(rollouts: RolloutBatch, rewards: torch.Tensor, idx: torch.
     )
 
 
-def demo_sequences(prompt_ids: list[list[int]], demo_ids: list[list[int]], idx: torch.Tensor) -> Sequences:
-    """Demonstrations of rows ``idx``: ``prompt_ids[i]`` / ``demo_ids[i]`` are per row."""
+def demo_sequences(prompt_ids: list[list[int]], demo_ids: list[list[int]], idx: torch.Tensor,
+                   lengths: torch.Tensor | None = None) -> Sequences:
+    """Demonstrations of rows ``idx``: ``prompt_ids[i]`` / ``demo_ids[i]`` are per row.
+    ``lengths`` (K,): keep only the first ``lengths[k]`` tokens of the k-th (a prefix, UFT)."""
     rows = idx.tolist()
-    T = max((len(demo_ids[i]) for i in rows), default=1)
+    cut = [len(demo_ids[i]) if lengths is None else min(int(lengths[k]), len(demo_ids[i])) for k, i in enumerate(rows)]
+    T = max(cut, default=1)
     ids = torch.zeros(len(rows), T, dtype=torch.long)
     mask = torch.zeros(len(rows), T)
     for k, i in enumerate(rows):
-        d = demo_ids[i]
+        d = demo_ids[i][: cut[k]]
         ids[k, : len(d)] = torch.tensor(d, dtype=torch.long)
         mask[k, : len(d)] = 1.0
     return Sequences(prompt_ids, idx.clone(), ids, mask, None, torch.ones(len(rows)))
@@ -135,6 +138,8 @@ class LossSettings:
     (``hybridrl.rollout.correction.rollout_is_weights``)."""
     vllm_importance_sampling_mode: str = "token_truncate"
     vllm_importance_sampling_clip_max: float = 3.0
+    sft_loss_type: str = "nll"
+    """token weighting of SFT terms, ``nll`` or ``dft`` (``core.token_weights``)."""
 
     @classmethod
     def from_config(cls, cfg: Any, autocast: Callable[[], Any]) -> "LossSettings":
@@ -354,7 +359,8 @@ def _policy_part(ts: TermState, sl: slice, mb: Sequences, logp, entropy, s: Loss
     adv = ts.advantages(sl)
     adv = None if adv is None else adv.to(logp.device)  # the controller's advantages live on the CPU
     ptl, metrics = term_loss(ts.preset, logp, old, adv, mb.mask, entropy=entropy, eps_low=s.eps_low,
-                             eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma)
+                             eps_high=s.eps_high, dual_clip_c=s.dual_clip_c, shaping_gamma=s.shaping_gamma,
+                             sft_loss_type=s.sft_loss_type)
     metrics = {**metrics, **extra}
     if s.vllm_importance_sampling_correction and sampler is not None and s.old_logprobs != "sampling":
         # truncated importance sampling (TIS): loss_t *= min(π_θold / π_sampler, C) (detached; hybridrl.rollout.correction)

@@ -586,3 +586,111 @@ def test_resume_equals_uninterrupted(tmp_path, method):
                 assert rb[k] == pytest.approx(ra[k], rel=1e-5, abs=1e-7), (ra["step"], k)
             elif k in ra:
                 assert rb[k] == ra[k], (ra["step"], k)
+
+
+# --- #26: CHORD, ReLIFT, UFT ---------------------------------------------------------------
+
+
+def test_chord_mixes_grpo_and_phi_weighted_sft_by_its_schedule(tmp_path):
+    # μ: no warm-up, cosine 0.6 -> 0.2 over 2 steps: 0.6, 0.2 + 0.4·½(1 + cos(π/2)) = 0.4, 0.2
+    t = make_trainer(tmp_path, "chord", chord_mu_warmup_steps=0, chord_mu_decay_steps=2, chord_mu_peak=0.6,
+                     chord_mu_valley=0.2, old_logprobs="sampling")
+    demo = []
+    seen = spy_plans(t, lambda data: demo.append(demo_logprobs(t, data.rows)))
+    recs = run(t)
+    assert [r["chord_mu"] for r in recs] == pytest.approx([0.6, 0.4, 0.2])
+    for rec, (_, data, updates), (logp, _, mask) in zip(recs, seen, demo):
+        # L_SFT* = token mean of −φ(p)·log p over the demonstration tokens, φ(p) = p(1 − p), p = π(τ*_t)
+        p = logp.exp()
+        want_sft = float((-(p * (1 - p)) * logp * mask).sum() / mask.sum())
+        plain = float((-logp * mask).sum() / mask.sum())
+        assert abs(want_sft - plain) > 0.5 * plain  # precondition: φ changes the loss (φ ≤ 1/4)
+        assert rec["sft_loss"] == pytest.approx(want_sft, rel=1e-5)
+        mu = rec["chord_mu"]
+        assert rec["loss"] == pytest.approx((1 - mu) * rec["pg_loss"] + mu * rec["sft_loss"], rel=1e-6, abs=1e-9)
+    # step 0 (ratio 1): the GRPO term is −Σ A_i L_i / Σ L_i over the rollouts
+    _, data, updates = seen[0]
+    a, lengths = terms(updates)["pg"].advantages, data.rollouts.completion_mask.sum(1)
+    assert recs[0]["pg_loss"] == pytest.approx(float(-(a * lengths).sum() / lengths.sum()), abs=1e-6)
+
+
+def test_relift_buffers_unsolved_prompts_and_runs_sft_when_full(tmp_path):
+    # every rollout fails: 2 prompts a step enter the buffer of 3 -> sizes 2, 4 − 3 = 1, 3 − 3 = 0
+    t = make_trainer(tmp_path, "relift", "always_zero", relift_buffer_size=3, rl_preset="dr_grpo")
+    before = []
+    seen = spy_plans(t, lambda data: before.append(weights(t.model)))
+    recs = run(t)
+    assert [r["relift_buffer_size"] for r in recs] == [2, 1, 0]
+    assert [r["relift/sft_step"] for r in recs] == [0, 1, 1] and "sft_loss" not in recs[0]
+    rows0, rows1 = seen[0][1].rows, seen[1][1].rows
+    sft = seen[1][2][1].terms[0]  # step 1: newest first: step 1's two prompts, then step 0's first
+    assert [r.prompt for r in sft.rows] == [rows1[0].prompt, rows1[1].prompt, rows0[0].prompt]
+    # all-zero rewards: the RL update's gradient is 0 (and weight decay 0), so the SFT update sees the
+    # weights the step started with: its loss is the token-mean NLL of the 3 demonstrations under them
+    now = weights(t.model)
+    t.model.load_state_dict(before[1])
+    logp, _, mask = demo_logprobs(t, sft.rows)
+    t.model.load_state_dict(now)
+    assert recs[1]["sft_loss"] == pytest.approx(float(-(logp * mask).sum() / mask.sum()), rel=1e-5)
+    assert recs[1]["grad_norm/sft"] > 0 and recs[1]["sft_fraction"] == pytest.approx(3 / (3 + 8))
+
+
+def test_relift_resume_keeps_the_buffer_and_the_sft_optimizer_state(tmp_path):
+    """5 steps == 2 steps + checkpoint + resume for 3 more. Buffer 3, 2 failures a step: sizes 2,
+    4 − 3 = 1, 3 − 3 = 0, 2, 4 − 3 = 1; the cut leaves one demonstration waiting and the SFT
+    update's own AdamW moments (one step old) to carry over."""
+    kw = dict(reward="always_zero", relift_buffer_size=3, group_size=2, max_new_tokens=4)
+    full = Trainer(make_cfg(tmp_path / "full", "relift", steps=5, **kw))
+    full.run()
+    Trainer(make_cfg(tmp_path / "part", "relift", steps=2, **kw)).run()
+    resumed = Trainer(make_cfg(tmp_path / "part", "relift", steps=5, **kw), resume=tmp_path / "part" / "relift")
+    assert resumed.start_step == 2 and len(resumed.controller.buffer) == 1
+    sft_state = resumed.optimizer._hybridrl_named_states["relift_sft"]  # restored from the checkpoint
+    assert [float(v["step"]) for v in sft_state.values()][:1] == [1.0]
+    resumed.run()
+
+    def load(d):
+        return [json.loads(l) for l in (d / "relift" / "metrics.jsonl").read_text().splitlines()]
+
+    a, b = load(tmp_path / "full"), load(tmp_path / "part")
+    assert [r["relift_buffer_size"] for r in a] == [r["relift_buffer_size"] for r in b] == [2, 1, 0, 2, 1]
+    assert [("sft_loss" in r) for r in a] == [("sft_loss" in r) for r in b] == [False, True, True, False, True]
+    assert [r["sft_loss"] for r in b if "sft_loss" in r] == pytest.approx([r["sft_loss"] for r in a if "sft_loss" in r],
+                                                                         rel=1e-5)
+    wf, wr = weights(full.model), weights(resumed.model)
+    for k in wf:
+        torch.testing.assert_close(wf[k], wr[k], atol=1e-6, rtol=0)
+
+
+def test_uft_samples_from_demonstration_prefixes_and_trains_their_likelihood(tmp_path):
+    # p_t ≡ 0.5: each of the 5 sections of a demonstration is given with probability ½
+    t = make_trainer(tmp_path, "uft", uft_p_low=0.5, uft_p_high=0.5, uft_beta=0.5, uft_hint_steps=10,
+                     old_logprobs="sampling")
+    demo = []
+    seen = spy_plans(t, lambda data: demo.append(demo_logprobs(t, data.rows)))
+    recs = run(t, 2)
+    for rec, (_, data, updates), (logp, _, mask) in zip(recs, seen, demo):
+        ro = data.rollouts
+        lengths = ro.prefix_lengths.tolist()
+        full = [len(t.demo_ids(r)) - 1 for r in data.rows]  # without the EOS
+        for p, row in enumerate(data.rows):  # the prompt each rollout continues: prompt + τ*[:L]
+            assert ro.prompt_ids[p] == t.prompt_ids(row) + t.demo_ids(row)[: lengths[p]]
+        assert rec["prefix_fraction"] == pytest.approx(sum(l / n for l, n in zip(lengths, full)) / len(full))
+        # the prefix term: token-mean NLL of the first L_p demonstration tokens of the prompts with a prefix
+        cut = torch.zeros_like(mask)
+        for p, n in enumerate(lengths):
+            cut[p, :n] = 1.0
+        assert rec["prefix_loss"] == pytest.approx(float(-(logp * cut).sum() / cut.sum().clamp(min=1)), rel=1e-5)
+        assert rec["loss"] == pytest.approx(rec["pg_loss"] + 0.5 * rec["prefix_loss"], rel=1e-6, abs=1e-9)
+        assert terms(updates)["prefix"].demo_lengths.tolist() == [n for n in lengths if n > 0]
+    # preconditions: a partial prefix occurred (so the cut matters), and some prompt got one at all
+    got = [l for (_, d, _) in seen for l in d.rollouts.prefix_lengths.tolist()]
+    ends = [len(t.demo_ids(r)) - 1 for (_, d, _) in seen for r in d.rows]
+    assert any(0 < l < n for l, n in zip(got, ends)) and recs[0]["uft_hint_prob"] == 0.5
+    # the verifier scored prefix + continuation: the texts of a prefixed prompt start with its prefix
+    _, data, _ = seen[0]
+    p = next(i for i, n in enumerate(data.rollouts.prefix_lengths.tolist()) if n > 0)
+    head = t.tokenizer.decode(t.demo_ids(data.rows[p])[: int(data.rollouts.prefix_lengths[p])],
+                              skip_special_tokens=True)
+    i = data.rollouts.prompt_index.tolist().index(p)
+    assert data.rollouts.texts[i].startswith(head)

@@ -1,6 +1,6 @@
 """The demo picks bf16 autocast only where bf16 is native (else it is slower than fp32)."""
 
-from hybridrl.demo import fast_bf16
+from hybridrl.pipelines.demo import fast_bf16
 
 
 def test_bf16_only_with_native_cpu_support(monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_quick_writes_the_report(tmp_path, capsys):
-    from hybridrl.demo import run_demo
+    from hybridrl.pipelines.demo import run_demo
 
     assert run_demo(quick=True, output_dir=str(tmp_path / "demo")) == 0
     out = capsys.readouterr().out

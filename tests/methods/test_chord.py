@@ -1,0 +1,61 @@
+"""CHORD controller alone (#26): μ_t at the schedule's corners, the plan's weights and presets."""
+
+import math
+
+import pytest
+
+from hybridrl.methods.chord import CHORDController, chord_mu
+from methods_test_helpers import ctx, make_batch, make_config, make_rows, terms_by_name
+
+# the official example schedule (mix_chord.yaml): W = 200 warm-up, D = 400 decay, 0.5 -> 0.02
+W, D, PEAK, VALLEY = 200, 400, 0.5, 0.02
+
+
+@pytest.mark.parametrize("step,expected", [
+    (0, 0.0),                        # warm-up starts at 0: 0.5 · 0/200
+    (100, 0.25),                     # half-way up: 0.5 · 100/200
+    (200, 0.5),                      # the peak: cos(0) = 1 -> 0.02 + 0.48 · 1
+    (400, 0.02 + 0.48 * 0.5),        # half-way down: ½(1 + cos(π/2)) = ½ -> 0.26
+    (500, 0.02 + 0.48 * 0.5 * (1 + math.cos(math.pi * 300 / 400))),  # ½(1 − 0.707107) = 0.146447 -> 0.090294
+    (600, 0.02),                     # W + D: the floor
+    (10_000, 0.02),                  # and after
+])
+def test_mu_at_the_corners_of_the_official_schedule(step, expected):
+    assert chord_mu(step, W, D, PEAK, VALLEY) == pytest.approx(expected, abs=1e-12)
+
+
+def test_mu_without_warmup_or_decay():
+    # CHORD-φ (0, 0, 0.1, 0.1): a constant 0.1 from the first step; CHORD-μ (0, 200, 0.9, 0.05)
+    assert [chord_mu(t, 0, 0, 0.1, 0.1) for t in (0, 1, 500)] == [0.1, 0.1, 0.1]
+    assert chord_mu(0, 0, 200, 0.9, 0.05) == pytest.approx(0.9)
+    assert chord_mu(100, 0, 200, 0.9, 0.05) == pytest.approx(0.475)  # 0.05 + 0.85 · ½
+    assert chord_mu(200, 0, 200, 0.9, 0.05) == pytest.approx(0.05)
+
+
+def test_plan_weights_rl_by_one_minus_mu_and_sft_by_mu():
+    c = CHORDController(make_config(chord_mu_warmup_steps=2, chord_mu_decay_steps=2, chord_mu_peak=0.5,
+                                    chord_mu_valley=0.1))
+    rows = make_rows(2)
+    data = make_batch(rows, [[1, 0, 0, 0], [0, 0, 0, 0]])
+    mus = []
+    for step in range(5):
+        (u,) = c.plan(ctx(step), data)
+        mus.append(c.metrics()["chord_mu"])
+        # (1 − μ)·L_GRPO + μ·L_SFT*
+        assert u.weighting.weight("pg") == pytest.approx(1 - mus[-1]) and u.weighting.weight("sft") == mus[-1]
+    # warm-up 0, 0.25; peak 0.5; cosine: 0.1 + 0.4 · ½(1 + cos(π/2)) = 0.3; floor 0.1
+    assert mus == pytest.approx([0.0, 0.25, 0.5, 0.3, 0.1])
+    by = terms_by_name(u)
+    assert by["pg"].preset == "grpo" and by["pg"].source == "rollout"
+    assert by["sft"].preset == "chord_sft" and by["sft"].indices.tolist() == [0, 1]
+    assert c.metrics()["sft_fraction"] == pytest.approx(2 / 10)  # 2 demonstrations, 8 rollouts
+
+
+def test_phi_off_is_the_plain_sft_term_and_bad_values_fail():
+    c = CHORDController(make_config(chord_phi=False))
+    (u,) = c.plan(ctx(0), make_batch(make_rows(1), [[1, 0]]))
+    assert terms_by_name(u)["sft"].preset == "sft"  # follows sft_loss_type (dft = Trinity's sft_is)
+    with pytest.raises(ValueError, match="chord_mu_peak"):
+        CHORDController(make_config(chord_mu_peak=1.5))
+    with pytest.raises(ValueError, match="warmup"):
+        CHORDController(make_config(chord_mu_warmup_steps=-1))
