@@ -155,7 +155,8 @@ def row_from_record(record: Any, where: str, default_id: str) -> Row:
     for name in ("prompt", "answer"):
         if record.get(name) is None:
             have = ", ".join(map(str, record)) or "none"
-            raise DataError(f"{where}: field '{name}': missing (the row has fields: {have})")
+            raise DataError(f"{where}: field '{name}': missing (the row has fields: {have}); if another column "
+                            f"holds it, pass {name}_column=NAME")
     difficulty = record.get("difficulty")
     if difficulty is not None and (
         isinstance(difficulty, bool) or not isinstance(difficulty, (str, int, float))

@@ -133,16 +133,18 @@ def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: li
     from hybridrl.eval.evaluate import load_data_sets, parse_task_specs
     from hybridrl.train.config import ConfigError
 
+    # the training data's column mapping reads every eval file too (#29 item 2)
+    columns = {"prompt": cfg.prompt_column, "answer": cfg.answer_column, "demonstration": cfg.demonstration_column}
     sets: dict[str, list] = {}
     if cfg.eval_data:
-        sets.update(load_data_sets([cfg.eval_data]))
+        sets.update(load_data_sets([cfg.eval_data], columns=columns, split=cfg.eval_data_split))
     elif cfg.task:
         name = cfg.task + (f":{cfg.difficulty}" if cfg.difficulty is not None else "")
         sets[name] = build_task(cfg.task, size=eval_size, seed=seed, difficulty=cfg.difficulty, split="test")
     if eval_tasks:
         sets.update(parse_task_specs(eval_tasks, size=eval_task_size or eval_size, seed=seed))
     if eval_data:
-        sets.update(load_data_sets(eval_data))
+        sets.update(load_data_sets(eval_data, columns=columns, taken=list(sets)))
     if not sets:
         raise ConfigError("no eval set: training from --data needs --eval-data FILE or --eval-task NAME "
                           "(or eval_data=FILE)")

@@ -224,7 +224,11 @@ class TrainConfig(MethodOptions):
     report_to: str = "none"
     """``none``, ``tensorboard``, ``wandb`` or ``trackio`` (comma-separated)."""
     save_every: int = 0
-    """Checkpoint every N steps (0 = only at the end)."""
+    """Checkpoint every N steps (0 = by ``save_every_minutes`` only, and at the end)."""
+    save_every_minutes: float = 10.0
+    """Also checkpoint after a step that ends this many minutes after the last checkpoint (or the
+    start), so a run killed without warning (``kill -9``, a lost machine) loses at most about
+    this much work (#29 item 5); 0 = off. Ctrl-C and SIGTERM always save first."""
     keep_last: int = 2
     """Checkpoints kept (older ones are deleted after a new one is complete)."""
     keep_optimizer: str = "latest"
@@ -269,7 +273,8 @@ ALIASES: dict[str, str] = {
 canonical name (config.yaml never holds an alias). ``beta`` stays the KL coefficient, as in TRL."""
 
 SAFE_RESUME_KEYS = frozenset({
-    "steps", "log_every", "eval_every", "eval_size", "save_every", "keep_last", "progress", "report_to",
+    "steps", "log_every", "eval_every", "eval_size", "save_every", "save_every_minutes", "keep_last", "progress",
+    "report_to",
     "eval_max_new_tokens", "micro_batch_size", "gradient_checkpointing", "bf16", "reward_timeout",
     "max_nonfinite_steps", "keep_optimizer",
     # #17: memory of the vLLM engine
@@ -529,7 +534,7 @@ def check_values(cfg: TrainConfig) -> None:
     for key in ("steps", "prompts_per_step", "group_size", "micro_batch_size", "num_iterations", "max_new_tokens",
                 "train_size", "log_every", "keep_last", "max_nonfinite_steps"):
         _require(getattr(cfg, key) >= 1, key, "must be >= 1", getattr(cfg, key))
-    for key in ("eval_size", "warmup_steps", "eval_every", "save_every", "top_k", "min_new_tokens", "lora_r",
+    for key in ("eval_size", "warmup_steps", "eval_every", "save_every", "save_every_minutes", "top_k", "min_new_tokens", "lora_r",
                 "sft_then_rl_sft_steps", "beta", "entropy_coef", "vf_coef", "weight_decay", "max_grad_norm"):
         _require(getattr(cfg, key) >= 0, key, "must be >= 0", getattr(cfg, key))
     _require(cfg.lr > 0, "lr", "must be > 0", cfg.lr)

@@ -290,6 +290,7 @@ class Trainer:
         bar = Progress(self.total_steps, self.start_step, cfg.progress and main, cfg.log_every)
         intr = interrupt.active()  # installed by train.runner before the model loaded (or a no-op)
         last_saved = None
+        last_save_time = time.monotonic()
         try:
             for step in range(self.start_step, self.total_steps):
                 self._group_acc = None
@@ -316,10 +317,16 @@ class Trainer:
                 bar.update(record)
                 if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < self.total_steps:
                     self.evaluate(step + 1)
-                if cfg.save_every and (step + 1) % cfg.save_every == 0:
+                due = bool(cfg.save_every and (step + 1) % cfg.save_every == 0)
+                if not due and cfg.save_every_minutes and step + 1 < self.total_steps:
+                    # by time (#29 item 5): bounds what kill -9 loses; every rank takes the same decision
+                    late = time.monotonic() - last_save_time >= 60 * cfg.save_every_minutes
+                    due = bool(self.dist.agree(int(late)))
+                if due:
                     last_saved = self.save(step + 1)
+                    last_save_time = time.monotonic()
                 if intr.requested and step + 1 < self.total_steps:  # SIGINT/SIGTERM: save this step, stop
-                    if not (cfg.save_every and (step + 1) % cfg.save_every == 0):
+                    if not due:
                         last_saved = self.save(step + 1)
                     raise interrupt.RunInterrupted(intr.requested, step + 1, last_saved, self.run_dir)
         finally:
@@ -348,8 +355,12 @@ class Trainer:
                                  progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn,
                                  # #17: a vLLM engine answers too (synced to the current weights first)
                                  generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
-        c, n = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row))])
+        # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward (#29 item 4)
+        c, n, rew = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
+                                   float(sum(r.get("greedy_reward", 0.0) for r in per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}
+        if self.cfg.reward_fn:
+            out["greedy_reward"] = rew / max(1.0, n)
         if self.dist.main:
             with open(self.run_dir / "eval.jsonl", "a") as f:
                 f.write(json.dumps(out) + "\n")

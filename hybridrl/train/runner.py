@@ -164,15 +164,24 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
 
 def make_reward_importable(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
     """A Python callable as ``reward_fn`` becomes a ``module:function`` string the reward
-    worker processes can import: its own module path when it lives in an importable module,
-    else (a notebook or ``__main__`` function) a small ``<run>/reward_fn.py`` that holds it
-    serialised by value with ``dill``. config.yaml records that string."""
+    worker processes can import (:func:`importable_reward`); config.yaml records that string."""
     import dataclasses
-    import importlib
 
     fn = cfg.reward_fn
     if fn is None or isinstance(fn, str):
         return cfg
+    return dataclasses.replace(cfg, reward_fn=importable_reward(fn, run_dir))
+
+
+def importable_reward(fn: Any, folder: Path) -> str:
+    """``module:function`` for a reward callable: its own module path when it lives in an
+    importable module, else (a notebook or ``__main__`` function, a closure) a small
+    ``<folder>/reward_fn.py`` that holds it serialised by value with ``dill``. Used by
+    training, :func:`hybridrl.evaluate` and :func:`hybridrl.compare` alike (#29 item 1)."""
+    import importlib
+
+    if isinstance(fn, str):
+        return fn
     mod, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if mod and mod != "__main__" and "<" not in qual:
         try:
@@ -180,7 +189,7 @@ def make_reward_importable(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
             for part in qual.split("."):
                 obj = getattr(obj, part)
             if obj is fn:
-                return dataclasses.replace(cfg, reward_fn=f"{mod}:{qual}")
+                return f"{mod}:{qual}"
         except (ImportError, AttributeError):
             pass
     try:
@@ -194,11 +203,12 @@ def make_reward_importable(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
         raise ConfigError(f"reward_fn {reward_fn_name(fn)} cannot be sent to the reward workers ({e}); put it in "
                           f"a module and pass 'module:function'") from None
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in qual) or "reward_fn"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "reward_fn.py"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "reward_fn.py"
     path.write_text(f'"""{reward_fn_name(fn)}, passed as a Python callable, serialised by value (dill)."""\n'
                     f"import dill\n\n{name} = dill.loads(bytes.fromhex({blob.hex()!r}))\n")
-    return dataclasses.replace(cfg, reward_fn=f"{path.resolve()}:{name}")
+    return f"{path.resolve()}:{name}"
 
 
 def _remove_if_empty_run(out: Path) -> None:

@@ -74,13 +74,15 @@ BAD_JSONL = [
     # (file content, expected message after "<path>")
     ('{"prompt": "q", "answer": "1"}\n{"prompt": "q", "answer": {"a": 1}}\n',
      ":2: field 'answer': expected a string or a list of strings, got dict"),
-    ('{"answer": "1", "question": "q"}\n', ":1: field 'prompt': missing (the row has fields: answer, question)"),
+    ('{"answer": "1", "question": "q"}\n', ":1: field 'prompt': missing (the row has fields: answer, question); "
+     "if another column holds it, pass prompt_column=NAME"),
     ('{"prompt": "  ", "answer": "1"}\n', ":1: field 'prompt': empty string"),
     ('{"prompt": [], "answer": "1"}\n', ":1: field 'prompt': empty list of messages"),
     ('{"prompt": [{"role": "user"}], "answer": "1"}\n',
      ":1: field 'prompt': message 0: 'content' must be a string, got null"),
     ('{"prompt": 3, "answer": "1"}\n', ":1: field 'prompt': expected a string or a list of messages, got int"),
-    ('{"prompt": "q"}\n', ":1: field 'answer': missing (the row has fields: prompt)"),
+    ('{"prompt": "q"}\n', ":1: field 'answer': missing (the row has fields: prompt); "
+     "if another column holds it, pass answer_column=NAME"),
     ('{"prompt": "q", "answer": []}\n', ":1: field 'answer': empty list"),
     ('{"prompt": "q", "answer": ""}\n', ":1: field 'answer': empty string"),
     ('{"prompt": "q", "answer": true}\n', ":1: field 'answer': expected a string or a list of strings, got bool"),
@@ -146,7 +148,8 @@ def test_bad_parquet_row_names_row_index(tmp_path):
     with pytest.raises(DataError) as err:
         load_rows(path)
     # the second row is "row 2", counted from 1 like JSONL lines (it said "row 1" before #14)
-    assert str(err.value) == f"{path}: row 2: field 'answer': missing (the row has fields: prompt, answer)"
+    assert str(err.value) == (f"{path}: row 2: field 'answer': missing (the row has fields: prompt, answer); "
+                              f"if another column holds it, pass answer_column=NAME")
 
 
 @pytest.mark.parametrize("name, message", [("missing.jsonl", "no such file or folder"),

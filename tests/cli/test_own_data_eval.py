@@ -1,0 +1,171 @@
+"""#29 items 1–5: own data (other column names), own reward, own run — through eval and compare
+exactly as through train; no silent zeros, no silent choices. Tiny model, seconds per test."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cli_helpers import error_lines
+from hybridrl import ConfigError, TrainConfig, compare, evaluate, train
+from hybridrl.cli import main
+
+SMALL = dict(model="tiny", train_size=8, eval_size=2, prompts_per_step=2, group_size=2, max_new_tokens=8,
+             micro_batch_size=4, progress=False)
+
+
+def own_data(path: Path, n: int = 4) -> Path:
+    """A user's file with their own column names: question / final (not prompt / answer)."""
+    path.write_text("".join(json.dumps({"question": f"What is {i} + {i}?", "final": str(2 * i)}) + "\n"
+                            for i in range(n)))
+    return path
+
+
+# ------------------------------------------------------------------ item 1: callables, no silent 0
+
+
+def test_evaluate_takes_a_python_callable_reward_and_never_scores_an_error_as_0(tmp_path):
+    # before #29: AttributeError 'function' object has no attribute 'rpartition' in the workers,
+    # logged, and the evaluation returned greedy_accuracy 0.0
+    def local_one(completion, row):  # defined here: only by-value serialisation reaches the workers
+        return 1.0
+
+    res = evaluate("tiny", task="chain_sum", size=2, max_new_tokens=4, reward_fn=local_one)
+    s = res["sets"]["chain_sum"]
+    assert s["greedy_reward"] == 1.0 and all("reward_error" not in r for r in s["rows"])
+
+    def broken(completion, row):
+        raise RuntimeError("reward bug")
+
+    # a reward that fails on every answer is refused with its error, not reported as 0
+    with pytest.raises(ConfigError, match=r"reward_fn .* failed on every answer \(first error: RuntimeError: reward bug\)"):
+        evaluate("tiny", task="chain_sum", size=2, max_new_tokens=4, reward_fn=broken)
+    # a bad reward name is refused before any model loads
+    with pytest.raises(ConfigError, match=r"config key 'reward_fn': cannot import module 'no_such_module'"):
+        evaluate("tiny", task="chain_sum", size=2, reward_fn="no_such_module:fn")
+
+
+def test_compare_takes_a_python_callable_reward(tmp_path):
+    def local_half(completion, row):
+        return 0.5
+
+    # before #29: overrides={"reward_fn": <function>} became the string "<function ...>" (ConfigError)
+    res = compare(["grpo"], output_dir=tmp_path / "cmp", task="chain_sum", model="tiny", steps=1,
+                  overrides={k: v for k, v in SMALL.items() if k != "model"} | {"reward_fn": local_half},
+                  eval_size=2, evaluate_base=False)
+    [rec] = [json.loads(l) for l in (tmp_path / "cmp" / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    assert rec["reward"] == 0.5 and rec["reward/errors"] == 0  # the runs trained on the callable
+    assert res["evals"]["grpo"]["sets"]["chain_sum"]["greedy_reward"] == 0.5
+    assert "mean reward of the greedy answers under reward_fn" in Path(res["report"]["markdown"]).read_text()
+
+
+# ------------------------------------------------------------------ item 2: column mapping everywhere
+
+
+def test_eval_reads_own_columns_by_key_value_and_by_flag(tmp_path, capsys):
+    data = own_data(tmp_path / "math.jsonl")
+    base = ["eval", "--model", "tiny", "--data", str(data), "--max-new-tokens", "4"]
+    # before #29: `unrecognized arguments: prompt_column=question`
+    assert main([*base, "prompt_column=question", "answer_column=final", "--output-dir", str(tmp_path / "e1")]) == 0
+    assert json.loads((tmp_path / "e1" / "eval.json").read_text())["sets"]["math"]["n"] == 4
+    assert main([*base, "--prompt-column", "question", "--answer-column", "final",
+                 "--output-dir", str(tmp_path / "e2")]) == 0
+    capsys.readouterr()
+    # without the mapping: the error names the fix
+    assert main([*base, "--output-dir", str(tmp_path / "e3")]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "field 'prompt': missing (the row has fields: question, final); if another column holds it, " \
+           "pass prompt_column=NAME" in line
+    # an unknown key and a key given twice are one line each
+    assert main([*base, "promt_column=question", "--output-dir", str(tmp_path / "e4")]) == 2
+    assert "unknown setting 'promt_column'" in capsys.readouterr().err
+    assert main([*base, "--prompt-column", "q", "prompt_column=question", "--output-dir", str(tmp_path / "e5")]) == 2
+    assert "prompt_column is given twice with different values ('q' and 'question')" in capsys.readouterr().err
+
+
+def test_compare_reads_own_columns_in_eval_data(tmp_path, capsys):
+    train_file, test_file = own_data(tmp_path / "train.jsonl", 4), own_data(tmp_path / "test.jsonl", 2)
+    # before #29: `row 1: field 'prompt': missing` while reading eval_data
+    argv = ["compare", "--methods", "grpo", "--model", "tiny", "--data", str(train_file), "--steps", "1",
+            "--no-base", "--output-dir", str(tmp_path / "cmp"), "prompt_column=question", "answer_column=final",
+            f"eval_data={test_file}", "--eval-data", str(test_file), "prompts_per_step=2", "group_size=2",
+            "max_new_tokens=4", "progress=false"]
+    assert main(argv) == 0, capsys.readouterr().err
+    ev = json.loads((tmp_path / "cmp" / "evals" / "grpo.json").read_text())
+    assert {s: v["n"] for s, v in ev["sets"].items()} == {"test": 2, "test'": 2}
+
+
+# ------------------------------------------------------------------ item 3: eval of a run uses the run
+
+
+@pytest.fixture(scope="module")
+def own_run(tmp_path_factory):
+    """A run trained on own columns with template=vanilla, 6 new tokens and a reward_fn."""
+    d = tmp_path_factory.mktemp("own")
+    data = own_data(d / "train.jsonl", 4)
+    train(TrainConfig(**{**SMALL, "max_new_tokens": 6}, method="grpo", steps=1, data=str(data),
+                      prompt_column="question", answer_column="final", template="vanilla",
+                      reward_fn="cli_rewards:even_length", output_dir=str(d / "run")))
+    return d
+
+
+def test_eval_of_a_run_takes_its_template_budget_reward_and_columns(own_run, tmp_path, capsys):
+    run, test = own_run / "run", own_data(tmp_path / "test.jsonl", 2)
+    for model in (run, run / "checkpoints" / "step-000001", run / "checkpoints" / "step-000001" / "model"):
+        out = tmp_path / f"e-{len(model.parts)}"
+        assert main(["eval", "--model", str(model), "--data", str(test), "--output-dir", str(out)]) == 0
+        err = capsys.readouterr().err
+        # before #29: template chat, max_new_tokens 256, `field 'prompt': missing`
+        assert (f"eval: taken from {run}/config.yaml: template=vanilla, max_new_tokens=6, "
+                f"reward_fn=cli_rewards:even_length") in err
+        assert "prompt_column=question, answer_column=final" in err
+        st = json.loads((out / "eval.json").read_text())["settings"]
+        assert (st["template"], st["max_new_tokens"], st["reward_fn"]) == ("vanilla", 6, "cli_rewards:even_length")
+    # flags override the run's settings
+    assert main(["eval", "--model", str(run), "--data", str(test), "--template", "chat", "--max-new-tokens", "3",
+                 "--output-dir", str(tmp_path / "e-flags")]) == 0
+    st = json.loads((tmp_path / "e-flags" / "eval.json").read_text())["settings"]
+    assert (st["template"], st["max_new_tokens"]) == ("chat", 3)
+    # the Python API resolves alike
+    res = evaluate(run, data=str(test))
+    assert (res["settings"]["template"], res["settings"]["max_new_tokens"]) == ("vanilla", 6)
+
+
+# ------------------------------------------------------------------ item 4: accuracy is not reward
+
+
+def test_a_custom_reward_never_becomes_accuracy(tmp_path, capsys):
+    def always_one(completion, row):
+        return 1.0
+
+    plain = evaluate("tiny", task="chain_sum", size=4, max_new_tokens=4)
+    rewarded = evaluate("tiny", task="chain_sum", size=4, max_new_tokens=4, reward_fn=always_one)
+    # before #29: greedy_accuracy 1.0 (the reward replaced the verifier)
+    a, b = plain["sets"]["chain_sum"], rewarded["sets"]["chain_sum"]
+    assert b["greedy_accuracy"] == a["greedy_accuracy"] < 1.0
+    assert b["greedy_reward"] == 1.0 and "greedy_reward" not in a
+    # the CLI says which is which
+    assert main(["eval", "--model", "tiny", "--task", "chain_sum", "--size", "2", "--max-new-tokens", "4",
+                 "--reward-fn", "cli_rewards:even_length", "--output-dir", str(tmp_path / "e")]) == 0
+    out, err = capsys.readouterr()
+    assert "accuracy is the task verifier's; reward_fn=cli_rewards:even_length is reported apart" in err
+    assert "| mean reward (greedy) |" in out and "accuracy (the task verifier) in %" in out
+
+
+# ------------------------------------------------------------------ item 5: kill -9 loses a bounded amount
+
+
+def test_checkpoints_by_minutes_by_default(tmp_path):
+    # before #29: save_every=0 and nothing else: kill -9 before the end lost the whole run
+    assert TrainConfig().save_every_minutes == 10.0
+    assert "save_every_minutes" in Path(__file__).parents[2].joinpath("README.md").read_text()
+    out = tmp_path / "run"
+    # ~0 minutes: every step is "late", so every step is checkpointed (keep_last=5 keeps them)
+    train(TrainConfig(**SMALL, task="chain_sum", method="grpo", steps=3, save_every_minutes=1e-9, keep_last=5,
+                      reward_fn="cli_rewards:even_length", output_dir=str(out)))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000001", "step-000002", "step-000003"]
+    with pytest.raises(ConfigError, match=r"config key 'save_every_minutes': must be >= 0"):
+        TrainConfig(save_every_minutes=-1.0)
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["save_every_minutes"] == 1e-9
