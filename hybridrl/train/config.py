@@ -241,6 +241,33 @@ class TrainConfig(MethodOptions):
         _post_init(self)  # type/range checks, bf16=auto and output_dir resolved (see below)
 
 
+def _checked_init(init):
+    """``TrainConfig(num_generations=2)`` takes TRL's name, ``TrainConfig(group_sise=2)`` is a
+    ConfigError with a suggestion, as on the CLI (#29 item 7); a key given under two names with
+    two values is refused (item 9)."""
+    import functools
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        known = _field_types()
+        given: dict[str, Any] = {}
+        notes: list[str] = []
+        for k, v in kwargs.items():
+            name = k if k in known else canonical_key(k, notes)
+            if name in given and given[name] != v:
+                raise ConfigError(f"config key '{name}' is given twice with different values ({given[name]!r} "
+                                  f"and {v!r}); give it once")
+            given[name] = v
+        for line in notes:
+            print(f"hybridrl: note: {line}", file=sys.stderr)
+        init(self, *args, **given)
+
+    return __init__
+
+
+TrainConfig.__init__ = _checked_init(TrainConfig.__init__)
+
+
 # ---------------------------------------------------------------------------------------
 # parsing
 
@@ -271,6 +298,32 @@ ALIASES: dict[str, str] = {
 }
 """Spellings from TRL and verl accepted for the same quantity; the run logs and saves the
 canonical name (config.yaml never holds an alias). ``beta`` stays the KL coefficient, as in TRL."""
+
+ALIAS_NOTES: dict[str, str] = {
+    "per_device_train_batch_size": "sequences per forward/backward pass; the batch itself is prompts_per_step x "
+                                   "group_size completions",
+}
+"""Aliases whose quantity is easy to mistake: said in the note when the alias is read."""
+
+TRL_EXPLAINED: dict[str, str] = {
+    "gradient_accumulation_steps": "hybridrl accumulates by itself: the batch is prompts_per_step x group_size "
+                                   "completions, micro_batch_size the sequences per forward pass (the loss is exact)",
+    "generation_batch_size": "the completions generated per step are prompts_per_step x group_size",
+    "num_train_epochs": "hybridrl counts optimizer steps: steps=N (one pass over the data is about "
+                        "rows / prompts_per_step steps); num_iterations is something else (updates per batch)",
+    "use_vllm": "use rollout_engine=vllm (or auto: vLLM when installed)",
+    "vllm_mode": "the vLLM engine runs in this process (colocate); use rollout_engine=vllm",
+    "scale_rewards": "the std scaling of advantages is part of the method: grpo scales by the group's std, "
+                     "dr_grpo does not (method=dr_grpo, or rl_preset=dr_grpo inside a hybrid)",
+    "loss_type": "the loss is chosen by method / rl_preset (grpo, dr_grpo, dapo, gspo, cispo, ...) and its "
+                 "reduction by loss_agg_mode (token-mean, seq-mean-token-mean, ...)",
+    "warmup_ratio": "use warmup_steps=N (a step count)",
+    "reward_funcs": "use reward_fn=module:function (one function; it may return (score, info))",
+    "max_prompt_length": "prompts are kept whole, never truncated (no such limit yet); shorten long "
+                         "prompts in the data",
+}
+"""TRL ``GRPOConfig`` names with no one-to-one key here: each refused with one line that says
+what to use instead (#29 item 7)."""
 
 SAFE_RESUME_KEYS = frozenset({
     "steps", "log_every", "eval_every", "eval_size", "save_every", "save_every_minutes", "keep_last", "progress",
@@ -433,11 +486,14 @@ def canonical_key(key: str, notes: list[str] | None = None, source: str = "") ->
     known = _field_types()
     if k in known:
         return k
+    where = f"{source}: " if source else ""
     if k in ALIASES and ALIASES[k] in known:
         if notes is not None:
-            notes.append(f"'{k}' read as '{ALIASES[k]}' (same quantity; saved under that name)")
+            what = ALIAS_NOTES.get(k, "same quantity")
+            notes.append(f"'{k}' read as '{ALIASES[k]}' ({what}; saved under that name)")
         return ALIASES[k]
-    where = f"{source}: " if source else ""
+    if k in TRL_EXPLAINED:
+        raise ConfigError(f"{where}config key '{k}' (TRL) has no equivalent here: {TRL_EXPLAINED[k]}")
     raise ConfigError(f"{where}unknown config key '{k}'{_suggest(k, known)}")
 
 
@@ -449,8 +505,11 @@ def build_config(
     base: dict[str, Any] | None = None,
     notes: list[str] | None = None,
 ) -> TrainConfig:
-    """Merge defaults < ``base`` (a saved run's config) < YAML < CLI options < ``key=value``
-    overrides into a validated TrainConfig.
+    """Merge defaults < ``base`` (a saved run's config) < YAML < CLI options and ``key=value``
+    overrides into a validated TrainConfig. The command line says each key once: the same key
+    as an option and as ``key=value`` (or under two spellings) with two values is refused, and
+    so are a task and data both given there; a task (or data) on the command line replaces the
+    YAML file's data (or task), with a note.
 
     A value the user set explicitly (YAML, option or override) always wins over the fixed
     options of a method name (``method=superrl superrl_variant=theta`` runs theta). Aliases
@@ -477,18 +536,41 @@ def build_config(
             k = canonical_key(str(k), said, str(path))
             raw[k] = v
             explicit.add(k)
+    # the command line (options and key=value) must say each thing once (#29 item 9): the same key
+    # twice with two values, or --task with --data, is refused rather than resolved silently
+    said_by: dict[str, tuple[str, Any]] = {}
+
+    def once(k: str, v: Any, shown: str) -> None:
+        if k in said_by and str(said_by[k][1]) != str(v):
+            raise ConfigError(f"config key '{k}' is given twice with different values ({said_by[k][0]} and {shown}); "
+                              f"give it once")
+        said_by[k] = (shown, v)
+
     for k, v in (cli or {}).items():
         if v is not None:
+            shown = f"--{k.replace('_', '-')} {v}"
             k = canonical_key(k, said)
+            once(k, v, shown)
             raw[k] = v
             explicit.add(k)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         k, v = item.split("=", 1)
+        shown = item
         k = canonical_key(k, said)
+        once(k, v, shown)
         raw[k] = v
         explicit.add(k)
+    if said_by.get("task", (0, None))[1] is not None and said_by.get("data", (0, None))[1] is not None:
+        raise ConfigError("both a task and data are given (task trains on a built-in task, data on a file); "
+                          "give one")
+    if "data" in said_by and "task" not in said_by and raw.get("task") is not None:
+        said.append(f"data={raw['data']} replaces the config file's task={raw['task']}")
+        raw["task"] = None
+    elif "task" in said_by and "data" not in said_by and raw.get("data") is not None:
+        said.append(f"task={raw['task']} replaces the config file's data={raw['data']}")
+        raw["data"] = None
     values = {k: _coerce(k, v, types_[k]) for k, v in {**(base or {}), **raw}.items() if k in types_}
     from hybridrl.methods.registry import METHODS
 
@@ -698,7 +780,52 @@ def schedule_warnings(cfg: TrainConfig) -> list[str]:
         out.append(f"eval_every={cfg.eval_every} > steps={cfg.steps}: only the final evaluation runs.")
     if cfg.save_every > cfg.steps:
         out.append(f"save_every={cfg.save_every} > steps={cfg.steps}: only the final checkpoint is written.")
+    out += foreign_option_warnings(cfg)
     return out
+
+
+_SUPERRL = ("superrl", "superrl_theta", "superrl_per_step", "auto")
+OPTION_OWNERS: dict[str, tuple[str, ...]] = {
+    "hpt_": ("hpt", "auto"),
+    "superrl_": _SUPERRL,
+    "loss_weight_lr": _SUPERRL,
+    "sasr_": ("sasr",),
+    "ssr_cosine_": ("ssr_cosine",),
+    "static_hybrid_": ("static_hybrid",),
+    "luffy_": ("luffy",),
+    "sft_then_rl_": ("sft_then_rl",),
+    "auto_": ("auto",),
+}
+"""Key prefix -> the methods that read those options (#29 item 6). Keys of methods not listed
+here are never warned about."""
+
+
+def foreign_option_warnings(cfg: TrainConfig) -> list[str]:
+    """A method-specific option set away from its default for a method that does not read it
+    (``hpt_gamma=5`` with grpo, ``rl_preset=dapo`` with sft): said, naming its method, rather than
+    silently ignored. A warning, not an error: ``compare`` hands one set of keys to every method."""
+    out = []
+    defaults = TrainConfig.__dataclass_fields__
+    for name, f in defaults.items():
+        owners = next((m for pre, m in OPTION_OWNERS.items() if name.startswith(pre)), None)
+        if name == "rl_preset":
+            owners = tuple(m for m in _method_names() if m != "sft")
+        mine = {cfg.method, cfg.auto_sparse_method} if cfg.method == "auto" else {cfg.method}
+        if owners is None or mine & set(owners) or getattr(cfg, name) == f.default:
+            continue
+        from hybridrl.methods.registry import METHODS
+
+        if cfg.method in METHODS and name in METHODS[cfg.method].overrides:
+            continue
+        out.append(f"{name}={getattr(cfg, name)} is an option of {', '.join(owners)}; method '{cfg.method}' "
+                   f"ignores it")
+    return out
+
+
+def _method_names() -> list[str]:
+    from hybridrl.methods.registry import METHODS
+
+    return list(METHODS)
 
 
 def validate(cfg: TrainConfig, notes: list[str] | None = None) -> None:

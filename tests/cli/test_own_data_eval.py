@@ -169,3 +169,55 @@ def test_checkpoints_by_minutes_by_default(tmp_path):
         TrainConfig(save_every_minutes=-1.0)
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["save_every_minutes"] == 1e-9
+
+
+# ------------------------------------------------------------------ items 6, 7, 9: no silent choices
+
+
+def test_options_of_another_method_are_named(capsys):
+    # before #29: hpt_gamma=5 with grpo and rl_preset=dapo with sft were accepted and ignored
+    from hybridrl.train.config import build_config
+
+    build_config(None, {"method": "grpo", "task": "chain_sum"}, ["hpt_gamma=5"])  # as `hybridrl train` prints it
+    assert "hybridrl: warning: hpt_gamma=5 is an option of hpt, auto; method 'grpo' ignores it" in capsys.readouterr().err
+    notes: list[str] = []
+    build_config(None, {"method": "sft", "task": "chain_sum"}, ["rl_preset=dapo"], notes=notes)
+    assert any("rl_preset=dapo is an option of" in n and "method 'sft' ignores it" in n for n in notes)
+    notes.clear()
+    build_config(None, {"method": "hpt", "task": "chain_sum"}, ["hpt_gamma=2"], notes=notes)
+    assert not any("ignores it" in n for n in notes)
+
+
+def test_trl_names_are_mapped_or_explained_in_one_line(capsys):
+    # before #29: TrainConfig(num_generations=2) raised TypeError: unexpected keyword argument
+    assert TrainConfig(num_generations=2).group_size == 2
+    with pytest.raises(ConfigError, match=r"unknown config key 'group_sise' \(did you mean group_size\?\)"):
+        TrainConfig(group_sise=2)
+    with pytest.raises(ConfigError, match=r"config key 'lr' is given twice with different values"):
+        TrainConfig(lr=1e-5, learning_rate=1e-3)
+    for key, hint in [("gradient_accumulation_steps", "micro_batch_size"), ("use_vllm", "rollout_engine=vllm"),
+                      ("scale_rewards", "dr_grpo"), ("loss_type", "loss_agg_mode"),
+                      ("num_train_epochs", "steps=N"), ("max_prompt_length", "never truncated")]:
+        assert main(["train", "--model", "tiny", "--task", "chain_sum", f"{key}=1"]) == 2
+        [line] = error_lines(capsys.readouterr().err)
+        assert f"config key '{key}' (TRL) has no equivalent here:" in line and hint in line, line
+    from hybridrl.train.config import build_config
+
+    build_config(None, {"task": "chain_sum"}, ["per_device_train_batch_size=4"])
+    assert ("'per_device_train_batch_size' read as 'micro_batch_size' (sequences per forward/backward pass; "
+            "the batch itself is prompts_per_step x group_size completions") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "2", "steps=1"], "config key 'steps' is given twice with different values (--steps 2 and steps=1)"),
+    (["lr=1e-5", "learning_rate=1e-3"], "config key 'lr' is given twice with different values "
+                                        "(lr=1e-5 and learning_rate=1e-3)"),
+    (["--method", "grpo", "method=sft"], "config key 'method' is given twice with different values "
+                                         "(--method grpo and method=sft)"),
+    (["--data", "x.jsonl"], "both a task and data are given"),
+])
+def test_conflicting_values_are_refused(argv, message, capsys):
+    # before #29: the last one won silently (steps=1, lr=1e-3, sft; the file trained, the task recorded)
+    assert main(["train", "--model", "tiny", "--task", "chain_sum", *argv]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert message in line
