@@ -59,6 +59,8 @@ _TYPO_CUTOFF = 0.85
 """difflib ratio above which an unknown field is taken for a misspelt known one
 (``answers`` vs ``answer`` = 0.92; ``idx`` vs ``id`` = 0.8 is kept as metadata)."""
 DEMO_VERIFY_TIMEOUT_S = 5.0
+JSON_COLUMNS_KEY = b"hybridrl.json_columns"
+"""Parquet schema metadata: the columns :func:`write_rows` stored as JSON text."""
 MAX_TEXT_CHARS = 1_000_000
 """Longest accepted ``prompt`` / ``answer`` item / ``demonstration`` (≈ 250k tokens)."""
 
@@ -243,7 +245,13 @@ def _parquet_records(path: Path) -> Iterator[tuple[Any, str, int]]:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a bad file
         raise DataError(f"{path}: cannot read as parquet: {e}") from None
-    return _table_records(table.to_pylist(), path)
+    records = table.to_pylist()
+    json_columns = json.loads((table.schema.metadata or {}).get(JSON_COLUMNS_KEY, b"[]"))
+    for r in records:  # columns write_rows stored as JSON text
+        for k in json_columns:
+            if isinstance(r.get(k), str):
+                r[k] = json.loads(r[k])
+    return _table_records(records, path)
 
 
 def _pick_split(ds: Any, path: Path | str, split: str | None) -> Any:
@@ -424,8 +432,19 @@ def write_rows(rows: Iterable[Row], path: str | os.PathLike[str]) -> None:
                             f"one type: write .jsonl instead")
     try:
         table = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in records])
-    except (pa.ArrowException, ValueError) as e:
-        raise DataError(f"{path}: these rows do not fit one parquet schema ({e}); write .jsonl instead") from None
+    except (pa.ArrowException, ValueError):
+        # nested values of mixed shapes (knights_knaves' statement trees in metadata) have no
+        # arrow type: those columns are stored as JSON text, marked in the schema, and decoded
+        # again by the reader (#29 item 12: `data --help`'s own parquet example failed here)
+        nested = [k for k in names if k != "prompt" and any(isinstance(r.get(k), (dict, list)) and k not in
+                                                            ("answer",) for r in records)]
+        try:
+            table = pa.Table.from_pylist([{k: (json.dumps(r[k]) if k in nested and r.get(k) is not None else r.get(k))
+                                           for k in names} for r in records])
+        except (pa.ArrowException, ValueError) as e:
+            raise DataError(f"{path}: these rows do not fit one parquet schema ({e}); write .jsonl instead") from None
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               JSON_COLUMNS_KEY: json.dumps(nested).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

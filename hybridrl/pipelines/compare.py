@@ -174,9 +174,11 @@ def _user_keys(overrides: list[str], config: str | Path | None) -> set[str]:
 
     from hybridrl.train.config import spelled_key
 
+    from hybridrl.train.config import find_config_file
+
     keys = [o.split("=", 1)[0] for o in overrides]
-    if config is not None and Path(config).is_file():
-        data = yaml.safe_load(Path(config).read_text()) or {}
+    if config is not None:
+        data = yaml.safe_load(find_config_file(config).read_text()) or {}
         if isinstance(data, dict):
             keys += [str(k) for k in data]
     return {spelled_key(k) for k in keys}

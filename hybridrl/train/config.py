@@ -523,9 +523,7 @@ def build_config(
     raw: dict[str, Any] = {}
     explicit: set[str] = set()
     if yaml_path is not None:
-        path = Path(yaml_path)
-        if not path.exists():
-            raise ConfigError(f"config file not found: {path}")
+        path = find_config_file(yaml_path)
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
@@ -590,6 +588,32 @@ def build_config(
         for line in said:
             print(f"hybridrl: {line}" if line.startswith("warning: ") else f"hybridrl: note: {line}", file=sys.stderr)
     return cfg
+
+
+def recipe_folders() -> list[Path]:
+    """Where named recipes are looked up: ``hybridrl/recipes`` (inside the package, if present)
+    and the source checkout's ``recipes/`` next to the package (an editable install)."""
+    pkg = Path(__file__).resolve().parents[1]
+    return [p for p in (pkg / "recipes", pkg.parent / "recipes") if p.is_dir()]
+
+
+def find_config_file(name: str | Path) -> Path:
+    """``--config``: a YAML path, or a recipe by name from any folder (``superrl``,
+    ``superrl.yaml``, ``recipes/superrl.yaml``, ``study/sparse_hpt``; #29 item 14). A missing
+    file is a ConfigError that says where the recipes are and lists their names."""
+    path = Path(name)
+    if path.exists():
+        return path
+    rel = Path(*path.parts[1:]) if path.parts and path.parts[0] == "recipes" else path
+    for folder in recipe_folders():
+        for cand in (folder / rel, folder / rel.with_suffix(".yaml")):
+            if cand.is_file():
+                return cand
+    folders = recipe_folders()
+    names = sorted(p.stem for f in folders for p in f.glob("*.yaml"))
+    where = (f"; recipes are in {folders[0]} (pass --config NAME, e.g. --config superrl; names: "
+             f"{', '.join(names)})") if names else "; no recipes folder found next to the package"
+    raise ConfigError(f"config file not found: {path}{where}")
 
 
 def _suggest(key: str, known: Any) -> str:
@@ -853,6 +877,7 @@ def validate(cfg: TrainConfig, notes: list[str] | None = None) -> None:
     if cfg.loss_agg_mode is not None and cfg.loss_agg_mode not in AGG_MODES:
         raise ConfigError(f"config key 'loss_agg_mode': unknown mode '{cfg.loss_agg_mode}'; choose one of {', '.join(AGG_MODES)}")
     check_reward_fn(cfg.reward_fn)
+    check_report_to(cfg.report_to)
     # controllers check their own options: build one now, before any model loads
     from hybridrl.methods.registry import build_controller
 
@@ -866,6 +891,17 @@ def validate(cfg: TrainConfig, notes: list[str] | None = None) -> None:
     else:
         for w in warns:
             print(f"hybridrl: {w}", file=sys.stderr)
+
+
+def check_report_to(report_to: str) -> None:
+    """Each logging backend's package is importable, checked before any work (#29 item 10: a
+    missing one was a traceback after the run had started)."""
+    import importlib.util
+
+    for name in filter(None, (b.strip() for b in report_to.split(","))):
+        if name != "none" and importlib.util.find_spec(name) is None:
+            raise ConfigError(f"config key 'report_to': {name} is not installed: pip install 'hybridrl[logging]' "
+                              f"(or pip install {name}), or drop report_to={name}")
 
 
 def reward_fn_name(fn: Any) -> str | None:

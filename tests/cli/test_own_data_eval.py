@@ -221,3 +221,63 @@ def test_conflicting_values_are_refused(argv, message, capsys):
     assert main(["train", "--model", "tiny", "--task", "chain_sum", *argv]) == 2
     [line] = error_lines(capsys.readouterr().err)
     assert message in line
+
+
+# ------------------------------------------------------------------ items 10, 11, 14: checked before work
+
+
+def test_checks_come_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    # before #29: a traceback after the run had started (report_to) / after the greedy pass (temperature 0)
+    assert main(["train", "--model", "tiny", "--task", "chain_sum", "report_to=tensorboard", "--output-dir", "r"]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "config key 'report_to': tensorboard is not installed: pip install 'hybridrl[logging]'" in line
+    assert not Path("r").exists()
+    for argv, msg in [(["--temperature", "0", "--samples", "2"], "--temperature 0.0: sampled answers (--samples 2) "
+                                                                 "need a temperature > 0"),
+                      (["--samples", "-1"], "--samples -1: must be >= 0"), (["--size", "0"], "--size 0: must be >= 1")]:
+        assert main(["eval", "--model", "tiny", "--task", "chain_sum", *argv]) == 2
+        [line] = error_lines(capsys.readouterr().err)
+        assert msg in line
+    assert not Path("runs").exists()  # no eval folder either
+    # an eval folder that holds an evaluation is refused before anything is generated
+    Path("e").mkdir()
+    Path("e/eval.json").write_text("{}")
+    assert main(["eval", "--model", "tiny", "--task", "chain_sum", "--output-dir", "e"]) == 2
+    out = capsys.readouterr()
+    assert "e already holds an evaluation" in out.err and "eval tiny" not in out.err  # no progress bar: no work
+
+
+def test_data_never_replaces_a_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("train.jsonl").write_text('{"prompt": "mine", "answer": "1"}\n')
+    # before #29: silently replaced by 8 generated rows
+    assert main(["data", "--task", "chain_sum", "--size", "8", "--out", "train.jsonl"]) == 2
+    assert "--out train.jsonl already exists; use another file name or --overwrite" in capsys.readouterr().err
+    assert Path("train.jsonl").read_text() == '{"prompt": "mine", "answer": "1"}\n'
+    assert main(["data", "--task", "chain_sum", "--size", "8", "--out", "train.jsonl", "--overwrite"]) == 0
+    assert len(Path("train.jsonl").read_text().splitlines()) == 8
+
+
+def test_data_parquet_with_nested_metadata_round_trips(tmp_path):
+    # before #29: `data --help`'s own example failed: "rows do not fit one parquet schema"
+    from hybridrl.data.loading import load_rows
+    from hybridrl.data.tasks import build_task
+
+    out = tmp_path / "kk.parquet"
+    assert main(["data", "--task", "knights_knaves", "--difficulty", "2", "--split", "test", "--size", "8",
+                 "--out", str(out)]) == 0
+    rows, _ = load_rows(out, verify_demos=False)
+    assert rows == build_task("knights_knaves", size=8, seed=0, difficulty="2", split="test")
+
+
+def test_recipes_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    from hybridrl.train.config import build_config
+
+    monkeypatch.chdir(tmp_path)
+    # before #29: `--config recipes/superrl.yaml` from another folder -> "config file not found"
+    for name in ("superrl", "superrl.yaml", "recipes/superrl.yaml"):
+        assert build_config(name, {}, ["steps=2"]).method == "superrl"
+    assert main(["train", "--config", "superrl_typo"]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "config file not found: superrl_typo; recipes are in" in line and "e.g. --config superrl" in line
