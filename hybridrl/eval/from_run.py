@@ -78,7 +78,8 @@ def resolve(model: str | Path, given: dict[str, Any], log: Callable[[str], None]
             raise ConfigError(f"--model {model}: the run in {run} has no complete checkpoint to evaluate yet")
         from_run = {k: v for k, v in run_eval_options(saved or {}).items() if k not in opts}
         if from_run and log is not None:
-            shown = ", ".join(f"{k}={v}" for k, v in from_run.items())
+            shown = ", ".join(f"{'reward_timeout' if k == 'timeout_s' else k}={v}" for k, v in from_run.items()
+                              if not (k == "timeout_s" and v == DEFAULTS[k]))  # training's names
             log(f"hybridrl: eval: taken from {run}/config.yaml: {shown} (flags override)")
         opts = {**from_run, **opts}
         model = str(model_dir)
