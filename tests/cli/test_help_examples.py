@@ -47,7 +47,7 @@ def small(argv: list[str]) -> list[str]:
     if argv[0] in TRAINS and "--list-keys" not in argv:
         out += ["model=tiny"] if "--config" in argv and "--model" not in argv else []
         out += [s for s in SMALL if s.split("=")[0] + "=" not in " ".join(argv)]
-        if "--steps" not in argv:
+        if "--steps" not in argv and not any(a.startswith("steps=") for a in argv):
             out += ["superrl_k=2"] if argv[0] == "probe" else ["steps=2"]
     if argv[0] == "eval":
         out += ["--max-new-tokens", "4", "--size", "4"] if "--size" not in argv else ["--max-new-tokens", "4"]
