@@ -89,6 +89,10 @@ class TrainConfig(MethodOptions):
     # --- sampling ----------------------------------------------------------------------
     max_new_tokens: int = 256
     """Completion length limit in tokens (TRL: ``max_completion_length``)."""
+    max_prompt_length: int | None = None
+    """Longest prompt in tokens, after the template (TRL's name). Prompts are never truncated: a
+    longer training or eval prompt is refused before the first step, with their count and the
+    first one's id (#29 item 8). None = the model's context minus ``max_new_tokens``."""
     temperature: float = 1.0
     """Sampling temperature (> 0); the policy's log-probs are taken at the same temperature."""
     top_p: float = 1.0
@@ -319,8 +323,6 @@ TRL_EXPLAINED: dict[str, str] = {
                  "reduction by loss_agg_mode (token-mean, seq-mean-token-mean, ...)",
     "warmup_ratio": "use warmup_steps=N (a step count)",
     "reward_funcs": "use reward_fn=module:function (one function; it may return (score, info))",
-    "max_prompt_length": "prompts are kept whole, never truncated (no such limit yet); shorten long "
-                         "prompts in the data",
 }
 """TRL ``GRPOConfig`` names with no one-to-one key here: each refused with one line that says
 what to use instead (#29 item 7)."""
@@ -640,6 +642,8 @@ def check_values(cfg: TrainConfig) -> None:
     for key in ("steps", "prompts_per_step", "group_size", "micro_batch_size", "num_iterations", "max_new_tokens",
                 "train_size", "log_every", "keep_last", "max_nonfinite_steps"):
         _require(getattr(cfg, key) >= 1, key, "must be >= 1", getattr(cfg, key))
+    _require(cfg.max_prompt_length is None or cfg.max_prompt_length >= 1, "max_prompt_length", "must be >= 1",
+             cfg.max_prompt_length)
     for key in ("eval_size", "warmup_steps", "eval_every", "save_every", "save_every_minutes", "top_k", "min_new_tokens", "lora_r",
                 "sft_then_rl_sft_steps", "beta", "entropy_coef", "vf_coef", "weight_decay", "max_grad_norm"):
         _require(getattr(cfg, key) >= 0, key, "must be >= 0", getattr(cfg, key))

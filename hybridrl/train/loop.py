@@ -130,6 +130,34 @@ class Trainer:
         self.format_demo = lambda row: format_demonstration(row, cfg.template)
         self._prompt_cache: dict[str, list[int]] = {}
         self._demo_cache: dict[str, list[int]] = {}
+        self._check_prompt_lengths()
+
+    def _check_prompt_lengths(self) -> None:
+        """Every prompt (after the template) fits ``max_prompt_length`` (default: the model's
+        context minus ``max_new_tokens``), else the run stops before its first step (#29 item 8:
+        an 8,099-token prompt trained silently on a 4,096-token model). The longest is recorded
+        in the data summary."""
+        from hybridrl.train.config import ConfigError
+
+        cfg = self.cfg
+        limit = cfg.max_prompt_length
+        if limit is None:
+            ctx = getattr(self.dist.unwrap(self.model).config, "max_position_embeddings", None)
+            limit = ctx - cfg.max_new_tokens if isinstance(ctx, int) else None
+        rows = list(self.train_rows) + list(self.eval_rows)
+        lengths = [(r, len(self.prompt_ids(r))) for r in rows]
+        self.data_stats["prompt_tokens_max"] = max((n for _, n in lengths), default=0)
+        if limit is None:
+            return
+        long = [(r, n) for r, n in lengths if n > limit]
+        self.data_stats["prompts_over_max_prompt_length"] = len(long)
+        if long:
+            r, n = max(long, key=lambda x: x[1])
+            why = ("max_prompt_length" if cfg.max_prompt_length is not None
+                   else f"the model's context minus max_new_tokens={cfg.max_new_tokens}")
+            raise ConfigError(f"{len(long)} of {len(rows)} prompts are longer than {limit} tokens ({why}); the longest, "
+                              f"id {r.id}, has {n}. Prompts are never truncated: shorten or drop them, or lower "
+                              f"max_new_tokens")
 
     def _policy_updated(self) -> None:
         """After every optimizer step: engines that keep their own copy of the weights sync them."""

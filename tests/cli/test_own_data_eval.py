@@ -197,7 +197,7 @@ def test_trl_names_are_mapped_or_explained_in_one_line(capsys):
         TrainConfig(lr=1e-5, learning_rate=1e-3)
     for key, hint in [("gradient_accumulation_steps", "micro_batch_size"), ("use_vllm", "rollout_engine=vllm"),
                       ("scale_rewards", "dr_grpo"), ("loss_type", "loss_agg_mode"),
-                      ("num_train_epochs", "steps=N"), ("max_prompt_length", "never truncated")]:
+                      ("num_train_epochs", "steps=N")]:
         assert main(["train", "--model", "tiny", "--task", "chain_sum", f"{key}=1"]) == 2
         [line] = error_lines(capsys.readouterr().err)
         assert f"config key '{key}' (TRL) has no equivalent here:" in line and hint in line, line
@@ -281,3 +281,26 @@ def test_recipes_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
     assert main(["train", "--config", "superrl_typo"]) == 2
     [line] = error_lines(capsys.readouterr().err)
     assert "config file not found: superrl_typo; recipes are in" in line and "e.g. --config superrl" in line
+
+
+def test_prompts_longer_than_the_context_are_refused_before_training(tmp_path, capsys):
+    # before #29 (item 8): an 8,099-token prompt trained silently on a model of 4,096 positions
+    data = tmp_path / "long.jsonl"
+    rows = [{"prompt": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(3)]
+    rows.append({"prompt": "x" * 5000 + " What is 1 + 1?", "answer": "2", "id": "the-long-one"})
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = ["train", "--model", "tiny", "--data", str(data), "--steps", "1", "prompts_per_step=2", "group_size=2",
+            "max_new_tokens=4", "progress=false", "reward_fn=cli_rewards:even_length"]
+    # the tiny model has 4,096 positions: 4,096 - 4 new tokens is the default limit (one character, one token)
+    assert main([*base, "--output-dir", str(tmp_path / "a")]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert ("1 of 4 prompts are longer than 4092 tokens (the model's context minus max_new_tokens=4); the longest, "
+            "id the-long-one, has") in line
+    assert not (tmp_path / "a").exists()  # nothing trained, no run folder left
+    assert main([*base, "max_prompt_length=20", "--output-dir", str(tmp_path / "b")]) == 2
+    assert "prompts are longer than 20 tokens (max_prompt_length)" in capsys.readouterr().err
+    # under the limit: trains, and the data summary says how long the longest prompt was
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+    assert main([*base, "--output-dir", str(tmp_path / "c")]) == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["data"]["prompts_over_max_prompt_length"] == 0 and summary["data"]["prompt_tokens_max"] > 10
