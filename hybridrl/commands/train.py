@@ -23,7 +23,7 @@ def _methods_help() -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hybridrl.train.config import build_config, describe_keys
+    from hybridrl.train.config import ConfigError, build_config, describe_keys
     from hybridrl.train.loop import TrainingAborted
     from hybridrl.train.runner import resume_config, run_training
 
@@ -34,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
            "output_dir": args.output_dir, "seed": args.seed}
     if args.resume:
         if args.overwrite:
-            raise SystemExit("hybridrl train: error: --resume continues a run, --overwrite replaces one: pick one")
+            raise ConfigError("--resume continues a run, --overwrite replaces one: pick one")
         cfg = resume_config(args.resume, args.config, cli, args.overrides)
     else:
         cfg = build_config(args.config, cli, args.overrides)
@@ -46,7 +46,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     ev = summary.get("final_eval") or {}
     print(f"\nrun: {cfg.output_dir}  method={cfg.method}  steps={cfg.steps}")
     if summary.get("reward_first") is not None:
-        print(f"train reward: first step {summary['reward_first']:.3f} -> mean of last 10 {summary['reward_mean_last_10']:.3f}")
+        last = min(10, int(summary.get("steps") or 10))
+        print(f"train reward: first step {summary['reward_first']:.3f} -> mean of last {last} "
+              f"{summary['reward_mean_last_10']:.3f}")
     if ev:
         print(f"held-out greedy accuracy: {ev['greedy_accuracy']:.3f} (n={ev['n']})")
     print(f"checkpoint: {summary.get('checkpoint')}")

@@ -185,7 +185,7 @@ def _user_keys(overrides: list[str], config: str | Path | None) -> set[str]:
 
 
 def compare_overrides(overrides: list[str] | None, cli: dict[str, Any],
-                      config: str | Path | None = None) -> list[str]:
+                      config: str | Path | None = None, eval_size: int | None = None) -> list[str]:
     """Every method's ``key=value`` overrides, plus compare's defaults where the user set none
     (neither as ``key=value`` nor in the ``--config`` file): no in-loop evaluation (the final
     models are evaluated on the eval sets), a checkpoint every quarter of the run (an
@@ -194,6 +194,9 @@ def compare_overrides(overrides: list[str] | None, cli: dict[str, Any],
     keys = _user_keys(overrides, config)
     if "eval_every" not in keys and "eval_size" not in keys:
         overrides.append("eval_size=0")
+    elif "eval_size" not in keys and eval_size is not None:
+        # evaluations along the way draw as many questions as --eval-size (#29 item 15: they stayed 64)
+        overrides.append(f"eval_size={eval_size}")
     if "save_every" not in keys:
         overrides.append(f"save_every={max(1, int(cli.get('steps') or 100) // 4)}")
     if "keep_last" not in keys:
@@ -232,7 +235,7 @@ def run_compare(
     t0 = time.time()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    overrides = compare_overrides(overrides, cli, config)
+    overrides = compare_overrides(overrides, cli, config, eval_size)
     cfgs = {m: build_config(config, {**cli, "method": m, "output_dir": str(out / m)}, overrides) for m in methods}
     first = next(iter(cfgs.values()))
     sets = default_eval_sets(first, eval_size, eval_tasks, eval_data, eval_seed, eval_task_size)

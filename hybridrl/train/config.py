@@ -637,6 +637,11 @@ def check_values(cfg: TrainConfig) -> None:
     from hybridrl.methods.registry import METHODS
 
     if cfg.method not in METHODS:
+        from hybridrl.core.presets import PRESETS
+
+        if cfg.method in PRESETS:  # e.g. method: dapo (#29: the error did not name rl_preset)
+            raise ConfigError(f"config key 'method': '{cfg.method}' is an RL loss preset, not a method: use "
+                              f"method=grpo rl_preset={cfg.method} (or a hybrid with rl_preset={cfg.method})")
         raise ConfigError(f"config key 'method': unknown method '{cfg.method}'{_suggest_from(cfg.method, METHODS)}; "
                           f"choose one of {', '.join(METHODS)}")
     for key in ("steps", "prompts_per_step", "group_size", "micro_batch_size", "num_iterations", "max_new_tokens",
@@ -718,7 +723,9 @@ def check_model_name(model: str) -> None:
     if close:
         raise ConfigError(f"config key 'model': unknown model '{name}' (did you mean {names[close[0]]}?); "
                           f"models are tiny, smollm2-135m, a local HF folder or a hub id")
-    if name.startswith((".", "/", "~")) or name.endswith("/"):
+    first = Path(name).parts[0] if Path(name).parts else ""
+    if name.startswith((".", "/", "~")) or name.endswith("/") or ("/" in name and Path(first).is_dir()):
+        # runs/nope: a local path (its first folder exists here), not a hub id (#29: it talked about the Hub)
         raise ConfigError(f"config key 'model': model folder '{name}' does not exist")
 
 

@@ -38,7 +38,8 @@ def load_train_eval_rows(cfg: TrainConfig) -> tuple[list[Row], list[Row], dict[s
     if spec.needs_demos and with_demo == 0:
         raise ConfigError(
             f"method '{cfg.method}' trains on demonstrations, but no training row has a (verified) "
-            f"'demonstration' field; use a built-in task (they ship demonstrations) or add them to {cfg.data}"
+            f"'demonstration' field; if a column of {cfg.data} holds worked solutions, pass "
+            f"demonstration_column=NAME; else use a built-in task (they ship demonstrations) or add them"
         )
     if len(train) < cfg.prompts_per_step:
         raise ConfigError(

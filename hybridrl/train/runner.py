@@ -68,6 +68,9 @@ def check_output_dir(cfg: TrainConfig, overwrite: bool = False, log=_say) -> Non
     from hybridrl.train.checkpoint import latest_checkpoint
 
     out = Path(cfg.output_dir)
+    for parent in out.resolve().parents:  # #29 item 15: never nest a run inside another run's folder
+        if (parent / "config.yaml").is_file() and holds_run(parent):
+            raise ConfigError(f"--output-dir {out} is inside the run in {parent}; put the run in a folder of its own")
     if not out.exists() or not holds_run(out):
         return
     if overwrite:

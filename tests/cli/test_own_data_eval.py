@@ -304,3 +304,42 @@ def test_prompts_longer_than_the_context_are_refused_before_training(tmp_path, c
     assert main([*base, "--output-dir", str(tmp_path / "c")]) == 0
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["data"]["prompts_over_max_prompt_length"] == 0 and summary["data"]["prompt_tokens_max"] > 10
+
+
+# ------------------------------------------------------------------ item 15 and the cosmetic list
+
+
+def test_item_15_and_cosmetics(tmp_path, monkeypatch, capsys):
+    from hybridrl.data.schema import Row
+    from hybridrl.pipelines.compare import compare_overrides
+    from hybridrl.rewards.verifiers import UserReward
+
+    monkeypatch.chdir(tmp_path)
+    # compare --eval-size reaches the evaluations along the way (they stayed 64)
+    assert "eval_size=8" in compare_overrides(["eval_every=2"], {"steps": 4}, None, 8)
+    # the row a reward function gets reads like the file's columns (row.get failed)
+    row = Row("q", ["1"], id="r1", metadata={"source": "mine"})
+    assert (row.get("answer"), row.get("source"), row["id"], row.get("nope", 0)) == (["1"], "mine", "r1", 0)
+    # a reward returning True / False is 1.0 / 0.0 (it was refused)
+    res = UserReward("cli_rewards:returns_true").score("x", row)
+    assert (res.score, res.correct, res.error) == (1.0, True, None)
+    # a run is never written inside another run's folder
+    Path("runs/same").mkdir(parents=True)
+    Path("runs/same/config.yaml").write_text("method: grpo\n")
+    Path("runs/same/metrics.jsonl").write_text("")
+    assert main(["train", "--model", "tiny", "--task", "chain_sum", "--output-dir", "runs/same/checkpoints/x"]) == 2
+    assert "--output-dir runs/same/checkpoints/x is inside the run in" in capsys.readouterr().err
+    # errors that name the fix
+    assert main(["eval", "--model", "runs/nope", "--task", "chain_sum"]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "model folder 'runs/nope' does not exist" in line and "hub" not in line.lower()
+    assert main(["train", "--model", "tiny", "--task", "chain_sum", "--method", "dapo"]) == 2
+    assert "'dapo' is an RL loss preset, not a method: use method=grpo rl_preset=dapo" in capsys.readouterr().err
+    data = own_data(tmp_path / "nodemo.jsonl")
+    assert main(["train", "--model", "tiny", "--method", "luffy", "--data", str(data), "prompt_column=question",
+                 "answer_column=final", "prompts_per_step=2", "group_size=2"]) == 2
+    assert "pass demonstration_column=NAME" in capsys.readouterr().err
+    # hybridrl --version
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("hybridrl ")
