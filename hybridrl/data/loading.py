@@ -307,6 +307,31 @@ def _looks_like_hub_name(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name)) and not name.endswith((".jsonl", ".parquet"))
 
 
+def eval_split_of(path: str | os.PathLike[str]) -> str | None:
+    """``test`` for a ``save_to_disk`` datasets folder that has a ``test`` split (evaluation
+    reads the held-out part, not ``train``); None (the loader's default) otherwise."""
+    dd = Path(path) / "dataset_dict.json"
+    if dd.is_file():
+        try:
+            return "test" if "test" in json.loads(dd.read_text()).get("splits", []) else None
+        except (OSError, json.JSONDecodeError):
+            return None
+    return None
+
+
+def _csv_records(path: Path) -> Iterator[tuple[Any, str, int]]:
+    """A ``.csv`` file with a header row (as ``datasets`` reads a folder of CSV files); empty
+    cells are absent values. Places are 1-based data rows, as for parquet."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        try:
+            records = [{k: (v if v != "" else None) for k, v in r.items()} for r in csv.DictReader(f)]
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise DataError(f"{path}: cannot read as CSV: {e}") from None
+    return _table_records(records, path)
+
+
 def _records(path: Path, split: str | None = None) -> Iterator[tuple[Any, str, int]]:
     if path.is_dir():
         return _hf_records(path, split)
@@ -319,7 +344,9 @@ def _records(path: Path, split: str | None = None) -> Iterator[tuple[Any, str, i
         return _jsonl_records(path)
     if suffix == ".parquet":
         return _parquet_records(path)
-    raise DataError(f"{path}: unsupported file type '{suffix}'; expected .jsonl, .parquet or a datasets folder")
+    if suffix == ".csv":  # #29 item 15: a folder of the same CSV trained, the file was refused
+        return _csv_records(path)
+    raise DataError(f"{path}: unsupported file type '{suffix}'; expected .jsonl, .parquet, .csv or a datasets folder")
 
 
 # --------------------------------------------------------------------------- demonstrations

@@ -134,7 +134,7 @@ def load_data_sets(paths: list[str], columns: dict[str, str | None] | None = Non
     own column names (``{"prompt": "question"}``, as training's ``prompt_column=``); ``split``
     picks a split of a datasets folder (default: ``test`` when it has one, else as training).
     ``taken``: set names already in use (a name is never reused: one set would replace another)."""
-    from hybridrl.data.loading import load_rows
+    from hybridrl.data.loading import eval_split_of, load_rows
 
     sets: dict[str, list[Row]] = {}
     for p in paths:
@@ -143,19 +143,6 @@ def load_data_sets(paths: list[str], columns: dict[str, str | None] | None = Non
             name += "'"
         sets[name], _ = load_rows(p, columns=columns, split=split if split is not None else eval_split_of(p))
     return sets
-
-
-def eval_split_of(path: str | Path) -> str | None:
-    """``test`` for a datasets folder that has a ``test`` split (an eval reads the held-out
-    part, not ``train``); None (the loader's default) otherwise."""
-    p = Path(path)
-    dd = p / "dataset_dict.json"
-    if dd.is_file():
-        try:
-            return "test" if "test" in json.loads(dd.read_text()).get("splits", []) else None
-        except (OSError, json.JSONDecodeError):
-            return None
-    return None
 
 
 def evaluate_model(model_name_or_path: str, sets: dict[str, list[Row]], settings: EvalSettings, *,

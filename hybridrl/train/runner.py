@@ -246,7 +246,11 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
     if resume is None:
         check_output_dir(cfg, overwrite, log)
     log(f"hybridrl: run folder {out}")
-    if cfg.data is not None and cfg.eval_data is None:
+    from hybridrl.train.data_setup import test_split_of_data
+
+    if test_split_of_data(cfg):
+        log(f"hybridrl: note: eval set: the test split of {cfg.data} (eval_data=FILE to use another)")
+    elif cfg.data is not None and cfg.eval_data is None:
         log(f"hybridrl: note: no eval set (training from data={cfg.data}): the held-out evaluation is skipped; "
             f"pass eval_data=FILE to have one")
     from hybridrl.train.interrupt import InterruptGuard

@@ -343,3 +343,23 @@ def test_item_15_and_cosmetics(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.startswith("hybridrl ")
+
+
+def test_a_datasets_folder_with_a_test_split_is_the_eval_set(tmp_path, capsys):
+    # #29 item 15: a folder with a test split still printed "no eval set"
+    import datasets
+
+    def split(n):
+        return datasets.Dataset.from_list([{"question": f"What is {i} + 1?", "final": str(i + 1)} for i in range(n)])
+
+    datasets.DatasetDict({"train": split(4), "test": split(3)}).save_to_disk(str(tmp_path / "ds"))
+    assert main(["train", "--model", "tiny", "--data", str(tmp_path / "ds"), "--steps", "1", "prompt_column=question",
+                 "answer_column=final", "prompts_per_step=2", "group_size=2", "max_new_tokens=4", "progress=false",
+                 "reward_fn=cli_rewards:even_length", "--output-dir", str(tmp_path / "run")]) == 0
+    assert f"eval set: the test split of {tmp_path / 'ds'}" in capsys.readouterr().err
+    [ev] = [json.loads(l) for l in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
+    assert ev["n"] == 3
+    # and `eval --data FOLDER` reads its test split too
+    assert main(["eval", "--model", "tiny", "--data", str(tmp_path / "ds"), "prompt_column=question",
+                 "answer_column=final", "--max-new-tokens", "2", "--output-dir", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "eval.json").read_text())["sets"]["ds"]["n"] == 3

@@ -153,13 +153,24 @@ def test_bad_parquet_row_names_row_index(tmp_path):
 
 
 @pytest.mark.parametrize("name, message", [("missing.jsonl", "no such file or folder"),
-                                           ("data.csv", "unsupported file type '.csv'")])
+                                           ("data.txt", "unsupported file type '.txt'"),
+                                           ("data.csv", "empty file")])  # .csv is read since #29
 def test_bad_paths(tmp_path, name, message):
     path = tmp_path / name
-    if name.endswith(".csv"):
+    if name.endswith((".csv", ".txt")):
         path.write_text("a,b\n")
     with pytest.raises(DataError, match=message):
         load_rows(path)
+
+
+def test_csv_file_reads_like_a_folder_of_it(tmp_path):
+    # #29 item 15: a folder holding this CSV trained, the .csv file itself was refused
+    path = tmp_path / "math.csv"
+    path.write_text("question,final,source\nWhat is 1 + 1?,2,mine\n\"Say \"\"hi\"\", then 3?\",3,\n")
+    rows, _ = load_rows(path, columns={"prompt": "question", "answer": "final"})
+    assert [(r.prompt, r.answer, r.metadata) for r in rows] == [
+        ("What is 1 + 1?", ["2"], {"source": "mine"}), ('Say "hi", then 3?', ["3"], {"source": None})]
+    assert [r.id for r in rows] == ["math-0", "math-1"]  # row places, as for parquet
 
 
 def test_demonstrations_that_do_not_verify_are_dropped_and_counted(tmp_path):
