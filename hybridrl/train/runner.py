@@ -153,6 +153,11 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
     if unsafe:
         raise ConfigError(f"--resume {run}: these would change what the run trains: {_shown(unsafe)}; only "
                           f"{', '.join(sorted(SAFE_RESUME_KEYS))} may change on resume (start a new run for the rest)")
+    if "eval_size" in diff and (run / "eval.jsonl").is_file() and (run / "eval.jsonl").read_text().strip():
+        # #29 item 15: eval.jsonl would mix accuracies over two different question sets
+        raise ConfigError(f"--resume {run}: eval_size {diff['eval_size'][0]} -> {diff['eval_size'][1]} would mix two "
+                          f"question sets in {run}/eval.jsonl; keep eval_size={diff['eval_size'][0]} (evaluate the "
+                          f"final model on other questions with hybridrl eval)")
     done = int(load_state(last, optimizer=False).get("step", 0))
     if cfg.steps < done or (cfg.steps == done and (run / "summary.json").exists()):
         raise ConfigError(f"--resume {run}: the run already has {done} of steps={cfg.steps} steps "

@@ -363,3 +363,14 @@ def test_a_datasets_folder_with_a_test_split_is_the_eval_set(tmp_path, capsys):
     assert main(["eval", "--model", "tiny", "--data", str(tmp_path / "ds"), "prompt_column=question",
                  "answer_column=final", "--max-new-tokens", "2", "--output-dir", str(tmp_path / "e")]) == 0
     assert json.loads((tmp_path / "e" / "eval.json").read_text())["sets"]["ds"]["n"] == 3
+
+
+def test_resume_never_mixes_two_eval_sets(tmp_path, capsys):
+    # #29 item 15: a resume with another eval_size wrote n=2 and n=4 rows into one eval.jsonl
+    out = tmp_path / "run"
+    train(TrainConfig(**SMALL, task="chain_sum", method="grpo", steps=1, eval_every=1,
+                      reward_fn="cli_rewards:even_length", output_dir=str(out)))
+    with pytest.raises(ConfigError, match=r"eval_size 2 -> 4 would mix two question sets in .*eval.jsonl"):
+        train(resume=out, steps=2, eval_size=4)
+    train(resume=out, steps=2)
+    assert {json.loads(l)["n"] for l in (out / "eval.jsonl").read_text().splitlines()} == {2}
