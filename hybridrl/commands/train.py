@@ -27,8 +27,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hybridrl.train.loop import TrainingAborted
     from hybridrl.train.runner import resume_config, run_training
 
-    if args.list_keys:
-        print(describe_keys())
+    if args.list_keys is not None:
+        print(describe_keys(keys=args.list_keys or None))
         return 0
     cli = {"method": args.method, "model": args.model, "task": args.task, "data": args.data, "steps": args.steps,
            "output_dir": args.output_dir, "seed": args.seed}
@@ -77,6 +77,7 @@ def register(sub) -> None:
                         "only steps, logging, eval/save cadence and speed settings may change")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --output-dir (default: refuse, naming what differs)")
-    t.add_argument("--list-keys", action="store_true", help="list every config key with type, default and doc, then exit")
+    t.add_argument("--list-keys", nargs="*", default=None, metavar="KEY",
+                   help="list every config key with type, default and doc, then exit; with KEYs, their full docs")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     t.set_defaults(func=cmd_train)

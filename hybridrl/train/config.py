@@ -955,17 +955,37 @@ def field_docs() -> dict[str, str]:
     return docs
 
 
-def describe_keys(width: int = 100) -> str:
-    """Every config key with its type, default and one-line doc (``hybridrl train --list-keys``)."""
+def describe_keys(width: int = 120, keys: list[str] | None = None) -> str:
+    """Every config key with its type, default and first sentence (``hybridrl train --list-keys``),
+    aligned on the longest key and wrapped, never cut; with ``keys`` (TRL/verl spellings
+    accepted), their whole docs."""
+    import textwrap
+
     docs = field_docs()
     types_ = _field_types()
+    if keys:
+        out = []
+        for k in keys:
+            name = canonical_key(k)
+            f = TrainConfig.__dataclass_fields__[name]
+            head = f"{name} ({_type_name(types_[name])}, default {f.default!r})"
+            body = textwrap.fill(" ".join(docs.get(name, "").split()) or "(no doc)", width, initial_indent="  ",
+                                 subsequent_indent="  ")
+            out.append(f"{head}\n{body}")
+        return "\n\n".join(out)
+    kw = max(len(f.name) for f in fields(TrainConfig))
+    tw = max(len(_type_name(t)) for t in types_.values())
+    dw = max(len(str(f.default)) for f in fields(TrainConfig) if f.default is not dataclasses.MISSING)
+    indent = " " * (kw + tw + dw + 3)
     lines = []
     for f in fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else None
         first = " ".join(docs.get(f.name, "").split())
-        first = re.split(r"(?<=[a-z)`'])\. (?=[A-Z`])", first)[0].rstrip(".")
-        if len(first) > 90:
-            first = first[:87] + "..."
-        lines.append(f"{f.name:<30} {_type_name(types_[f.name]):<14} {str(default):<12} {first}")
+        first = re.split(r"(?<=[a-zA-Z0-9)`'])\. (?=[A-Z`])", first)[0].rstrip(".")
+        head = f"{f.name:<{kw}} {_type_name(types_[f.name]):<{tw}} {str(default):<{dw}} "
+        lines.append(textwrap.fill(first, width, initial_indent=head, subsequent_indent=indent) if first
+                     else head.rstrip())
     aliases = ", ".join(f"{a}->{c}" for a, c in ALIASES.items())
-    return "\n".join(lines) + f"\n\naliases (TRL / verl spellings): {aliases}"
+    return ("\n".join(lines) + f"\n\naliases (TRL / verl spellings): {aliases}\n"
+            f"TRL names with no one-to-one key (refused, saying what to use): {', '.join(TRL_EXPLAINED)}\n"
+            f"hybridrl train --list-keys KEY ... shows a key's whole doc")

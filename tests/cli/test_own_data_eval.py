@@ -374,3 +374,17 @@ def test_resume_never_mixes_two_eval_sets(tmp_path, capsys):
         train(resume=out, steps=2, eval_size=4)
     train(resume=out, steps=2)
     assert {json.loads(l)["n"] for l in (out / "eval.jsonl").read_text().splitlines()} == {2}
+
+
+def test_list_keys_wraps_aligns_and_explains_one_key(capsys):
+    # #29 cosmetics: docs were cut mid-sentence ("..."), long keys misaligned, a key argument ignored
+    assert main(["train", "--list-keys"]) == 0
+    out = capsys.readouterr().out
+    rows = [l for l in out.split("\n\naliases")[0].splitlines() if not l.startswith(" ")]
+    assert "code ``on_solve_num <= switch_gate``)" in out  # hpt_gamma's sentence in full (was cut at 87 chars)
+    start = rows[0].index("Switch gate")  # hpt_gamma's doc
+    # every doc starts in the same column (token_truncate, a long default, pushed its doc right)
+    assert all(l[start - 1] == " " and l[start] != " " for l in rows if len(l) > start), start
+    assert main(["train", "--list-keys", "hpt_balance", "learning_rate"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hpt_balance (str, default 'paper')") and "``official``" in out and "lr (float" in out
