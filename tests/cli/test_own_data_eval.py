@@ -388,3 +388,30 @@ def test_list_keys_wraps_aligns_and_explains_one_key(capsys):
     assert main(["train", "--list-keys", "hpt_balance", "learning_rate"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("hpt_balance (str, default 'paper')") and "``official``" in out and "lr (float" in out
+
+
+def test_figures_distinguish_identical_curves_and_use_integer_steps(tmp_path):
+    # #29 cosmetics: two identical curves showed as one line; 0.5-step ticks; raw keys as labels; pass@k a fraction
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from hybridrl.report import plots
+
+    same = [{"step": s, "reward": 0.5, "completions/mean_length": 4.0, "entropy": 1.0} for s in (1, 2, 3)]
+    runs = {"a": {"metrics": same, "eval": []}, "b": {"metrics": same, "eval": []}}
+    captured = {}
+    real_save = plots._save
+    plots._save = lambda fig, path: captured.setdefault(path.name, fig) and real_save(fig, path)
+    try:
+        plots.plot_reward(runs, tmp_path / "reward.png")
+        plots.plot_entropy_length(runs, tmp_path / "el.png")
+        plots.plot_pass_at_k({"m": {"sets": {"s": {"pass_curve": {"1": 0.25, "2": 0.5}}}}}, tmp_path / "pk.png")
+    finally:
+        plots._save = real_save
+    ax = captured["reward.png"].axes[0]
+    assert len({l.get_linestyle() for l in ax.lines if l.get_label() in ("a", "b")}) == 2
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    assert [a.get_ylabel() for a in captured["el.png"].axes] == ["entropy (nats per token)",
+                                                                 "mean completion length (tokens)"]
+    pk = captured["pk.png"].axes[0]
+    assert pk.get_ylabel() == "pass@k (%)" and list(pk.lines[0].get_ydata()) == [25.0, 50.0]
