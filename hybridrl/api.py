@@ -17,6 +17,7 @@ that look at names (method, task, model typos, the reward function) before any m
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,35 +62,55 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
 
 def evaluate(model: str | Path, *, task: str | None = None, data: str | list[str] | None = None, size: int = 64,
              difficulty: str | None = None, seed: int = 0, samples: int = 0, ks: tuple[int, ...] = (1,),
-             temperature: float = 0.6, top_p: float = 0.95, template: str = "chat", max_new_tokens: int = 256,
-             batch_size: int = 16, bf16: bool | str = "auto", reward_fn: str | None = None,
+             temperature: float = 0.6, top_p: float = 0.95, template: str | None = None,
+             max_new_tokens: int | None = None, batch_size: int = 16, bf16: bool | str = "auto",
+             reward_fn: Any = None, prompt_column: str | None = None, answer_column: str | None = None,
+             demonstration_column: str | None = None, data_split: str | None = None,
              rollout_engine: str = "hf", progress: bool = False) -> dict[str, Any]:
-    """Greedy accuracy (and avg@K / pass@k with ``samples``) of ``model`` (a name, an HF folder
-    or a run folder: its final model) on built-in ``task``(s) (``"chain_sum,knights_knaves:2"``)
-    and/or data files. Returns the ``eval.json`` structure of ``hybridrl eval``."""
-    from hybridrl.eval.evaluate import EvalSettings, evaluate_model, final_model_dir, load_data_sets, parse_task_specs
-    from hybridrl.train.config import check_model_name, native_bf16
+    """Greedy accuracy (and avg@K / pass@k with ``samples``) of ``model`` (a name, an HF folder,
+    a run folder — its final model — or a checkpoint in it) on built-in ``task``(s)
+    (``"chain_sum,knights_knaves:2"``) and/or data files. Returns the ``eval.json`` structure of
+    ``hybridrl eval``.
+
+    A run is evaluated with its own ``template``, token budget, ``reward_fn`` and column mapping
+    (``prompt_column=`` ...) unless given here. Accuracy is always the task verifier's;
+    ``reward_fn`` (``"module:function"`` or a Python callable ``fn(completion, row)``, as in
+    :func:`train`) is scored apart: ``greedy_reward`` / ``sample_reward`` per set. A verifier or
+    reward that fails on every answer raises :class:`ConfigError` (never a silent 0)."""
+    from hybridrl.commands.eval import check_sampling
+    from hybridrl.eval.evaluate import EvalSettings, evaluate_model, load_data_sets, parse_task_specs
+    from hybridrl.eval.from_run import columns_of, resolve
+    from hybridrl.train.config import check_reward_fn, native_bf16
 
     if not task and not data:
         raise ConfigError("evaluate(): give task= or data=")
+    check_sampling(samples, temperature, size)
     if samples < max(ks):
         if max(ks) > 1 or samples:
             raise ConfigError(f"evaluate(): pass@k needs k <= samples (ks={ks}, samples={samples})")
+    check_reward_fn(reward_fn)
+    if reward_fn is not None and not isinstance(reward_fn, str):  # a callable: the workers import it (#29 item 1)
+        import tempfile
+
+        from hybridrl.train.runner import importable_reward
+
+        reward_fn = importable_reward(reward_fn, Path(tempfile.mkdtemp(prefix="hybridrl-eval-reward-")))
+    given = {"template": template, "max_new_tokens": max_new_tokens, "reward_fn": reward_fn, "timeout_s": None,
+             "prompt_column": prompt_column, "answer_column": answer_column,
+             "demonstration_column": demonstration_column, "data_split": data_split}
+    m, opts, _ = resolve(model, given, log=_print)
     sets: dict[str, list] = {}
     if task:
         sets.update(parse_task_specs(task, size=size, seed=seed, difficulty=difficulty))
     if data:
-        sets.update(load_data_sets([data] if isinstance(data, (str, Path)) else list(data)))
-    m = Path(model)
-    if m.is_dir() and (m / "checkpoints").is_dir():
-        m = final_model_dir(m) or m
-    else:
-        check_model_name(str(model))
+        sets.update(load_data_sets([data] if isinstance(data, (str, Path)) else list(data),
+                                   columns=columns_of(opts), split=opts["data_split"], taken=list(sets)))
     use_bf16 = native_bf16() if str(bf16).lower() == "auto" else str(bf16).lower() in ("true", "1")
-    settings = EvalSettings(template=template, max_new_tokens=max_new_tokens, samples=samples,
+    settings = EvalSettings(template=opts["template"], max_new_tokens=opts["max_new_tokens"], samples=samples,
                             temperature=temperature, top_p=top_p, ks=tuple(ks), bf16=use_bf16,
-                            batch_size=batch_size, seed=seed, reward_fn=reward_fn, rollout_engine=rollout_engine)
-    return evaluate_model(str(m), sets, settings, progress=progress, label=str(model))
+                            batch_size=batch_size, seed=seed, reward_fn=opts["reward_fn"],
+                            timeout_s=opts["timeout_s"], rollout_engine=rollout_engine)
+    return evaluate_model(m, sets, settings, progress=progress, label=str(model))
 
 
 def compare(methods: list[str], *, output_dir: str | Path, task: str | None = None, data: str | None = None,
@@ -104,7 +125,19 @@ def compare(methods: list[str], *, output_dir: str | Path, task: str | None = No
     if len(set(methods)) != len(methods):
         raise ConfigError("compare(): a method is listed twice")
     cli = {"model": model, "task": task, "data": data, "steps": steps, "seed": seed}
-    items = [f"{k}={v}" for k, v in (overrides or {}).items()]
+    overrides = dict(overrides or {})
+    if overrides.get("reward_fn") is not None and not isinstance(overrides["reward_fn"], str):
+        # a Python callable, as train() takes (#29 item 1): importable by every run's reward workers
+        from hybridrl.train.config import check_reward_fn
+        from hybridrl.train.runner import importable_reward
+
+        check_reward_fn(overrides["reward_fn"])
+        overrides["reward_fn"] = importable_reward(overrides["reward_fn"], Path(output_dir))
+    items = [f"{k}={v}" for k, v in overrides.items()]
     return run_compare(list(methods), output_dir=output_dir, cli=cli, overrides=items, config=config,
                        **eval_options)
 
+
+def _print(msg: str) -> None:
+    """A note to the user on stderr, as the CLI's (what ``evaluate`` took from a run's config)."""
+    print(msg, file=sys.stderr)

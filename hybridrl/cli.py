@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                "--steps 2\n  hybridrl <command> --help",
     )
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (also accepted anywhere)")
+    p.add_argument("--version", action="version", version=f"hybridrl {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         try:
@@ -42,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.register(sub)
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hybridrl")
+    except PackageNotFoundError:  # a source checkout that is not installed
+        return "(not installed)"
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
 
@@ -27,6 +28,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         raise DataError(f"--size must be >= 1, got {args.size}")
     if not args.out.lower().endswith((".jsonl", ".parquet")):
         raise DataError(f"--out {args.out}: use a .jsonl or .parquet file name (the suffix picks the format)")
+    if Path(args.out).exists() and not args.overwrite:  # like runs: never replace a file silently (#29 item 11)
+        raise DataError(f"--out {args.out} already exists; use another file name or --overwrite")
     rows = build_task(args.task, size=args.size, seed=args.seed, difficulty=args.difficulty, split=args.split)
     write_rows(rows, args.out)
     with_demo = sum(1 for r in rows if r.demonstration)
@@ -50,4 +53,5 @@ def register(sub) -> None:
                    help="task level (see 'difficulty' above; default: the task's level 1)")
     d.add_argument("--split", default="train", choices=["train", "test"], help="which split to draw from")
     d.add_argument("--out", required=True, help="output file: .jsonl or .parquet (written atomically)")
+    d.add_argument("--overwrite", action="store_true", help="replace --out if it exists (else that is refused)")
     d.set_defaults(func=cmd_data)

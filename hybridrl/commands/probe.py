@@ -15,6 +15,7 @@ EXAMPLES = """examples:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     import dataclasses
+    import sys
     from pathlib import Path
 
     from hybridrl.pipelines.probe import format_result, run_probe
@@ -22,7 +23,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     cli = {"method": args.method, "model": args.model, "task": args.task, "data": args.data,
            "superrl_k": args.steps, "output_dir": args.output_dir, "seed": args.seed}
-    cfg = build_config(args.config, cli, args.overrides)
+    notes: list[str] = []
+    cfg = build_config(args.config, cli, args.overrides, notes=notes)
+    for line in notes:  # the Adaptive Switch's own keys are this command's, whatever the RL method
+        if "superrl_" in line.split("=")[0] and "ignores it" in line:
+            continue
+        print(f"hybridrl: {line}" if line.startswith("warning: ") else f"hybridrl: note: {line}", file=sys.stderr)
     if args.output_dir is None and not any(o.replace("-", "_").startswith("output_dir=") for o in args.overrides):
         # never the training run's own folder: runs/probe, or <recipe's output_dir>/probe
         out = Path(cfg.output_dir) / "probe" if args.config else Path("runs/probe")

@@ -23,18 +23,18 @@ def _methods_help() -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hybridrl.train.config import build_config, describe_keys
+    from hybridrl.train.config import ConfigError, build_config, describe_keys
     from hybridrl.train.loop import TrainingAborted
     from hybridrl.train.runner import resume_config, run_training
 
-    if args.list_keys:
-        print(describe_keys())
+    if args.list_keys is not None:
+        print(describe_keys(keys=args.list_keys or None))
         return 0
     cli = {"method": args.method, "model": args.model, "task": args.task, "data": args.data, "steps": args.steps,
            "output_dir": args.output_dir, "seed": args.seed}
     if args.resume:
         if args.overwrite:
-            raise SystemExit("hybridrl train: error: --resume continues a run, --overwrite replaces one: pick one")
+            raise ConfigError("--resume continues a run, --overwrite replaces one: pick one")
         cfg = resume_config(args.resume, args.config, cli, args.overrides)
     else:
         cfg = build_config(args.config, cli, args.overrides)
@@ -46,7 +46,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     ev = summary.get("final_eval") or {}
     print(f"\nrun: {cfg.output_dir}  method={cfg.method}  steps={cfg.steps}")
     if summary.get("reward_first") is not None:
-        print(f"train reward: first step {summary['reward_first']:.3f} -> mean of last 10 {summary['reward_mean_last_10']:.3f}")
+        last = min(10, int(summary.get("steps") or 10))
+        print(f"train reward: first step {summary['reward_first']:.3f} -> mean of last {last} "
+              f"{summary['reward_mean_last_10']:.3f}")
     if ev:
         print(f"held-out greedy accuracy: {ev['greedy_accuracy']:.3f} (n={ev['n']})")
     print(f"checkpoint: {summary.get('checkpoint')}")
@@ -75,6 +77,7 @@ def register(sub) -> None:
                         "only steps, logging, eval/save cadence and speed settings may change")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --output-dir (default: refuse, naming what differs)")
-    t.add_argument("--list-keys", action="store_true", help="list every config key with type, default and doc, then exit")
+    t.add_argument("--list-keys", nargs="*", default=None, metavar="KEY",
+                   help="list every config key with type, default and doc, then exit; with KEYs, their full docs")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     t.set_defaults(func=cmd_train)

@@ -59,6 +59,8 @@ _TYPO_CUTOFF = 0.85
 """difflib ratio above which an unknown field is taken for a misspelt known one
 (``answers`` vs ``answer`` = 0.92; ``idx`` vs ``id`` = 0.8 is kept as metadata)."""
 DEMO_VERIFY_TIMEOUT_S = 5.0
+JSON_COLUMNS_KEY = b"hybridrl.json_columns"
+"""Parquet schema metadata: the columns :func:`write_rows` stored as JSON text."""
 MAX_TEXT_CHARS = 1_000_000
 """Longest accepted ``prompt`` / ``answer`` item / ``demonstration`` (≈ 250k tokens)."""
 
@@ -155,7 +157,8 @@ def row_from_record(record: Any, where: str, default_id: str) -> Row:
     for name in ("prompt", "answer"):
         if record.get(name) is None:
             have = ", ".join(map(str, record)) or "none"
-            raise DataError(f"{where}: field '{name}': missing (the row has fields: {have})")
+            raise DataError(f"{where}: field '{name}': missing (the row has fields: {have}); if another column "
+                            f"holds it, pass {name}_column=NAME")
     difficulty = record.get("difficulty")
     if difficulty is not None and (
         isinstance(difficulty, bool) or not isinstance(difficulty, (str, int, float))
@@ -242,7 +245,13 @@ def _parquet_records(path: Path) -> Iterator[tuple[Any, str, int]]:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a bad file
         raise DataError(f"{path}: cannot read as parquet: {e}") from None
-    return _table_records(table.to_pylist(), path)
+    records = table.to_pylist()
+    json_columns = json.loads((table.schema.metadata or {}).get(JSON_COLUMNS_KEY, b"[]"))
+    for r in records:  # columns write_rows stored as JSON text
+        for k in json_columns:
+            if isinstance(r.get(k), str):
+                r[k] = json.loads(r[k])
+    return _table_records(records, path)
 
 
 def _pick_split(ds: Any, path: Path | str, split: str | None) -> Any:
@@ -298,6 +307,31 @@ def _looks_like_hub_name(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name)) and not name.endswith((".jsonl", ".parquet"))
 
 
+def eval_split_of(path: str | os.PathLike[str]) -> str | None:
+    """``test`` for a ``save_to_disk`` datasets folder that has a ``test`` split (evaluation
+    reads the held-out part, not ``train``); None (the loader's default) otherwise."""
+    dd = Path(path) / "dataset_dict.json"
+    if dd.is_file():
+        try:
+            return "test" if "test" in json.loads(dd.read_text()).get("splits", []) else None
+        except (OSError, json.JSONDecodeError):
+            return None
+    return None
+
+
+def _csv_records(path: Path) -> Iterator[tuple[Any, str, int]]:
+    """A ``.csv`` file with a header row (as ``datasets`` reads a folder of CSV files); empty
+    cells are absent values. Places are 1-based data rows, as for parquet."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        try:
+            records = [{k: (v if v != "" else None) for k, v in r.items()} for r in csv.DictReader(f)]
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise DataError(f"{path}: cannot read as CSV: {e}") from None
+    return _table_records(records, path)
+
+
 def _records(path: Path, split: str | None = None) -> Iterator[tuple[Any, str, int]]:
     if path.is_dir():
         return _hf_records(path, split)
@@ -310,7 +344,9 @@ def _records(path: Path, split: str | None = None) -> Iterator[tuple[Any, str, i
         return _jsonl_records(path)
     if suffix == ".parquet":
         return _parquet_records(path)
-    raise DataError(f"{path}: unsupported file type '{suffix}'; expected .jsonl, .parquet or a datasets folder")
+    if suffix == ".csv":  # #29 item 15: a folder of the same CSV trained, the file was refused
+        return _csv_records(path)
+    raise DataError(f"{path}: unsupported file type '{suffix}'; expected .jsonl, .parquet, .csv or a datasets folder")
 
 
 # --------------------------------------------------------------------------- demonstrations
@@ -423,8 +459,19 @@ def write_rows(rows: Iterable[Row], path: str | os.PathLike[str]) -> None:
                             f"one type: write .jsonl instead")
     try:
         table = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in records])
-    except (pa.ArrowException, ValueError) as e:
-        raise DataError(f"{path}: these rows do not fit one parquet schema ({e}); write .jsonl instead") from None
+    except (pa.ArrowException, ValueError):
+        # nested values of mixed shapes (knights_knaves' statement trees in metadata) have no
+        # arrow type: those columns are stored as JSON text, marked in the schema, and decoded
+        # again by the reader (#29 item 12: `data --help`'s own parquet example failed here)
+        nested = [k for k in names if k != "prompt" and any(isinstance(r.get(k), (dict, list)) and k not in
+                                                            ("answer",) for r in records)]
+        try:
+            table = pa.Table.from_pylist([{k: (json.dumps(r[k]) if k in nested and r.get(k) is not None else r.get(k))
+                                           for k in names} for r in records])
+        except (pa.ArrowException, ValueError) as e:
+            raise DataError(f"{path}: these rows do not fit one parquet schema ({e}); write .jsonl instead") from None
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               JSON_COLUMNS_KEY: json.dumps(nested).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

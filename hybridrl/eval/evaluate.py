@@ -5,6 +5,7 @@ Results are plain JSON-able dicts (written to ``eval.json``):
     {"model": ..., "settings": {...}, "sets": {set_name: summary}}
     summary = {"n", "greedy_correct", "greedy_accuracy", "greedy_ci95", "samples",
                "avg@K", "avg@K_ci95", "pass@k", "pass@k_ci95", "pass_curve",
+               "greedy_reward", "sample_reward" (with a reward_fn: mean reward, apart from accuracy),
                "breakdown": {"task/level": summary without rows} (only when there are several groups),
                "rows": [per-question records: id, task, difficulty, greedy_correct, sample_correct, ...]}
 """
@@ -37,6 +38,8 @@ class EvalSettings:
     seed: int = 0
     timeout_s: float = 2.0
     reward_fn: str | None = None
+    """A user reward ("module:function"), scored and reported *apart* from correctness (#29 item 4):
+    accuracy is always the task verifier's."""
     rollout_engine: str = "hf"
     """What generates the answers: ``hf``, ``vllm`` or ``auto`` (as the training key)."""
 
@@ -52,7 +55,25 @@ def evaluate_rows(model, tokenizer, rows: list[Row], *, ks: tuple[int, ...] = (1
     from hybridrl.train.heldout import score_rows
 
     per_row = score_rows(model, tokenizer, rows, **score)
+    check_scored(per_row, score.get("reward_fn"))
     return summarize(per_row, samples=score.get("samples", 0), ks=ks)
+
+
+def check_scored(per_row: list[dict[str, Any]], reward_fn: str | None = None) -> None:
+    """Refuse results that are zeros only because nothing could be scored (#29 item 1): a
+    verifier or ``reward_fn`` that failed on every answer raises :class:`ConfigError` with its
+    first error, instead of reporting accuracy or reward 0."""
+    from hybridrl.train.config import ConfigError
+
+    if not per_row:
+        return
+    for key, what in (("greedy_error", "the task verifier"), ("reward_error", f"reward_fn {reward_fn}")):
+        errs = [r[key] for r in per_row if r.get(key)]
+        if key == "reward_error" and not reward_fn:
+            continue
+        if len(errs) == len(per_row):
+            raise ConfigError(f"{what} failed on every answer (first error: {errs[0]}); nothing was scored, "
+                              f"so no accuracy is reported")
 
 
 def summarize(per_row: list[dict[str, Any]], *, samples: int = 0, ks: tuple[int, ...] = (1,),
@@ -74,6 +95,11 @@ def summarize(per_row: list[dict[str, Any]], *, samples: int = 0, ks: tuple[int,
                 out[f"pass@{k}"] = sum(vals) / max(1, n)
                 out[f"pass@{k}_ci95"] = bootstrap_ci(vals)
         out["pass_curve"] = {str(k): v for k, v in pass_at_k_curve(samples, counts).items()}
+    for key in ("greedy_reward", "sample_reward"):  # a reward_fn's mean, apart from accuracy (#29 item 4)
+        vals = [r[key] for r in per_row if key in r]
+        if vals:
+            out[key] = sum(vals) / len(vals)
+            out[f"{key}_ci95"] = bootstrap_ci(vals)
     if breakdown:
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in per_row:
@@ -102,16 +128,20 @@ def parse_task_specs(spec: str, *, size: int, seed: int, difficulty: str | None 
     return sets
 
 
-def load_data_sets(paths: list[str]) -> dict[str, list[Row]]:
-    """Data files -> {file stem (made unique): rows}."""
-    from hybridrl.data.loading import load_rows
+def load_data_sets(paths: list[str], columns: dict[str, str | None] | None = None,
+                   split: str | None = None, taken: tuple[str, ...] | list[str] = ()) -> dict[str, list[Row]]:
+    """Data files -> {file stem (made unique): rows}. ``columns`` maps our fields to the files'
+    own column names (``{"prompt": "question"}``, as training's ``prompt_column=``); ``split``
+    picks a split of a datasets folder (default: ``test`` when it has one, else as training).
+    ``taken``: set names already in use (a name is never reused: one set would replace another)."""
+    from hybridrl.data.loading import eval_split_of, load_rows
 
     sets: dict[str, list[Row]] = {}
     for p in paths:
         name = Path(p).stem if Path(p).is_file() else Path(p).name
-        while name in sets:
+        while name in sets or name in taken:
             name += "'"
-        sets[name], _ = load_rows(p)
+        sets[name], _ = load_rows(p, columns=columns, split=split if split is not None else eval_split_of(p))
     return sets
 
 

@@ -150,16 +150,18 @@ def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: li
     from hybridrl.eval.evaluate import load_data_sets, parse_task_specs
     from hybridrl.train.config import ConfigError
 
+    # the training data's column mapping reads every eval file too (#29 item 2)
+    columns = {"prompt": cfg.prompt_column, "answer": cfg.answer_column, "demonstration": cfg.demonstration_column}
     sets: dict[str, list] = {}
     if cfg.eval_data:
-        sets.update(load_data_sets([cfg.eval_data]))
+        sets.update(load_data_sets([cfg.eval_data], columns=columns, split=cfg.eval_data_split))
     elif cfg.task:
         name = cfg.task + (f":{cfg.difficulty}" if cfg.difficulty is not None else "")
         sets[name] = build_task(cfg.task, size=eval_size, seed=seed, difficulty=cfg.difficulty, split="test")
     if eval_tasks:
         sets.update(parse_task_specs(eval_tasks, size=eval_task_size or eval_size, seed=seed))
     if eval_data:
-        sets.update(load_data_sets(eval_data))
+        sets.update(load_data_sets(eval_data, columns=columns, taken=list(sets)))
     if not sets:
         raise ConfigError("no eval set: training from --data needs --eval-data FILE or --eval-task NAME "
                           "(or eval_data=FILE)")
@@ -189,16 +191,18 @@ def _user_keys(overrides: list[str], config: str | Path | None) -> set[str]:
 
     from hybridrl.train.config import spelled_key
 
+    from hybridrl.train.config import find_config_file
+
     keys = [o.split("=", 1)[0] for o in overrides]
-    if config is not None and Path(config).is_file():
-        data = yaml.safe_load(Path(config).read_text()) or {}
+    if config is not None:
+        data = yaml.safe_load(find_config_file(config).read_text()) or {}
         if isinstance(data, dict):
             keys += [str(k) for k in data]
     return {spelled_key(k) for k in keys}
 
 
 def compare_overrides(overrides: list[str] | None, cli: dict[str, Any],
-                      config: str | Path | None = None) -> list[str]:
+                      config: str | Path | None = None, eval_size: int | None = None) -> list[str]:
     """Every method's ``key=value`` overrides, plus compare's defaults where the user set none
     (neither as ``key=value`` nor in the ``--config`` file): no in-loop evaluation (the final
     models are evaluated on the eval sets), a checkpoint every quarter of the run (an
@@ -207,6 +211,9 @@ def compare_overrides(overrides: list[str] | None, cli: dict[str, Any],
     keys = _user_keys(overrides, config)
     if "eval_every" not in keys and "eval_size" not in keys:
         overrides.append("eval_size=0")
+    elif "eval_size" not in keys and eval_size is not None:
+        # evaluations along the way draw as many questions as --eval-size (#29 item 15: they stayed 64)
+        overrides.append(f"eval_size={eval_size}")
     if "save_every" not in keys:
         overrides.append(f"save_every={max(1, int(cli.get('steps') or 100) // 4)}")
     if "keep_last" not in keys:
@@ -245,7 +252,7 @@ def run_compare(
     t0 = time.time()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    overrides = compare_overrides(overrides, cli, config)
+    overrides = compare_overrides(overrides, cli, config, eval_size)
     cfgs = {m: build_config(config, {**cli, "method": m, "output_dir": str(out / m)}, overrides) for m in methods}
     first = next(iter(cfgs.values()))
     sets = default_eval_sets(first, eval_size, eval_tasks, eval_data, eval_seed, eval_task_size)

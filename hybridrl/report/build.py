@@ -16,7 +16,7 @@ from typing import Any
 from hybridrl.report import plots
 from hybridrl.report.runs import load_run
 from hybridrl.report.tables import (Table, accuracy_table, breakdown_table, exclusive_table, metric_names,
-                                    training_table)
+                                    reward_table, training_table)
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto;
@@ -77,6 +77,9 @@ def _table_sections(runs: dict[str, Any], evals: dict[str, Any], reference: str 
             b = breakdown_table(evals, s)
             if b is not None:
                 items.append(b)
+        rt = reward_table(evals)  # a reward_fn's mean, apart from accuracy (#29 item 4)
+        if rt is not None:
+            items.append(rt)
         sections.append(("Accuracy", items))
         pairs = _pairs(list(evals), reference)
         ex = [t for s in set_names if (t := exclusive_table(evals, pairs, s)) is not None]

@@ -28,6 +28,28 @@ def _plt():
     return plt
 
 
+STYLES = ("-", "--", ":", "-.")
+"""Line styles cycled per run, so identical curves stay visible on top of each other (#29)."""
+
+LABELS = {"reward": "mean reward", "completions/mean_length": "mean completion length (tokens)",
+          "entropy": "entropy (nats per token)", "kl": "KL to the reference", "sft_fraction": "SFT fraction",
+          "sasr_p": "SASR p (probability of an SFT step)", "grad_norm": "gradient norm (before clipping)",
+          "sigma_pg": "σ_pg (weight of the PG term)", "sigma_sft": "σ_sft (weight of the SFT term)"}
+"""Axis labels for metric keys (a key not listed is shown with spaces for underscores)."""
+
+
+def _label(key: str) -> str:
+    return LABELS.get(key, key.replace("_", " ").replace("/", ": "))
+
+
+def _step_axis(ax) -> None:
+    """Steps are integers: no 0.5-step ticks on short runs."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -47,14 +69,15 @@ def _lines(runs: Runs, keys: list[str], path: Path, *, title: str, ylabel: str, 
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
     for ax, (key, data) in zip(axes[0], panels):
-        for label, (xs, ys) in data.items():
+        for i, (label, (xs, ys)) in enumerate(data.items()):
+            ls = STYLES[i % len(STYLES)]
             if smooth and len(ys) > 1:
-                line, = ax.plot(xs, ys, alpha=0.3, lw=1)
-                ax.plot(xs, ema(ys, EMA_ALPHA), color=line.get_color(), lw=2, label=label)
+                line, = ax.plot(xs, ys, alpha=0.3, lw=1, ls=ls)
+                ax.plot(xs, ema(ys, EMA_ALPHA), color=line.get_color(), lw=2, ls=ls, label=label)
             else:
-                ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, lw=1.5, label=label)
-        ax.set_xlabel("step")
-        ax.set_ylabel(key if len(panels) > 1 else ylabel)
+                ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, lw=1.5, ls=ls, label=label)
+        _step_axis(ax)
+        ax.set_ylabel(_label(key) if len(panels) > 1 else ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
@@ -81,7 +104,7 @@ def plot_validation(runs: Runs, path: Path, base_accuracy: float | None = None) 
         ax.plot(xs, ema(ys, EMA_ALPHA), color=line.get_color(), lw=2, label=label)
     if base_accuracy is not None:
         ax.axhline(base_accuracy, color="grey", ls="--", lw=1, label="base (step 0)")
-    ax.set_xlabel("step")
+    _step_axis(ax)
     ax.set_ylabel("greedy accuracy")
     ax.set_title(f"validation accuracy (points) and EMA α={EMA_ALPHA} (lines)")
     ax.grid(alpha=0.3)
@@ -123,8 +146,8 @@ def plot_sigmas(runs: Runs, path: Path) -> Path | None:
             line, = ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, lw=1.5, label=label)
             if starts[label] is not None:
                 ax.axvline(starts[label], color=line.get_color(), ls=":", lw=1)
-        ax.set_xlabel("step")
-        ax.set_ylabel(key)
+        _step_axis(ax)
+        ax.set_ylabel(_label(key))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("SuperRL loss weights (dotted: the Hybrid Actor starts)")
@@ -177,8 +200,8 @@ def plot_switch_probe(runs: Runs, path: Path) -> Path | None:
         verdict = decided["switch_decision"] if decided else "still probing"
         inc = decided.get(f"{prefix}/increase_num") if decided and prefix else None
         ax.set_title(f"{label}: {verdict}" + (f" (increase_num={inc})" if inc is not None else ""))
-        ax.set_xlabel("step")
-        ax.set_ylabel("reward")
+        _step_axis(ax)
+        ax.set_ylabel("mean reward")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Adaptive Switch probe (SuperRL §3.3)")
@@ -280,10 +303,11 @@ def plot_pass_at_k(evals: dict[str, dict[str, Any]], path: Path) -> Path | None:
             curve = (e["sets"].get(s) or {}).get("pass_curve")
             if curve:
                 ks = sorted(int(k) for k in curve)
-                ax.plot(ks, [curve[str(k)] for k in ks], "o-", label=label)
+                ax.plot(ks, [100 * curve[str(k)] for k in ks], "o", ls=STYLES[len(ax.lines) % len(STYLES)],
+                        label=label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("k")
-        ax.set_ylabel("pass@k")
+        ax.set_ylabel("pass@k (%)")  # in % like the tables
         ax.set_title(s)
         ax.grid(alpha=0.3)
         if outside:

@@ -103,7 +103,23 @@ def accuracy_table(evals: dict[str, dict[str, Any]], metric: str = "greedy_accur
     n = {s: next((e["sets"][s]["n"] for e in evals.values() if s in e["sets"]), 0) for s in set_names}
     name = "greedy accuracy" if metric == "greedy_accuracy" else metric_label(metric, metric_names(evals))
     return Table(["model"] + [f"{s} (n={n[s]})" for s in set_names], rows, bold,
-                 caption=f"{name} in % with 95% bootstrap CI over questions; best per column in bold")
+                 caption=f"{name} (the task verifier) in % with 95% bootstrap CI over questions; best per column in bold")
+
+
+def reward_table(evals: dict[str, dict[str, Any]]) -> Table | None:
+    """Mean reward of a ``reward_fn`` per model and eval set, apart from accuracy (#29 item 4);
+    None when no evaluation scored one."""
+    set_names: list[str] = []
+    for e in evals.values():
+        set_names += [s for s in e["sets"] if s not in set_names]
+    if not any("greedy_reward" in e["sets"].get(s, {}) for e in evals.values() for s in set_names):
+        return None
+    fn = next((e.get("settings", {}).get("reward_fn") for e in evals.values() if e.get("settings", {}).get("reward_fn")),
+              None)
+    rows = [[label] + [fmt(e["sets"].get(s, {}).get("greedy_reward")) for s in set_names] for label, e in evals.items()]
+    return Table(["model"] + set_names, rows,
+                 caption=f"mean reward of the greedy answers under reward_fn {fn} (not accuracy: that is the task "
+                         f"verifier's, above)")
 
 
 def breakdown_table(evals: dict[str, dict[str, Any]], set_name: str, metric: str = "greedy_accuracy") -> Table | None:
@@ -185,8 +201,15 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
             v, ci = res.get(m), res.get(ci_key)
             row.append(_pct(v) + (f" [{_pct(ci[0])}, {_pct(ci[1])}]" if v is not None and ci else ""))
         rows.append(row)
+    reward_fn = (result.get("settings") or {}).get("reward_fn")
+    for key, what in (("greedy_reward", "greedy"), ("sample_reward", "sampled")):
+        if any(key in res for res in sets.values()):  # a reward_fn, kept apart from accuracy (#29 item 4)
+            rows.append([f"mean reward ({what})"] + [fmt(res.get(key)) for res in sets.values()])
+    scorer = "accuracy (the task verifier) in % with 95% bootstrap CI"
+    if reward_fn:
+        scorer += f"; mean reward of reward_fn {reward_fn} (not %), apart"
     out = [Table(["metric"] + [f"{s} (n={r['n']})" for s, r in sets.items()], rows,
-                 caption=f"{result.get('label', result.get('model'))}: accuracy in % with 95% bootstrap CI")]
+                 caption=f"{result.get('label', result.get('model'))}: {scorer}")]
     per_set = list(sets.items())
     if len(sets) > 1 and all("rows" in r for r in sets.values()):
         # every question of every set, grouped by task/difficulty (in- vs out-of-distribution levels)

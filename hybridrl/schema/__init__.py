@@ -28,4 +28,21 @@ class Row:
     id: str | None = None
     """Stable identifier (per-prompt heatmaps, exclusive solves)."""
     metadata: dict[str, Any] = field(default_factory=dict)
-    """Task-specific data a verifier needs (e.g. a reasoning-gym entry's metadata)."""
+    """Task-specific data a verifier needs (e.g. a reasoning-gym entry's metadata), and every
+    other column of a data file (``source``, ...)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field, else a column kept in ``metadata``, else ``default``: reward functions can read
+        a row as the dict of its file's columns (``row.get("answer")``, ``row.get("source")``)."""
+        if key in self.__dataclass_fields__:
+            return getattr(self, key)
+        return self.metadata.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+
+_MISSING = object()

@@ -91,6 +91,10 @@ class TrainConfig(MethodOptions):
     # --- sampling ----------------------------------------------------------------------
     max_new_tokens: int = 256
     """Completion length limit in tokens (TRL: ``max_completion_length``)."""
+    max_prompt_length: int | None = None
+    """Longest prompt in tokens, after the template (TRL's name). Prompts are never truncated: a
+    longer training or eval prompt is refused before the first step, with their count and the
+    first one's id (#29 item 8). None = the model's context minus ``max_new_tokens``."""
     temperature: float = 1.0
     """Sampling temperature (> 0); the policy's log-probs are taken at the same temperature."""
     top_p: float = 1.0
@@ -245,7 +249,11 @@ class TrainConfig(MethodOptions):
     report_to: str = "none"
     """``none``, ``tensorboard``, ``wandb`` or ``trackio`` (comma-separated)."""
     save_every: int = 0
-    """Checkpoint every N steps (0 = only at the end)."""
+    """Checkpoint every N steps (0 = by ``save_every_minutes`` only, and at the end)."""
+    save_every_minutes: float = 10.0
+    """Also checkpoint after a step that ends this many minutes after the last checkpoint (or the
+    start), so a run killed without warning (``kill -9``, a lost machine) loses at most about
+    this much work (#29 item 5); 0 = off. Ctrl-C and SIGTERM always save first."""
     keep_last: int = 2
     """Checkpoints kept (older ones are deleted after a new one is complete)."""
     keep_optimizer: str = "latest"
@@ -256,6 +264,33 @@ class TrainConfig(MethodOptions):
 
     def __post_init__(self) -> None:
         _post_init(self)  # type/range checks, bf16=auto and output_dir resolved (see below)
+
+
+def _checked_init(init):
+    """``TrainConfig(num_generations=2)`` takes TRL's name, ``TrainConfig(group_sise=2)`` is a
+    ConfigError with a suggestion, as on the CLI (#29 item 7); a key given under two names with
+    two values is refused (item 9)."""
+    import functools
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        known = _field_types()
+        given: dict[str, Any] = {}
+        notes: list[str] = []
+        for k, v in kwargs.items():
+            name = k if k in known else canonical_key(k, notes)
+            if name in given and given[name] != v:
+                raise ConfigError(f"config key '{name}' is given twice with different values ({given[name]!r} "
+                                  f"and {v!r}); give it once")
+            given[name] = v
+        for line in notes:
+            print(f"hybridrl: note: {line}", file=sys.stderr)
+        init(self, *args, **given)
+
+    return __init__
+
+
+TrainConfig.__init__ = _checked_init(TrainConfig.__init__)
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,8 +324,33 @@ ALIASES: dict[str, str] = {
 """Spellings from TRL and verl accepted for the same quantity; the run logs and saves the
 canonical name (config.yaml never holds an alias). ``beta`` stays the KL coefficient, as in TRL."""
 
+ALIAS_NOTES: dict[str, str] = {
+    "per_device_train_batch_size": "sequences per forward/backward pass; the batch itself is prompts_per_step x "
+                                   "group_size completions",
+}
+"""Aliases whose quantity is easy to mistake: said in the note when the alias is read."""
+
+TRL_EXPLAINED: dict[str, str] = {
+    "gradient_accumulation_steps": "hybridrl accumulates by itself: the batch is prompts_per_step x group_size "
+                                   "completions, micro_batch_size the sequences per forward pass (the loss is exact)",
+    "generation_batch_size": "the completions generated per step are prompts_per_step x group_size",
+    "num_train_epochs": "hybridrl counts optimizer steps: steps=N (one pass over the data is about "
+                        "rows / prompts_per_step steps); num_iterations is something else (updates per batch)",
+    "use_vllm": "use rollout_engine=vllm (or auto: vLLM when installed)",
+    "vllm_mode": "the vLLM engine runs in this process (colocate); use rollout_engine=vllm",
+    "scale_rewards": "the std scaling of advantages is part of the method: grpo scales by the group's std, "
+                     "dr_grpo does not (method=dr_grpo, or rl_preset=dr_grpo inside a hybrid)",
+    "loss_type": "the loss is chosen by method / rl_preset (grpo, dr_grpo, dapo, gspo, cispo, ...) and its "
+                 "reduction by loss_agg_mode (token-mean, seq-mean-token-mean, ...)",
+    "warmup_ratio": "use warmup_steps=N (a step count)",
+    "reward_funcs": "use reward_fn=module:function (one function; it may return (score, info))",
+}
+"""TRL ``GRPOConfig`` names with no one-to-one key here: each refused with one line that says
+what to use instead (#29 item 7)."""
+
 SAFE_RESUME_KEYS = frozenset({
-    "steps", "log_every", "eval_every", "eval_size", "save_every", "keep_last", "progress", "report_to",
+    "steps", "log_every", "eval_every", "eval_size", "save_every", "save_every_minutes", "keep_last", "progress",
+    "report_to",
     "eval_max_new_tokens", "micro_batch_size", "gradient_checkpointing", "bf16", "reward_timeout",
     "max_nonfinite_steps", "keep_optimizer",
     # #17: memory of the vLLM engine
@@ -451,11 +511,14 @@ def canonical_key(key: str, notes: list[str] | None = None, source: str = "") ->
     known = _field_types()
     if k in known:
         return k
+    where = f"{source}: " if source else ""
     if k in ALIASES and ALIASES[k] in known:
         if notes is not None:
-            notes.append(f"'{k}' read as '{ALIASES[k]}' (same quantity; saved under that name)")
+            what = ALIAS_NOTES.get(k, "same quantity")
+            notes.append(f"'{k}' read as '{ALIASES[k]}' ({what}; saved under that name)")
         return ALIASES[k]
-    where = f"{source}: " if source else ""
+    if k in TRL_EXPLAINED:
+        raise ConfigError(f"{where}config key '{k}' (TRL) has no equivalent here: {TRL_EXPLAINED[k]}")
     raise ConfigError(f"{where}unknown config key '{k}'{_suggest(k, known)}")
 
 
@@ -467,8 +530,11 @@ def build_config(
     base: dict[str, Any] | None = None,
     notes: list[str] | None = None,
 ) -> TrainConfig:
-    """Merge defaults < ``base`` (a saved run's config) < YAML < CLI options < ``key=value``
-    overrides into a validated TrainConfig.
+    """Merge defaults < ``base`` (a saved run's config) < YAML < CLI options and ``key=value``
+    overrides into a validated TrainConfig. The command line says each key once: the same key
+    as an option and as ``key=value`` (or under two spellings) with two values is refused, and
+    so are a task and data both given there; a task (or data) on the command line replaces the
+    YAML file's data (or task), with a note.
 
     A value the user set explicitly (YAML, option or override) always wins over the fixed
     options of a method name (``method=superrl superrl_variant=theta`` runs theta). Aliases
@@ -482,9 +548,7 @@ def build_config(
     raw: dict[str, Any] = {}
     explicit: set[str] = set()
     if yaml_path is not None:
-        path = Path(yaml_path)
-        if not path.exists():
-            raise ConfigError(f"config file not found: {path}")
+        path = find_config_file(yaml_path)
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
@@ -495,18 +559,41 @@ def build_config(
             k = canonical_key(str(k), said, str(path))
             raw[k] = v
             explicit.add(k)
+    # the command line (options and key=value) must say each thing once (#29 item 9): the same key
+    # twice with two values, or --task with --data, is refused rather than resolved silently
+    said_by: dict[str, tuple[str, Any]] = {}
+
+    def once(k: str, v: Any, shown: str) -> None:
+        if k in said_by and str(said_by[k][1]) != str(v):
+            raise ConfigError(f"config key '{k}' is given twice with different values ({said_by[k][0]} and {shown}); "
+                              f"give it once")
+        said_by[k] = (shown, v)
+
     for k, v in (cli or {}).items():
         if v is not None:
+            shown = f"--{k.replace('_', '-')} {v}"
             k = canonical_key(k, said)
+            once(k, v, shown)
             raw[k] = v
             explicit.add(k)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         k, v = item.split("=", 1)
+        shown = item
         k = canonical_key(k, said)
+        once(k, v, shown)
         raw[k] = v
         explicit.add(k)
+    if said_by.get("task", (0, None))[1] is not None and said_by.get("data", (0, None))[1] is not None:
+        raise ConfigError("both a task and data are given (task trains on a built-in task, data on a file); "
+                          "give one")
+    if "data" in said_by and "task" not in said_by and raw.get("task") is not None:
+        said.append(f"data={raw['data']} replaces the config file's task={raw['task']}")
+        raw["task"] = None
+    elif "task" in said_by and "data" not in said_by and raw.get("data") is not None:
+        said.append(f"task={raw['task']} replaces the config file's data={raw['data']}")
+        raw["data"] = None
     values = {k: _coerce(k, v, types_[k]) for k, v in {**(base or {}), **raw}.items() if k in types_}
     from hybridrl.methods.registry import METHODS
 
@@ -528,6 +615,32 @@ def build_config(
     return cfg
 
 
+def recipe_folders() -> list[Path]:
+    """Where named recipes are looked up: ``hybridrl/recipes`` (inside the package, if present)
+    and the source checkout's ``recipes/`` next to the package (an editable install)."""
+    pkg = Path(__file__).resolve().parents[1]
+    return [p for p in (pkg / "recipes", pkg.parent / "recipes") if p.is_dir()]
+
+
+def find_config_file(name: str | Path) -> Path:
+    """``--config``: a YAML path, or a recipe by name from any folder (``superrl``,
+    ``superrl.yaml``, ``recipes/superrl.yaml``, ``study/sparse_hpt``; #29 item 14). A missing
+    file is a ConfigError that says where the recipes are and lists their names."""
+    path = Path(name)
+    if path.exists():
+        return path
+    rel = Path(*path.parts[1:]) if path.parts and path.parts[0] == "recipes" else path
+    for folder in recipe_folders():
+        for cand in (folder / rel, folder / rel.with_suffix(".yaml")):
+            if cand.is_file():
+                return cand
+    folders = recipe_folders()
+    names = sorted(p.stem for f in folders for p in f.glob("*.yaml"))
+    where = (f"; recipes are in {folders[0]} (pass --config NAME, e.g. --config superrl; names: "
+             f"{', '.join(names)})") if names else "; no recipes folder found next to the package"
+    raise ConfigError(f"config file not found: {path}{where}")
+
+
 def _suggest(key: str, known: Any) -> str:
     import difflib
 
@@ -547,12 +660,19 @@ def check_values(cfg: TrainConfig) -> None:
     from hybridrl.methods.registry import METHODS
 
     if cfg.method not in METHODS:
+        from hybridrl.core.presets import PRESETS
+
+        if cfg.method in PRESETS:  # e.g. method: dapo (#29: the error did not name rl_preset)
+            raise ConfigError(f"config key 'method': '{cfg.method}' is an RL loss preset, not a method: use "
+                              f"method=grpo rl_preset={cfg.method} (or a hybrid with rl_preset={cfg.method})")
         raise ConfigError(f"config key 'method': unknown method '{cfg.method}'{_suggest_from(cfg.method, METHODS)}; "
                           f"choose one of {', '.join(METHODS)}")
     for key in ("steps", "prompts_per_step", "group_size", "micro_batch_size", "num_iterations", "max_new_tokens",
                 "train_size", "log_every", "keep_last", "max_nonfinite_steps"):
         _require(getattr(cfg, key) >= 1, key, "must be >= 1", getattr(cfg, key))
-    for key in ("eval_size", "warmup_steps", "eval_every", "save_every", "top_k", "min_new_tokens", "lora_r",
+    _require(cfg.max_prompt_length is None or cfg.max_prompt_length >= 1, "max_prompt_length", "must be >= 1",
+             cfg.max_prompt_length)
+    for key in ("eval_size", "warmup_steps", "eval_every", "save_every", "save_every_minutes", "top_k", "min_new_tokens", "lora_r",
                 "sft_then_rl_sft_steps", "beta", "entropy_coef", "vf_coef", "weight_decay", "max_grad_norm"):
         _require(getattr(cfg, key) >= 0, key, "must be >= 0", getattr(cfg, key))
     _require(cfg.lr > 0, "lr", "must be > 0", cfg.lr)
@@ -629,7 +749,9 @@ def check_model_name(model: str) -> None:
     if close:
         raise ConfigError(f"config key 'model': unknown model '{name}' (did you mean {names[close[0]]}?); "
                           f"models are tiny, smollm2-135m, a local HF folder or a hub id")
-    if name.startswith((".", "/", "~")) or name.endswith("/"):
+    first = Path(name).parts[0] if Path(name).parts else ""
+    if name.startswith((".", "/", "~")) or name.endswith("/") or ("/" in name and Path(first).is_dir()):
+        # runs/nope: a local path (its first folder exists here), not a hub id (#29: it talked about the Hub)
         raise ConfigError(f"config key 'model': model folder '{name}' does not exist")
 
 
@@ -719,7 +841,38 @@ def schedule_warnings(cfg: TrainConfig) -> list[str]:
         out.append(f"eval_every={cfg.eval_every} > steps={cfg.steps}: only the final evaluation runs.")
     if cfg.save_every > cfg.steps:
         out.append(f"save_every={cfg.save_every} > steps={cfg.steps}: only the final checkpoint is written.")
+    out += foreign_option_warnings(cfg)
     return out
+
+
+def foreign_option_warnings(cfg: TrainConfig) -> list[str]:
+    """A method-specific option set away from its default for a method that does not read it
+    (``hpt_gamma=5`` with grpo, ``rl_preset=dapo`` with sft): said, naming its method, rather than
+    silently ignored. A warning, not an error: ``compare`` hands one set of keys to every method."""
+    from hybridrl.methods.registry import OPTION_OWNERS  # one table: which method reads which option
+
+    out = []
+    defaults = TrainConfig.__dataclass_fields__
+    for name, f in defaults.items():
+        owners = next((m for pre, m in OPTION_OWNERS.items() if name.startswith(pre)), None)
+        if name == "rl_preset":
+            owners = tuple(m for m in _method_names() if m != "sft")
+        mine = {cfg.method, cfg.auto_sparse_method} if cfg.method == "auto" else {cfg.method}
+        if owners is None or mine & set(owners) or getattr(cfg, name) == f.default:
+            continue
+        from hybridrl.methods.registry import METHODS
+
+        if cfg.method in METHODS and name in METHODS[cfg.method].overrides:
+            continue
+        out.append(f"{name}={getattr(cfg, name)} is an option of {', '.join(owners)}; method '{cfg.method}' "
+                   f"ignores it")
+    return out
+
+
+def _method_names() -> list[str]:
+    from hybridrl.methods.registry import METHODS
+
+    return list(METHODS)
 
 
 def validate(cfg: TrainConfig, notes: list[str] | None = None) -> None:
@@ -747,6 +900,7 @@ def validate(cfg: TrainConfig, notes: list[str] | None = None) -> None:
     if cfg.loss_agg_mode is not None and cfg.loss_agg_mode not in AGG_MODES:
         raise ConfigError(f"config key 'loss_agg_mode': unknown mode '{cfg.loss_agg_mode}'; choose one of {', '.join(AGG_MODES)}")
     check_reward_fn(cfg.reward_fn)
+    check_report_to(cfg.report_to)
     # controllers check their own options: build one now, before any model loads
     from hybridrl.methods.registry import build_controller
 
@@ -760,6 +914,17 @@ def validate(cfg: TrainConfig, notes: list[str] | None = None) -> None:
     else:
         for w in warns:
             print(f"hybridrl: {w}", file=sys.stderr)
+
+
+def check_report_to(report_to: str) -> None:
+    """Each logging backend's package is importable, checked before any work (#29 item 10: a
+    missing one was a traceback after the run had started)."""
+    import importlib.util
+
+    for name in filter(None, (b.strip() for b in report_to.split(","))):
+        if name != "none" and importlib.util.find_spec(name) is None:
+            raise ConfigError(f"config key 'report_to': {name} is not installed: pip install 'hybridrl[logging]' "
+                              f"(or pip install {name}), or drop report_to={name}")
 
 
 def reward_fn_name(fn: Any) -> str | None:
@@ -809,17 +974,37 @@ def field_docs() -> dict[str, str]:
     return docs
 
 
-def describe_keys(width: int = 100) -> str:
-    """Every config key with its type, default and one-line doc (``hybridrl train --list-keys``)."""
+def describe_keys(width: int = 120, keys: list[str] | None = None) -> str:
+    """Every config key with its type, default and first sentence (``hybridrl train --list-keys``),
+    aligned on the longest key and wrapped, never cut; with ``keys`` (TRL/verl spellings
+    accepted), their whole docs."""
+    import textwrap
+
     docs = field_docs()
     types_ = _field_types()
+    if keys:
+        out = []
+        for k in keys:
+            name = canonical_key(k)
+            f = TrainConfig.__dataclass_fields__[name]
+            head = f"{name} ({_type_name(types_[name])}, default {f.default!r})"
+            body = textwrap.fill(" ".join(docs.get(name, "").split()) or "(no doc)", width, initial_indent="  ",
+                                 subsequent_indent="  ")
+            out.append(f"{head}\n{body}")
+        return "\n\n".join(out)
+    kw = max(len(f.name) for f in fields(TrainConfig))
+    tw = max(len(_type_name(t)) for t in types_.values())
+    dw = max(len(str(f.default)) for f in fields(TrainConfig) if f.default is not dataclasses.MISSING)
+    indent = " " * (kw + tw + dw + 3)
     lines = []
     for f in fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else None
         first = " ".join(docs.get(f.name, "").split())
-        first = re.split(r"(?<=[a-z)`'])\. (?=[A-Z`])", first)[0].rstrip(".")
-        if len(first) > 90:
-            first = first[:87] + "..."
-        lines.append(f"{f.name:<30} {_type_name(types_[f.name]):<14} {str(default):<12} {first}")
+        first = re.split(r"(?<=[a-zA-Z0-9)`'])\. (?=[A-Z`])", first)[0].rstrip(".")
+        head = f"{f.name:<{kw}} {_type_name(types_[f.name]):<{tw}} {str(default):<{dw}} "
+        lines.append(textwrap.fill(first, width, initial_indent=head, subsequent_indent=indent) if first
+                     else head.rstrip())
     aliases = ", ".join(f"{a}->{c}" for a, c in ALIASES.items())
-    return "\n".join(lines) + f"\n\naliases (TRL / verl spellings): {aliases}"
+    return ("\n".join(lines) + f"\n\naliases (TRL / verl spellings): {aliases}\n"
+            f"TRL names with no one-to-one key (refused, saying what to use): {', '.join(TRL_EXPLAINED)}\n"
+            f"hybridrl train --list-keys KEY ... shows a key's whole doc")

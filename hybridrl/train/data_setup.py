@@ -8,6 +8,15 @@ from hybridrl.schema import Row
 from hybridrl.train.config import ConfigError, TrainConfig
 
 
+def test_split_of_data(cfg: TrainConfig) -> bool:
+    """True when ``data`` is a datasets folder with a ``test`` split, training reads another
+    split and no ``eval_data`` is given: the test split is then the held-out set."""
+    from hybridrl.data.loading import eval_split_of
+
+    return (cfg.data is not None and cfg.eval_data is None and cfg.data_split != "test"
+            and eval_split_of(cfg.data) == "test")
+
+
 def load_train_eval_rows(cfg: TrainConfig) -> tuple[list[Row], list[Row], dict[str, Any]]:
     """(train rows, eval rows, data stats). Fails with a clear message on bad data or on a
     method that needs demonstrations when the data has none."""
@@ -26,6 +35,9 @@ def load_train_eval_rows(cfg: TrainConfig) -> tuple[list[Row], list[Row], dict[s
     if cfg.eval_data is not None:
         evals, s = load_rows(cfg.eval_data, columns=columns, split=cfg.eval_data_split)
         stats["eval"] = {k: v for k, v in s.items() if k != "rows"}
+    elif test_split_of_data(cfg):  # a datasets folder with a test split: that is the eval set (#29 item 15)
+        evals, s = load_rows(cfg.data, columns=columns, split="test")
+        stats["eval"] = {k: v for k, v in s.items() if k != "rows"}
     elif cfg.task is not None:
         evals = build_task(cfg.task, size=cfg.eval_size, seed=cfg.seed, difficulty=cfg.difficulty, split="test")
     else:
@@ -38,7 +50,8 @@ def load_train_eval_rows(cfg: TrainConfig) -> tuple[list[Row], list[Row], dict[s
     if spec.needs_demos and with_demo == 0:
         raise ConfigError(
             f"method '{cfg.method}' trains on demonstrations, but no training row has a (verified) "
-            f"'demonstration' field; use a built-in task (they ship demonstrations) or add them to {cfg.data}"
+            f"'demonstration' field; if a column of {cfg.data} holds worked solutions, pass "
+            f"demonstration_column=NAME; else use a built-in task (they ship demonstrations) or add them"
         )
     if len(train) < cfg.prompts_per_step:
         raise ConfigError(

@@ -148,6 +148,34 @@ class Trainer:
         self.format_demo = lambda row: format_demonstration(row, cfg.template)
         self._prompt_cache: dict[str, list[int]] = {}
         self._demo_cache: dict[str, list[int]] = {}
+        self._check_prompt_lengths()
+
+    def _check_prompt_lengths(self) -> None:
+        """Every prompt (after the template) fits ``max_prompt_length`` (default: the model's
+        context minus ``max_new_tokens``), else the run stops before its first step (#29 item 8:
+        an 8,099-token prompt trained silently on a 4,096-token model). The longest is recorded
+        in the data summary."""
+        from hybridrl.train.config import ConfigError
+
+        cfg = self.cfg
+        limit = cfg.max_prompt_length
+        if limit is None:
+            ctx = getattr(self.dist.unwrap(self.model).config, "max_position_embeddings", None)
+            limit = ctx - cfg.max_new_tokens if isinstance(ctx, int) else None
+        rows = list(self.train_rows) + list(self.eval_rows)
+        lengths = [(r, len(self.prompt_ids(r))) for r in rows]
+        self.data_stats["prompt_tokens_max"] = max((n for _, n in lengths), default=0)
+        if limit is None:
+            return
+        long = [(r, n) for r, n in lengths if n > limit]
+        self.data_stats["prompts_over_max_prompt_length"] = len(long)
+        if long:
+            r, n = max(long, key=lambda x: x[1])
+            why = ("max_prompt_length" if cfg.max_prompt_length is not None
+                   else f"the model's context minus max_new_tokens={cfg.max_new_tokens}")
+            raise ConfigError(f"{len(long)} of {len(rows)} prompts are longer than {limit} tokens ({why}); the longest, "
+                              f"id {r.id}, has {n}. Prompts are never truncated: shorten or drop them, or lower "
+                              f"max_new_tokens")
 
     def _policy_updated(self) -> None:
         """After every optimizer step: engines that keep their own copy of the weights sync them."""
@@ -338,6 +366,7 @@ class Trainer:
         bar = Progress(self.total_steps, self.start_step, cfg.progress and main, cfg.log_every)
         intr = interrupt.active()  # installed by train.runner before the model loaded (or a no-op)
         last_saved = None
+        last_save_time = time.monotonic()
         try:
             for step in range(self.start_step, self.total_steps):
                 self._group_acc = None
@@ -364,10 +393,16 @@ class Trainer:
                 bar.update(record)
                 if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < self.total_steps:
                     self.evaluate(step + 1)
-                if cfg.save_every and (step + 1) % cfg.save_every == 0:
+                due = bool(cfg.save_every and (step + 1) % cfg.save_every == 0)
+                if not due and cfg.save_every_minutes and step + 1 < self.total_steps:
+                    # by time (#29 item 5): bounds what kill -9 loses; every rank takes the same decision
+                    late = time.monotonic() - last_save_time >= 60 * cfg.save_every_minutes
+                    due = bool(self.dist.agree(int(late)))
+                if due:
                     last_saved = self.save(step + 1)
+                    last_save_time = time.monotonic()
                 if intr.requested and step + 1 < self.total_steps:  # SIGINT/SIGTERM: save this step, stop
-                    if not (cfg.save_every and (step + 1) % cfg.save_every == 0):
+                    if not due:
                         last_saved = self.save(step + 1)
                     raise interrupt.RunInterrupted(intr.requested, step + 1, last_saved, self.run_dir)
         finally:
@@ -396,8 +431,12 @@ class Trainer:
                                  progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn,
                                  # a vLLM engine answers too (synced to the current weights first)
                                  generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
-        c, n = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row))])
+        # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward (#29 item 4)
+        c, n, rew = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
+                                   float(sum(r.get("greedy_reward", 0.0) for r in per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}
+        if self.cfg.reward_fn:
+            out["greedy_reward"] = rew / max(1.0, n)
         if self.dist.main:
             with open(self.run_dir / "eval.jsonl", "a") as f:
                 f.write(json.dumps(out) + "\n")

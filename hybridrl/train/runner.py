@@ -68,6 +68,9 @@ def check_output_dir(cfg: TrainConfig, overwrite: bool = False, log=_say) -> Non
     from hybridrl.train.checkpoint import latest_checkpoint
 
     out = Path(cfg.output_dir)
+    for parent in out.resolve().parents:  # #29 item 15: never nest a run inside another run's folder
+        if (parent / "config.yaml").is_file() and holds_run(parent):
+            raise ConfigError(f"--output-dir {out} is inside the run in {parent}; put the run in a folder of its own")
     if not out.exists() or not holds_run(out):
         return
     if overwrite:
@@ -153,6 +156,11 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
     if unsafe:
         raise ConfigError(f"--resume {run}: these would change what the run trains: {_shown(unsafe)}; only "
                           f"{', '.join(sorted(SAFE_RESUME_KEYS))} may change on resume (start a new run for the rest)")
+    if "eval_size" in diff and (run / "eval.jsonl").is_file() and (run / "eval.jsonl").read_text().strip():
+        # #29 item 15: eval.jsonl would mix accuracies over two different question sets
+        raise ConfigError(f"--resume {run}: eval_size {diff['eval_size'][0]} -> {diff['eval_size'][1]} would mix two "
+                          f"question sets in {run}/eval.jsonl; keep eval_size={diff['eval_size'][0]} (evaluate the "
+                          f"final model on other questions with hybridrl eval)")
     done = int(load_state(last, optimizer=False).get("step", 0))
     if cfg.steps < done or (cfg.steps == done and (run / "summary.json").exists()):
         raise ConfigError(f"--resume {run}: the run already has {done} of steps={cfg.steps} steps "
@@ -167,15 +175,24 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
 
 def make_reward_importable(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
     """A Python callable as ``reward_fn`` becomes a ``module:function`` string the reward
-    worker processes can import: its own module path when it lives in an importable module,
-    else (a notebook or ``__main__`` function) a small ``<run>/reward_fn.py`` that holds it
-    serialised by value with ``dill``. config.yaml records that string."""
+    worker processes can import (:func:`importable_reward`); config.yaml records that string."""
     import dataclasses
-    import importlib
 
     fn = cfg.reward_fn
     if fn is None or isinstance(fn, str):
         return cfg
+    return dataclasses.replace(cfg, reward_fn=importable_reward(fn, run_dir))
+
+
+def importable_reward(fn: Any, folder: Path) -> str:
+    """``module:function`` for a reward callable: its own module path when it lives in an
+    importable module, else (a notebook or ``__main__`` function, a closure) a small
+    ``<folder>/reward_fn.py`` that holds it serialised by value with ``dill``. Used by
+    training, :func:`hybridrl.evaluate` and :func:`hybridrl.compare` alike (#29 item 1)."""
+    import importlib
+
+    if isinstance(fn, str):
+        return fn
     mod, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if mod and mod != "__main__" and "<" not in qual:
         try:
@@ -183,7 +200,7 @@ def make_reward_importable(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
             for part in qual.split("."):
                 obj = getattr(obj, part)
             if obj is fn:
-                return dataclasses.replace(cfg, reward_fn=f"{mod}:{qual}")
+                return f"{mod}:{qual}"
         except (ImportError, AttributeError):
             pass
     try:
@@ -197,11 +214,12 @@ def make_reward_importable(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
         raise ConfigError(f"reward_fn {reward_fn_name(fn)} cannot be sent to the reward workers ({e}); put it in "
                           f"a module and pass 'module:function'") from None
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in qual) or "reward_fn"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "reward_fn.py"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "reward_fn.py"
     path.write_text(f'"""{reward_fn_name(fn)}, passed as a Python callable, serialised by value (dill)."""\n'
                     f"import dill\n\n{name} = dill.loads(bytes.fromhex({blob.hex()!r}))\n")
-    return dataclasses.replace(cfg, reward_fn=f"{path.resolve()}:{name}")
+    return f"{path.resolve()}:{name}"
 
 
 def _remove_if_empty_run(out: Path) -> None:
@@ -236,7 +254,11 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
     if resume is None:
         check_output_dir(cfg, overwrite, log)
     log(f"hybridrl: run folder {out}")
-    if cfg.data is not None and cfg.eval_data is None:
+    from hybridrl.train.data_setup import test_split_of_data
+
+    if test_split_of_data(cfg):
+        log(f"hybridrl: note: eval set: the test split of {cfg.data} (eval_data=FILE to use another)")
+    elif cfg.data is not None and cfg.eval_data is None:
         log(f"hybridrl: note: no eval set (training from data={cfg.data}): the held-out evaluation is skipped; "
             f"pass eval_data=FILE to have one")
     from hybridrl.train.interrupt import InterruptGuard

@@ -63,6 +63,10 @@ def setup_model(cfg: TrainConfig, device: torch.device) -> ModelParts:
     """Load the policy (and its frozen KL reference), then LoRA and gradient checkpointing."""
     from hybridrl.models.loading import load_model_and_tokenizer
 
+    if not cfg.progress:  # progress=false: no transformers bars either (loading / writing shards; #29)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     model, tok = load_model_and_tokenizer(cfg.model, seed=cfg.seed)
     model.to(device)
     ref_model = None

@@ -12,3 +12,7 @@ def one_arg(completion):  # wrong signature: no row
 
 def always_raises(completion: str, row) -> float:
     raise RuntimeError("reward bug")
+
+
+def returns_true(completion: str, row) -> bool:
+    return True

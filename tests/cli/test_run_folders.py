@@ -75,7 +75,8 @@ def test_failed_run_leaves_no_folder_and_data_without_eval_set_says_so(tmp_path,
     assert main(["train", "--method", "grpo", "--steps", "1", "--data", str(bad), "--output-dir", str(out), *args]) == 2
     err = capsys.readouterr().err
     assert f"no eval set (training from data={bad})" in err  # before #14: the final eval was skipped silently
-    assert error_lines(err) == [f"hybridrl: error: {bad}:2: field 'answer': missing (the row has fields: prompt)"]
+    assert error_lines(err) == [f"hybridrl: error: {bad}:2: field 'answer': missing (the row has fields: prompt); "
+                                f"if another column holds it, pass answer_column=NAME"]
     assert not out.exists()  # before #14: an empty folder was left behind
     # a model that cannot be loaded (a hub id, offline): neither the run folder nor runs/ stays
     monkeypatch.chdir(tmp_path)

@@ -74,13 +74,15 @@ BAD_JSONL = [
     # (file content, expected message after "<path>")
     ('{"prompt": "q", "answer": "1"}\n{"prompt": "q", "answer": {"a": 1}}\n',
      ":2: field 'answer': expected a string or a list of strings, got dict"),
-    ('{"answer": "1", "question": "q"}\n', ":1: field 'prompt': missing (the row has fields: answer, question)"),
+    ('{"answer": "1", "question": "q"}\n', ":1: field 'prompt': missing (the row has fields: answer, question); "
+     "if another column holds it, pass prompt_column=NAME"),
     ('{"prompt": "  ", "answer": "1"}\n', ":1: field 'prompt': empty string"),
     ('{"prompt": [], "answer": "1"}\n', ":1: field 'prompt': empty list of messages"),
     ('{"prompt": [{"role": "user"}], "answer": "1"}\n',
      ":1: field 'prompt': message 0: 'content' must be a string, got null"),
     ('{"prompt": 3, "answer": "1"}\n', ":1: field 'prompt': expected a string or a list of messages, got int"),
-    ('{"prompt": "q"}\n', ":1: field 'answer': missing (the row has fields: prompt)"),
+    ('{"prompt": "q"}\n', ":1: field 'answer': missing (the row has fields: prompt); "
+     "if another column holds it, pass answer_column=NAME"),
     ('{"prompt": "q", "answer": []}\n', ":1: field 'answer': empty list"),
     ('{"prompt": "q", "answer": ""}\n', ":1: field 'answer': empty string"),
     ('{"prompt": "q", "answer": true}\n', ":1: field 'answer': expected a string or a list of strings, got bool"),
@@ -146,17 +148,29 @@ def test_bad_parquet_row_names_row_index(tmp_path):
     with pytest.raises(DataError) as err:
         load_rows(path)
     # the second row is "row 2", counted from 1 like JSONL lines (it said "row 1" before #14)
-    assert str(err.value) == f"{path}: row 2: field 'answer': missing (the row has fields: prompt, answer)"
+    assert str(err.value) == (f"{path}: row 2: field 'answer': missing (the row has fields: prompt, answer); "
+                              f"if another column holds it, pass answer_column=NAME")
 
 
 @pytest.mark.parametrize("name, message", [("missing.jsonl", "no such file or folder"),
-                                           ("data.csv", "unsupported file type '.csv'")])
+                                           ("data.txt", "unsupported file type '.txt'"),
+                                           ("data.csv", "empty file")])  # .csv is read since #29
 def test_bad_paths(tmp_path, name, message):
     path = tmp_path / name
-    if name.endswith(".csv"):
+    if name.endswith((".csv", ".txt")):
         path.write_text("a,b\n")
     with pytest.raises(DataError, match=message):
         load_rows(path)
+
+
+def test_csv_file_reads_like_a_folder_of_it(tmp_path):
+    # #29 item 15: a folder holding this CSV trained, the .csv file itself was refused
+    path = tmp_path / "math.csv"
+    path.write_text("question,final,source\nWhat is 1 + 1?,2,mine\n\"Say \"\"hi\"\", then 3?\",3,\n")
+    rows, _ = load_rows(path, columns={"prompt": "question", "answer": "final"})
+    assert [(r.prompt, r.answer, r.metadata) for r in rows] == [
+        ("What is 1 + 1?", ["2"], {"source": "mine"}), ('Say "hi", then 3?', ["3"], {"source": None})]
+    assert [r.id for r in rows] == ["math-0", "math-1"]  # row places, as for parquet
 
 
 def test_demonstrations_that_do_not_verify_are_dropped_and_counted(tmp_path):
