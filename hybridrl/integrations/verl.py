@@ -192,20 +192,23 @@ def hybrid_batch_fields(update: Any, order: list[tuple[int, int]], max_len: int)
         max_len: the generation budget (Dr. GRPO's constant).
     Returns:
         (B,) tensors: ``hybridrl_term`` (long), ``hybridrl_seq_weight``, ``hybridrl_advantage``,
+        ``hybridrl_seq_count`` (what the row adds to its term's sequence count),
         ``hybridrl_norm_tokens`` / ``hybridrl_norm_seqs`` (the term's global counts, filled in by
         :func:`fill_norm_counts` once the response masks are known), plus ``hybridrl_max_len``.
     """
     b = len(order)
     term = torch.tensor([t for t, _ in order], dtype=torch.long)
-    weight, adv = torch.ones(b), torch.zeros(b)
+    weight, adv, count = torch.ones(b), torch.zeros(b), torch.ones(b)
     for r, (t, k) in enumerate(order):
         lt = update.terms[t]
         if lt.seq_weights is not None:
             weight[r] = float(lt.seq_weights[k])
         if lt.advantages is not None:
             adv[r] = float(lt.advantages[k])
+        if lt.seq_counts is not None:  # HPT's one vote per question: a question's sequences count 1 together
+            count[r] = float(lt.seq_counts[k])
     return {"hybridrl_term": term, "hybridrl_seq_weight": weight, "hybridrl_advantage": adv,
-            "hybridrl_max_len": torch.full((b,), float(max_len))}
+            "hybridrl_seq_count": count, "hybridrl_max_len": torch.full((b,), float(max_len))}
 
 
 def fill_norm_counts(fields: dict[str, Tensor], response_mask: Tensor, norm_groups: list[str | None]) -> None:
@@ -213,7 +216,8 @@ def fill_norm_counts(fields: dict[str, Tensor], response_mask: Tensor, norm_grou
     ``norm_group`` together, as ``train.optimize.build_term_states``), repeated on every row."""
     term = fields["hybridrl_term"]
     tokens_per_row = response_mask.float().sum(-1)
-    nonempty = (tokens_per_row > 0).float()
+    # what each non-empty row adds to num_seqs: 1, or its term's seq_counts (``LossTerm.seq_counts``)
+    nonempty = (tokens_per_row > 0).float() * fields.get("hybridrl_seq_count", torch.ones(len(term)))
     keys = [g if g is not None else f"#term{i}" for i, g in enumerate(norm_groups)]
     tok, seq = torch.zeros(len(term)), torch.zeros(len(term))
     for key in dict.fromkeys(keys):

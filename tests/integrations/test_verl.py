@@ -140,7 +140,8 @@ def test_advantage_estimators_match_verl():
     assert ours[:, 0].tolist() == [1, -1, 1, 1, -1, -1, -1, 1]  # ±1 at threshold 0.5 (0.5 -> -1)
 
 
-def test_hybrid_loss_fn_on_an_hpt_plan():
+@pytest.mark.parametrize("balance", ["question", "term_mean"])
+def test_hybrid_loss_fn_on_an_hpt_plan(balance):
     """HPT's plan for 2 prompts x 4 rollouts (prompt 0 all wrong -> SFT on its demonstration,
     prompt 1 mixed -> Dr. GRPO) as one verl batch of 4 rollouts + 1 demonstration."""
     from hybridrl.schema import Row
@@ -149,7 +150,7 @@ def test_hybrid_loss_fn_on_an_hpt_plan():
     from hybridrl.rollout.types import RolloutBatch
     from hybridrl.train.config import TrainConfig
 
-    cfg = TrainConfig(method="hpt", group_size=4, prompts_per_step=2, output_dir="unused")
+    cfg = TrainConfig(method="hpt", group_size=4, prompts_per_step=2, output_dir="unused", hpt_balance=balance)
     ctrl = HPTController(cfg)
     rows = [Row(prompt="q0", answer=["1"], demonstration="d0"), Row(prompt="q1", answer=["2"], demonstration="d1")]
     rewards = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
@@ -174,7 +175,10 @@ def test_hybrid_loss_fn_on_an_hpt_plan():
     a = torch.tensor([0.25, -0.75, 0.25, 0.25], dtype=new.dtype)[:, None]
     ratio = torch.exp(new[:4] - old[:4])
     pg = torch.maximum(-a * ratio, -a * ratio.clamp(0.8, 1.2))
-    expected = (pg * mask[:4]).sum() / max_len / 4 + (-new[4] * mask[4]).sum() / mask[4].sum()
+    if balance == "term_mean":
+        expected = (pg * mask[:4]).sum() / max_len / 4 + (-new[4] * mask[4]).sum() / mask[4].sum()
+    else:  # one vote per question: (1/2)[Dr. GRPO of prompt 1 (Σ/max_len/4) + Σ NLL of τ*_0 / max_len]
+        expected = ((pg * mask[:4]).sum() / max_len / 4 + (-new[4] * mask[4]).sum() / max_len) / 2
     g_exp, = torch.autograd.grad(expected, new)
     assert abs(float(loss) - float(expected)) <= TOL and float((g - g_exp).abs().max()) <= TOL
 
