@@ -27,8 +27,10 @@ ood() { case $1 in sparse|dense) echo "basic_arithmetic:1" ;; mixed) echo "chain
 eval_flags() { echo --eval-size 200 --eval-seed 1234 --eval-task "$(ood "$1")" --eval-task-size 100 --eval-batch-size 64; }
 task_of() { grep -E '^(task|difficulty):' "recipes/study/v2/$1.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:; }
 
-# SETTING:SEED:NAME; NAME is the method, or hpt_official (method hpt, hpt_balance=official)
+# SETTING:SEED:NAME; NAME is the method, or hpt_official (method hpt, hpt_balance=official).
+# QUEUE="..." replaces the list, e.g. the new hybrids of issue #26 (scripts/study_v2_new.sh).
 queue() {
+  if [ -n "${QUEUE:-}" ]; then printf '%s\n' $QUEUE; return; fi
   for seed in 0 1 2; do
     echo "mixed:$seed:hpt"; echo "sparse:$seed:hpt"; echo "mixed:$seed:sasr"; echo "sparse:$seed:sasr"
     echo "mixed:$seed:hpt_official"; echo "dense:$seed:hpt"
