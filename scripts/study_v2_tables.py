@@ -47,9 +47,10 @@ from hybridrl.report.runs import load_run, read_json, read_jsonl, superrl_weight
 
 SETTINGS = ["sparse", "mixed", "dense"]
 METHODS = ["base", "grpo", "sft", "sft_then_rl", "hpt_q", "hpt", "hpt_official", "superrl", "sasr_sum", "sasr",
-           "luffy", "auto"]
+           "luffy", "chord", "relift", "uft", "auto"]
 NAMES = {"base": "base", "grpo": "GRPO", "sft": "SFT", "sft_then_rl": "SFT→GRPO", "hpt": "HPT",
-         "superrl": "SuperRL", "sasr": "SASR", "luffy": "LUFFY", "auto": "auto", "dr_grpo": "Dr. GRPO"}
+         "superrl": "SuperRL", "sasr": "SASR", "luffy": "LUFFY", "auto": "auto", "dr_grpo": "Dr. GRPO",
+         "chord": "CHORD", "relift": "ReLIFT", "uft": "UFT"}
 FIX_NAMES = {"hpt": "hpt_q", "sasr": "sasr_sum", "hpt_official": "hpt_official"}
 """Runs of the fidelity re-runs (``--fix``, scripts/study_v2_fix.sh) -> their rows' method keys."""
 FIX_LABELS = {"hpt_q": "HPT (one vote)", "sasr_sum": "SASR (Σ SFT)", "hpt_official": "HPT (official)",
@@ -58,9 +59,14 @@ FIX_LABELS = {"hpt_q": "HPT (one vote)", "sasr_sum": "SASR (Σ SFT)", "hpt_offic
 FIX_PAIRS = [("hpt_q", "hpt"), ("sasr_sum", "sasr"), ("hpt_official", "hpt_q"), ("hpt_q", "sft"),
              ("hpt_official", "sft")]
 """Paired comparisons of the re-runs: new vs old default, official vs one vote, each vs SFT."""
+NEW_METHODS = ["chord", "relift", "uft"]
+"""The hybrids of issue #26 (``--new``, scripts/study_v2_new.sh): rows beside v2's, same protocol."""
+NEW_PAIRS = [(m, ref) for m in NEW_METHODS for ref in ("hpt_q", "sft")]
+"""Their paired comparisons beyond REFS: against HPT with the corrected default, and SFT again
+(the question the issue asks: does any of them beat SFT where the papers' hybrids did not?)."""
 REFS = ["grpo", "sft_then_rl", "sft"]  # the claim: hybrids beat GRPO and SFT→GRPO, match or beat SFT
 """References of the paired-difference tables."""
-SHARE_METHODS = ["hpt", "hpt_q", "hpt_official", "superrl", "sasr", "sasr_sum", "luffy"]
+SHARE_METHODS = ["hpt", "hpt_q", "hpt_official", "superrl", "sasr", "sasr_sum", "luffy", "chord", "relift"]
 KS = [1, 4, 8]
 WINDOW = 10
 """Steps averaged for "first → last" reward and the final SFT share."""
@@ -143,6 +149,13 @@ def merge_fix(study: Study, fix: Study) -> Study:
         study.passk[(setting, seed, FIX_NAMES.get(m, m))] = e
     if fix.runs:
         study.names.update(FIX_LABELS)
+    return study
+
+
+def merge_new(study: Study, new: Study) -> Study:
+    """``study`` with the runs of ``new`` (the new hybrids) added under their own method keys."""
+    study.runs.update(new.runs)
+    study.passk.update(new.passk)
     return study
 
 
@@ -445,13 +458,13 @@ def passk_table(study: Study) -> str:
 # 4. controllers: Adaptive Switch, SuperRL σ, SASR p, HPT share
 
 
-def fix_table(study: Study) -> str:
-    """The re-runs against what they replace, per setting: pooled paired difference on the
-    held-out and OOD sets (seeds both have; sign counts), as the paired tables."""
+def fix_table(study: Study, pairs_of: list[tuple[str, str]] | None = None) -> str:
+    """The re-runs against what they replace (or any ``pairs_of``), per setting: pooled paired
+    difference on the held-out and OOD sets (seeds both have; sign counts), as the paired tables."""
     rows = []
     for setting in study.settings:
         sets = set_names(study, setting)
-        for a, b in FIX_PAIRS:
+        for a, b in (FIX_PAIRS if pairs_of is None else pairs_of):
             if not study.done(setting, a) or not study.done(setting, b):
                 continue
             row = [setting, f"{study.names.get(a, a)} − {study.names.get(b, b)}"]
@@ -525,6 +538,30 @@ def sasr_table(study: Study) -> str:
     if not rows:
         return ""
     return table(["run", "SFT steps / steps", "SFT-step share %", "final p %", "p range %"], rows)
+
+
+def new_table(study: Study) -> str:
+    """What the new hybrids' schedules did: CHORD's μ, ReLIFT's SFT updates and buffer, UFT's
+    hint probability and the share of the demonstration given as prefix (steps 1–10 vs 31–40)."""
+    rows = []
+    for r in runs_of(study, "chord"):
+        rows.append([r.name, "μ (SFT weight)", pct(steps_mean(r.metrics, "chord_mu", 0, 10)),
+                     pct(steps_mean(r.metrics, "chord_mu", 30, 40)), DASH])
+    for r in runs_of(study, "relift"):
+        sft = sum(int(num(x.get("relift/sft_step")) or 0) for x in r.metrics)
+        buf = sum(int(num(x.get("relift/num_buffered")) or 0) for x in r.metrics)
+        rows.append([r.name, "SFT share of samples", pct(steps_mean(r.metrics, "sft_fraction", 0, 10)),
+                     pct(steps_mean(r.metrics, "sft_fraction", 30, 40)),
+                     f"{sft} SFT updates on {buf} buffered demonstrations"])
+    for r in runs_of(study, "uft"):
+        rows.append([r.name, "hint probability p_t / prefix share of the demonstration",
+                     f"{pct(steps_mean(r.metrics, 'uft_hint_prob', 0, 10))} / "
+                     f"{pct(steps_mean(r.metrics, 'prefix_fraction', 0, 10))}",
+                     f"{pct(steps_mean(r.metrics, 'uft_hint_prob', 30, 40))} / "
+                     f"{pct(steps_mean(r.metrics, 'prefix_fraction', 30, 40))}", DASH])
+    if not rows:
+        return ""
+    return table(["run", "quantity %", "steps 1–10", "steps 31–40", "over the run"], rows)
 
 
 def hpt_table(study: Study) -> str:
@@ -711,6 +748,14 @@ def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = 
                    "they replace (HPT `term_mean`, SASR token mean) and against SFT: pooled paired "
                    "difference in points [95% bootstrap CI over questions] (seeds; above / at / below 0).\n")
         out.append(t)
+    t = fix_table(study, NEW_PAIRS)
+    if t:
+        out.append("## New hybrids (issue #26) against HPT and SFT\n")
+        out.append("CHORD, ReLIFT and UFT under this page's protocol (only `method` differs; their schedules "
+                   "scaled to 40 steps in the recipes), against HPT with the corrected default (one vote) "
+                   "and against SFT: pooled paired difference in points [95% bootstrap CI over questions] "
+                   "(seeds; above / at / below 0). Against GRPO and SFT→GRPO: the paired tables above.\n")
+        out.append(t)
     t = passk_table(study)
     if t:
         out.append("## pass@k of the final models\n")
@@ -720,7 +765,8 @@ def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = 
     out.append("## Controllers\n")
     for title, t in [("Adaptive Switch (SuperRL, auto)", switch_table(study)),
                      ("SuperRL loss weights over the Hybrid Actor phase", sigma_table(study)),
-                     ("SASR", sasr_table(study)), ("HPT SFT share early vs late", hpt_table(study))]:
+                     ("SASR", sasr_table(study)), ("HPT SFT share early vs late", hpt_table(study)),
+                     ("CHORD, ReLIFT, UFT schedules", new_table(study))]:
         if t:
             out.append(f"### {title}\n")
             out.append(t)
@@ -753,6 +799,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fix", default=None,
                     help="raw folder of the fidelity re-runs (scripts/study_v2_fix.sh, docs/results/v2/raw-fix): "
                          "their rows are added beside the v2 rows, which are marked as the earlier defaults")
+    ap.add_argument("--new", default=None,
+                    help="raw folder of the new hybrids' runs (scripts/study_v2_new.sh, docs/results/v2/raw-new): "
+                         "CHORD, ReLIFT and UFT rows beside the others")
     ap.add_argument("--figures", default=None, help="write the PNG figures into this folder")
     ap.add_argument("--link-dir", default=None,
                     help="folder prefix of the figure links in the markdown (default: the --figures path "
@@ -768,6 +817,8 @@ def main(argv: list[str] | None = None) -> None:
     study = load_study(Path(a.root))
     if a.fix is not None:
         study = merge_fix(study, load_study(Path(a.fix)))
+    if a.new is not None:
+        study = merge_new(study, load_study(Path(a.new)))
     text = render(study, fig, link)
     if a.page is None:
         print(text)

@@ -332,3 +332,37 @@ def test_fidelity_reruns_are_added_beside_the_v2_rows_they_replace(study, tmp_pa
     assert row[1] == "HPT (one vote) − HPT (v2: term mean)" and row[2].startswith("+12.5 [") and row[2].endswith("(2: 1+ 1= 0−)")
     # a study without re-runs keeps its names (nothing global was changed)
     assert "HPT (v2" not in tables.render(tables.load_study(study))
+
+
+def test_new_hybrids_get_rows_pairs_with_hpt_and_sft_and_schedules(study, tmp_path):
+    # raw-new layout (scripts/study_v2_new.sh): CHORD and ReLIFT on mixed seed 0, with the HPT re-run
+    fix, new = tmp_path / "raw-fix", tmp_path / "raw-new"
+    (fix / "mixed-s0" / "evals").mkdir(parents=True)
+    (fix / "mixed-s0" / "evals" / "hpt.json").write_text(json.dumps(_eval("hpt", [1, 1, 0, 0], [1, 0])))
+    _jsonl(fix / "mixed-s0" / "hpt" / "metrics.jsonl", _hpt_metrics())
+    (new / "mixed-s0" / "evals").mkdir(parents=True)
+    (new / "mixed-s0" / "evals" / "chord.json").write_text(json.dumps(_eval("chord", [1, 1, 1, 1], [0, 0])))
+    (new / "mixed-s0" / "evals" / "relift.json").write_text(json.dumps(_eval("relift", [0, 0, 0, 1], [0, 1])))
+    # CHORD mu 0.1 over steps 0-9, 0.4 over 30-39; ReLIFT: an SFT update every 10th step (4), 2 buffered
+    # per step (80), sft_fraction 0.2 on its SFT steps -> steps 1-10 mean 0.02
+    _jsonl(new / "mixed-s0" / "chord" / "metrics.jsonl",
+           [{"step": s, "reward": 0.5, "chord_mu": 0.1 if s < 10 else 0.4 if s >= 30 else 0.3, "step_time": 1.0}
+            for s in range(40)])
+    _jsonl(new / "mixed-s0" / "relift" / "metrics.jsonl",
+           [{"step": s, "reward": 0.5, "relift/sft_step": int(s % 10 == 9), "relift/num_buffered": 2,
+             "sft_fraction": 0.2 if s % 10 == 9 else 0.0, "step_time": 1.0} for s in range(40)])
+    s = tables.merge_new(tables.merge_fix(tables.load_study(study), tables.load_study(fix)), tables.load_study(new))
+    md = tables.render(s)
+    assert _row(md, "### mixed", "CHORD")[1].startswith("100.0") and _row(md, "### mixed", "ReLIFT")[1].startswith("25.0")
+    # CHORD − HPT (one vote), held-out s0: [1,1,1,1] − [1,1,0,0] = [0,0,1,1] -> +50.0 (1 seed)
+    sec = "## New hybrids"
+    rows = [ln for ln in md.split(sec, 1)[1].split("\n\n")[2].splitlines() if ln.startswith("| mixed")]
+    cells = {ln.split("|")[2].strip(): ln.split("|")[3].strip() for ln in rows}
+    assert cells["CHORD − HPT (one vote)"].startswith("+50.0 [") and cells["CHORD − HPT (one vote)"].endswith("(1)")
+    # ReLIFT − SFT, held-out s0: [0,0,0,1] − [0,0,0,1] = 0
+    assert cells["ReLIFT − SFT"].startswith("+0.0 [+0.0, +0.0]")
+    # in the method − GRPO table as well: CHORD − GRPO s0 held [1,1,1,1] − [1,0,0,0] -> +75.0
+    assert _row(md, "### mixed: method − GRPO", "CHORD")[1].startswith("+75.0")
+    sched = md.split("### CHORD, ReLIFT, UFT schedules", 1)[1]
+    assert "| mixed-s0/chord | μ (SFT weight) | 10.0 | 40.0 | – |" in sched
+    assert "| mixed-s0/relift | SFT share of samples | 2.0 | 2.0 | 4 SFT updates on 80 buffered demonstrations |" in sched
