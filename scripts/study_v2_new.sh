@@ -11,7 +11,9 @@
 #     --eval-size 200 --eval-seed 1234 --eval-task chain_sum:1 --eval-task-size 100 --eval-batch-size 64 \
 #     --output-dir runs/study2new/mixed-s0
 cd "$(dirname "$0")/.." || exit 1
-q=""
+# first, for issue #28: study v2's dense seed 0 GRPO run with int8 rollout weights (HF engine; the
+# committed v2 run is fp32 on vLLM), to show whether it learns the same
+q="dense:0:grpo_int8"
 for seed in 0 1 2; do
   for m in chord relift uft; do
     q="$q mixed:$seed:$m"
