@@ -20,12 +20,14 @@ HY=${HY:-.venv-vllm/bin/hybridrl}
 OUT=${OUT:-runs/study2fix}
 RAW=${RAW:-docs/results/v2/raw-fix}
 STREAMS=${STREAMS:-2}
+RECIPES=${RECIPES:-recipes/study/v2}   # <setting>.yaml per setting (study v3: recipes/study/v3)
+PASSK_TOKENS=${PASSK_TOKENS:-64}       # the sampled eval's completion budget (= the recipes' max_new_tokens)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
 
 ood() { case $1 in sparse|dense) echo "basic_arithmetic:1" ;; mixed) echo "chain_sum:1" ;; esac; }
 eval_flags() { echo --eval-size 200 --eval-seed 1234 --eval-task "$(ood "$1")" --eval-task-size 100 --eval-batch-size 64; }
-task_of() { grep -E '^(task|difficulty):' "recipes/study/v2/$1.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:; }
+task_of() { grep -E '^(task|difficulty):' "$RECIPES/$1.yaml" | awk '{print $2}' | tr -d '"' | paste -sd:; }
 
 # SETTING:SEED:NAME; NAME is the method, or hpt_official (method hpt, hpt_balance=official).
 # QUEUE="..." replaces the list, e.g. the new hybrids of issue #26 (scripts/study_v2_new.sh).
@@ -58,7 +60,7 @@ passk_one() {  # passk_one SETTING SEED NAME: pass@k of the final model (64 held
   local model dst="$OUT/passk/$1-s$2-$3"
   model="$(out_of "$1" "$2" "$3")/$(method_of "$3")"
   [ -f "$RAW/passk/$1-s$2-$3.json" ] && return 0
-  $HY eval --model "$model" --task "$(task_of "$1")" --size 64 --seed 1234 --samples 8 --k 1,4,8 --max-new-tokens 64 \
+  $HY eval --model "$model" --task "$(task_of "$1")" --size 64 --seed 1234 --samples 8 --k 1,4,8 --max-new-tokens "$PASSK_TOKENS" \
     --batch-size 64 --bf16 false --rollout-engine vllm --label "$3" --output-dir "$dst" \
     >> "$OUT/logs/passk.log" 2>&1 || { echo "!!! passk $1 $2 $3 failed"; return 0; }
   mkdir -p "$RAW/passk" && cp "$dst/eval.json" "$RAW/passk/$1-s$2-$3.json"
@@ -72,7 +74,7 @@ stream() {
     mkdir "$OUT/.claims/$item" 2>/dev/null || continue
     echo "=== $(date -u +%FT%TZ) stream $id: $setting seed $seed $name"
     # shellcheck disable=SC2046
-    if $HY compare --config "recipes/study/v2/$setting.yaml" --seed "$seed" --methods "$(method_of "$name")" --no-base \
+    if $HY compare --config "$RECIPES/$setting.yaml" --seed "$seed" --methods "$(method_of "$name")" --no-base \
          $(eval_flags "$setting") --output-dir "$(out_of "$setting" "$seed" "$name")" $(extra_of "$name") \
          >> "$OUT/logs/$setting-s$seed-$name.log" 2>&1; then
       copy_raw "$setting" "$seed" "$name"

@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     res = {"recipe": a.recipe, "seed": a.seed, "rollouts": n, "prompts": len(rows), "group_size": a.group_size,
            "temperature": cfg.temperature, "max_budget": a.max_budget, "engine": a.engine,
            "lengths": lengths, "finished": finished, "correct": correct, "table": table,
+           # what the longest completions look like (loops or long reasoning?): the last 300 characters
+           # of every completion still unfinished at the cap
+           "unfinished_tails": [x[-300:] for x, f in zip(batch.texts, finished) if not f],
            "machine": platform.processor() or platform.machine(), "wall_s": round(time.time() - t0, 1),
            "command": " ".join(["python", "scripts/truncation_budget.py", *(argv or sys.argv[1:])])}
     with open(a.out, "w") as f:

@@ -75,3 +75,24 @@ def test_study_recipes_load_for_every_studied_method(setting):
 def test_study_settings_differ_only_in_difficulty():
     dense, sparse = (yaml.safe_load((RECIPES / "study" / f"{s}.yaml").read_text()) for s in ("dense", "sparse"))
     assert {k for k in dense.keys() | sparse.keys() if dense.get(k) != sparse.get(k)} == {"difficulty"}
+
+
+@pytest.mark.parametrize("setting", ["sparse", "mixed", "dense"])
+def test_study_v2_recipes_load_for_every_method_they_ran_and_the_new_hybrids(setting):
+    """recipes/study/v2/*.yaml (docs/results-v2.md) serve every method of study v2 and the issue #26
+    runs (scripts/study_v2_new.sh), whose schedules they scale to the 40-step run."""
+    for method in ("sft", "grpo", "sft_then_rl", "hpt", "superrl", "sasr", "luffy", "auto", "chord", "relift", "uft"):
+        cfg = build_config(RECIPES / "study" / "v2" / f"{setting}.yaml", {"method": method})
+        assert cfg.method == method and cfg.steps == 40 and cfg.max_new_tokens == 64
+    raw = yaml.safe_load((RECIPES / "study" / "v2" / f"{setting}.yaml").read_text())
+    # CHORD's mu: warm-up then decay fill the 40 steps at the official 1 : 2 ratio (200 : 400 of 600)
+    assert raw["chord_mu_warmup_steps"] + raw["chord_mu_decay_steps"] == raw["steps"]
+    assert raw["relift_buffer_size"] == raw["prompts_per_step"]  # official: the buffer equals the batch
+
+
+def test_study_v3_is_v2_mixed_with_only_the_token_budget_changed():
+    v2, v3 = (yaml.safe_load((RECIPES / "study" / v / "mixed.yaml").read_text()) for v in ("v2", "v3"))
+    assert {k for k in v2.keys() | v3.keys() if v2.get(k) != v3.get(k)} == {"max_new_tokens"}
+    assert (v2["max_new_tokens"], v3["max_new_tokens"]) == (64, 256)
+    for method in ("grpo", "sft", "sft_then_rl", "hpt", "chord"):
+        assert build_config(RECIPES / "study" / "v3" / "mixed.yaml", {"method": method}).max_new_tokens == 256
