@@ -1,6 +1,7 @@
 #!/bin/bash
 # One real smollm2-135m run (2 steps, tiny budget) per method, one after another.
 # Usage: OUT=/tmp/smoke [METHODS="hpt grpo"] [MODEL=tiny] scripts/smoke_all_methods.sh ; results: $OUT/results.tsv (method, exit code, seconds)
+# With vLLM rollouts: HY=.venv-vllm/bin/hybridrl ARGS="rollout_engine=vllm" METHODS="chord relift uft" scripts/smoke_all_methods.sh
 cd "$(dirname "$0")/.."
 mkdir -p "${OUT:-/tmp/hybridrl-smoke}"
 COMMON="prompts_per_step=2 group_size=2 max_new_tokens=24 bf16=auto eval_size=2 train_size=16 progress=false"
@@ -23,7 +24,7 @@ for M in ${METHODS:-sft grpo dr_grpo ppo reinforce rloo sft_then_rl hpt superrl 
   rm -rf ${OUT:-/tmp/hybridrl-smoke}/$M
   echo "=== $M $(date +%T)" >> ${OUT:-/tmp/hybridrl-smoke}/log.txt
   t0=$(date +%s.%N)
-  .venv/bin/hybridrl train --method ${M%_ppo} --model ${MODEL:-smollm2-135m} --task chain_sum --steps 2 --output-dir ${OUT:-/tmp/hybridrl-smoke}/$M $COMMON ${EXTRA[$M]} >> ${OUT:-/tmp/hybridrl-smoke}/log.txt 2>&1
+  ${HY:-.venv/bin/hybridrl} train --method ${M%_ppo} --model ${MODEL:-smollm2-135m} --task chain_sum --steps 2 --output-dir ${OUT:-/tmp/hybridrl-smoke}/$M $COMMON ${EXTRA[$M]} ${ARGS:-} >> ${OUT:-/tmp/hybridrl-smoke}/log.txt 2>&1
   rc=$?
   t1=$(date +%s.%N)
   printf "%s\t%s\t%.1f\n" $M $rc $(echo "$t1 - $t0" | bc) >> ${OUT:-/tmp/hybridrl-smoke}/results.tsv
