@@ -483,6 +483,63 @@ def fix_table(study: Study, pairs_of: list[tuple[str, str]] | None = None) -> st
     return table(["setting", "comparison", "held-out pooled (seeds)", "OOD pooled (seeds)"], rows) if rows else ""
 
 
+def length_table(study: Study) -> str:
+    """How long the rollouts were and how many hit the budget: ``completions/clipped_ratio`` and
+    ``completions/mean_length`` over the first and last steps (mean over the seeds done)."""
+    rows = []
+    for setting in study.settings:
+        for m in study.methods(setting, base=False):
+            runs = [r for r in study.done(setting, m) if any("completions/clipped_ratio" in x for x in r.metrics)]
+            if not runs:
+                continue
+            c0, c1 = (mean(window(r.metrics, "completions/clipped_ratio", f) for r in runs) for f in (True, False))
+            l0, l1 = (mean(window(r.metrics, "completions/mean_length", f) for r in runs) for f in (True, False))
+            rows.append([setting, study.names.get(m, m), f"{pct(c0)} → {pct(c1)}", f"{fmt(l0)} → {fmt(l1)}",
+                         str(len(runs))])
+    if not rows:
+        return ""
+    return table(["setting", "method", f"rollouts at the budget % (first {WINDOW} → last {WINDOW} steps)",
+                  "mean rollout tokens", "seeds"], rows)
+
+
+BASELINE_OF = {"hpt": "hpt_q"}
+"""The baseline row a method is paired with (``--baseline``): HPT with the corrected default."""
+
+
+def baseline_table(study: Study, base: Study, label: str) -> str:
+    """Each method against the same method and seed of ``base`` (another study on the same
+    questions, e.g. v2's 64-token runs): per-seed and pooled paired differences."""
+    seeds = sorted(set(study.seeds) | set(base.seeds))
+    rows = []
+    for setting in study.settings:
+        sets = set_names(study, setting)
+        for m in study.methods(setting, base=False):
+            b = BASELINE_OF.get(m, m)
+            if not study.done(setting, m) or not base.done(setting, b):
+                continue
+            row = [setting, f"{study.names.get(m, m)} − {label} {base.names.get(b, b)}"]
+            for s in sets:
+                pairs, signs, cells = [], [], []
+                for seed in seeds:
+                    ra, rb = study.get(setting, seed, m), base.get(setting, seed, b)
+                    ca, cb = correctness(ra, s), correctness(rb, s)
+                    if ra is None or rb is None or not ca or not cb:
+                        cells.append(DASH)
+                        continue
+                    d = paired(ca, cb)
+                    cells.append(diff_cell(d))
+                    pairs.append((ca, cb))
+                    signs.append(d[0] if d is not None else None)
+                row += cells + [diff_cell(pooled(pairs), f" ({len(pairs)}{sign_counts(signs)})") if pairs else DASH]
+            rows.append(row)
+    if not rows:
+        return ""
+    head = ["setting", "comparison"]
+    for lab in ["held-out", "OOD"]:
+        head += [f"{lab} s{seed}" for seed in seeds] + [f"{lab} pooled (seeds)"]
+    return table(head, [r + [DASH] * (len(head) - len(r)) for r in rows])
+
+
 def runs_of(study: Study, method: str) -> list[Run]:
     return [study.runs[k] for k in sorted(study.runs, key=lambda k: (study.settings.index(k[0]), k[1]))
             if k[2] == method and study.runs[k].done and study.runs[k].metrics]
@@ -708,7 +765,8 @@ def figures(study: Study, out: Path) -> list[tuple[str, Path]]:
 # the page
 
 
-def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = None) -> str:
+def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = None,
+           baseline: tuple[Study, str] | None = None) -> str:
     out: list[str] = []
     seeds = study.seeds
     n_base = sum(r.done and r.method == "base" for r in study.runs.values())
@@ -747,6 +805,21 @@ def render(study: Study, figure_dir: Path | None = None, link_dir: str | None = 
                    "(`sasr_sft_loss=sum`) and HPT with the official per-sample weights, against the v2 rows "
                    "they replace (HPT `term_mean`, SASR token mean) and against SFT: pooled paired "
                    "difference in points [95% bootstrap CI over questions] (seeds; above / at / below 0).\n")
+        out.append(t)
+    if baseline is not None:
+        t = baseline_table(study, *baseline)
+        if t:
+            out.append(f"## Against {baseline[1]}\n")
+            out.append(f"Each method against itself in {baseline[1]} (same seed, same questions; HPT against the "
+                       "corrected default): paired difference in points [95% bootstrap CI over questions]; pooled "
+                       "over the seeds both have (count; above / at / below 0).\n")
+            out.append(t)
+    t = length_table(study)
+    if t:
+        out.append("## Rollout lengths and truncation\n")
+        out.append("Share of rollouts that hit `max_new_tokens` (`completions/clipped_ratio`) and mean rollout "
+                   f"length in tokens, first {WINDOW} → last {WINDOW} steps, mean over the seeds done (SFT "
+                   "samples no rollouts; HPT's counts the rollouts of the questions it sends to RL).\n")
         out.append(t)
     t = fix_table(study, NEW_PAIRS)
     if t:
@@ -802,6 +875,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--new", default=None,
                     help="raw folder of the new hybrids' runs (scripts/study_v2_new.sh, docs/results/v2/raw-new): "
                          "CHORD, ReLIFT and UFT rows beside the others")
+    ap.add_argument("--baseline", action="append", default=None,
+                    help="raw folder(s) of another study on the same questions (e.g. v2's 64-token runs: "
+                         "docs/results/v2/raw; repeat with its raw-fix and raw-new, merged as --fix/--new): each "
+                         "method is paired with itself there")
+    ap.add_argument("--baseline-label", default="v2 (64 tokens)")
     ap.add_argument("--figures", default=None, help="write the PNG figures into this folder")
     ap.add_argument("--link-dir", default=None,
                     help="folder prefix of the figure links in the markdown (default: the --figures path "
@@ -819,7 +897,14 @@ def main(argv: list[str] | None = None) -> None:
         study = merge_fix(study, load_study(Path(a.fix)))
     if a.new is not None:
         study = merge_new(study, load_study(Path(a.new)))
-    text = render(study, fig, link)
+    base = None
+    if a.baseline:
+        b = load_study(Path(a.baseline[0]))
+        for extra in a.baseline[1:]:
+            b = merge_fix(b, load_study(Path(extra))) if Path(extra).name == "raw-fix" else \
+                merge_new(b, load_study(Path(extra)))
+        base = (b, a.baseline_label)
+    text = render(study, fig, link, base)
     if a.page is None:
         print(text)
     else:

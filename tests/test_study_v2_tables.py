@@ -366,3 +366,21 @@ def test_new_hybrids_get_rows_pairs_with_hpt_and_sft_and_schedules(study, tmp_pa
     sched = md.split("### CHORD, ReLIFT, UFT schedules", 1)[1]
     assert "| mixed-s0/chord | μ (SFT weight) | 10.0 | 40.0 | – |" in sched
     assert "| mixed-s0/relift | SFT share of samples | 2.0 | 2.0 | 4 SFT updates on 80 buffered demonstrations |" in sched
+
+
+def test_lengths_table_and_pairs_against_a_baseline_study(study, tmp_path):
+    # v3 layout: GRPO seed 0 at a longer budget; clipped ratio 0.5 over steps 0-19, 0.1 over 20-39;
+    # mean length 60 then 100
+    v3 = tmp_path / "v3"
+    (v3 / "mixed-s0" / "evals").mkdir(parents=True)
+    (v3 / "mixed-s0" / "evals" / "grpo.json").write_text(json.dumps(_eval("grpo", [1, 1, 1, 0], [1, 1])))
+    _jsonl(v3 / "mixed-s0" / "grpo" / "metrics.jsonl",
+           [{"step": s, "reward": 0.5, "completions/clipped_ratio": 0.5 if s < 20 else 0.1,
+             "completions/mean_length": 60.0 if s < 20 else 100.0, "step_time": 1.0} for s in range(40)])
+    md = tables.render(tables.load_study(v3), baseline=(tables.load_study(study), "v2 (64 tokens)"))
+    assert "| mixed | GRPO | 50.0 → 10.0 | 60.0 → 100.0 | 1 |" in md
+    # v3 GRPO − v2 GRPO, seed 0: held [1,1,1,0] − [1,0,0,0] = [0,1,1,0] -> +50.0; OOD [1,1] − [0,0] -> +100.0
+    row = _row(md, "## Against v2 (64 tokens)", "mixed")
+    assert row[1] == "GRPO − v2 (64 tokens) GRPO"
+    assert row[2].startswith("+50.0 [") and row[3] == "–" and row[4].startswith("+50.0 [") and row[4].endswith("(1)")
+    assert row[5] == "+100.0 [+100.0, +100.0]" and row[6] == "–"
