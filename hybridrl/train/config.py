@@ -190,6 +190,12 @@ class TrainConfig(MethodOptions):
     multi-process launch → ``ddp``, one process → ``none``); or ``none``, ``ddp`` (torch DDP: every
     process holds the whole model) or ``fsdp2`` (``fully_shard`` per decoder layer: weights,
     gradients and AdamW state sharded over the processes)."""
+    rank0_loading: bool = True
+    """FSDP2 with several processes: only rank 0 loads the model's weights; the other ranks build it
+    on the meta device (no storage), and the shards are filled from rank 0 by broadcast after
+    ``fully_shard`` — the reference model likewise (#28 item 7; accelerate's
+    ``cpu_ram_efficient_loading``). Same weights either way; ``false``: every rank loads the whole
+    model before sharding (each rank's peak host memory then holds a full fp32 copy)."""
     rollout_weights: str = "gather"
     """FSDP2: how generation gets full weights. ``gather``: all-gather the shards once per step for
     the rollout and free them after (one full copy only while generating); ``copy``: keep an

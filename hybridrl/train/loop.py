@@ -101,7 +101,7 @@ class Trainer:
         self.sampler = PromptSampler(self.train_rows, self.cfg.prompts_per_step, self.cfg.seed)
 
     def _setup_model(self) -> None:
-        parts = setup_model(self.cfg, self.device)
+        parts = setup_model(self.cfg, self.device, self.dist)
         self.model, self.tokenizer, self.ref_model = parts.model, parts.tokenizer, parts.ref_model
         self.value_head = setup_value_head(self.cfg, self.model, self.controller, self.device)
         # the engine (DDP / FSDP2; nothing on one process); the value head and the learnable loss
@@ -111,9 +111,11 @@ class Trainer:
             from hybridrl.train.parallel import RolloutCopy
 
             self.rollout_copy = RolloutCopy(self.model)
-        self.model = self.dist.wrap(self.model, bf16=self.cfg.bf16)
+        self.model = self.dist.wrap(self.model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
         if self.ref_model is not None:
-            self.ref_model = self.dist.wrap_frozen(self.ref_model, bf16=self.cfg.bf16)
+            self.ref_model = self.dist.wrap_frozen(self.ref_model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
+        if self.rollout_copy is not None and parts.from_rank0:
+            self.rollout_copy.materialise(self.dist, self.model)  # ranks > 0 copied a meta model
 
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
