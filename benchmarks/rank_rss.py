@@ -5,8 +5,8 @@ twice: ``rank0_loading=false`` (every rank loads the whole fp32 model, then shar
 ``rank0_loading=true`` (rank 0 loads; rank 1 builds the model on the meta device and receives its
 shards by broadcast). Each rank builds the real trainer (``hybridrl.train.loop.Trainer``: data,
 policy, KL reference (``beta`` > 0), AdamW, HF rollout engine) and reports its peak RSS
-(``VmHWM``) after the set-up, its RSS before the model was loaded (imports, data), and a checksum of
-the full weights (both settings must load the same weights).
+(``VmHWM``) and RSS at the end of the set-up, its RSS before the model was loaded (imports, data),
+and a checksum of the full weights and reference (both settings must load the same weights).
 
     .venv/bin/python benchmarks/rank_rss.py --model smollm2-135m --out benchmarks/results/rank_rss.json
 
@@ -59,14 +59,14 @@ def worker(args) -> None:
                       rollout_engine="hf", progress=False, output_dir=args.run_dir,
                       rank0_loading=args.rank0_loading == "true")
     t = Trainer(cfg)
-    peak = _status_kib("VmHWM")
+    peak, after = _status_kib("VmHWM"), _status_kib("VmRSS")  # before the checksum's gathers below
     full = t.dist.full_state_dict(t.model)
     ref = t.dist.full_state_dict(t.ref_model)
     checksum = float(sum(v.double().abs().sum() for v in full.values()))
     ref_checksum = float(sum(v.double().abs().sum() for v in ref.values()))
     rank = t.dist.rank
     out = {"rank": rank, "rank0_loading": cfg.rank0_loading, "peak_rss_mib": peak / 1024,
-           "rss_before_load_mib": before.get("rss_kib", 0) / 1024, "rss_after_setup_mib": _status_kib("VmRSS") / 1024,
+           "rss_before_load_mib": before.get("rss_kib", 0) / 1024, "rss_after_setup_mib": after / 1024,
            "weights_checksum": checksum, "ref_checksum": ref_checksum,
            "params": int(sum(v.numel() for v in full.values())), "torch": torch.__version__}
     Path(args.result).with_suffix(f".rank{rank}.json").write_text(json.dumps(out))

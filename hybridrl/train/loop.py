@@ -119,6 +119,8 @@ class Trainer:
 
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
+        # the policy's parameters, whole (FSDP2's DTensors count their global size; tied weights once)
+        self._num_params = sum(p.numel() for p in self.dist.unwrap(self.model).parameters())
         parts = setup_optimizer(cfg, self.model, self.controller.parameters(), self.value_head)
         self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
         install_named_states(self.optimizer)  # separate states by name (before a resume loads them)
@@ -281,6 +283,12 @@ class Trainer:
             fb = self._run_update(update, data, record)
             self.controller.observe(ctx, fb)
         record["time/update"] = time.time() - tu
+        record["update/flops_per_s"] = None  # null when no micro-batch ran
+        if record.get("update/forward_tokens") and record["time/update"] > 0:
+            # #28 item 4: achieved FLOP/s of the update (all ranks), the usual estimate 6 · N · tokens
+            # (forward 2N + backward 4N per token position, padding included; the forward-only
+            # passes — KL reference, frozen old log-probs — and attention are not counted)
+            record["update/flops_per_s"] = 6.0 * self._num_params * record["update/forward_tokens"] / record["time/update"]
         weights = getattr(self.generator, "weights", None)
         if weights is not None and weights.refreshes:  # the rollout copy's refresh (rollout_dtype bf16/int8)
             record["time/rollout_refresh"] = weights.last_refresh_s

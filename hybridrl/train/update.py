@@ -303,13 +303,17 @@ class TermStats:
     vf_loss: float = 0.0
     skipped: int = 0
     """Micro-batches skipped (zero advantages)."""
+    positions: float = 0.0
+    """Token positions the micro-batches' forward/backward computed (padding included)."""
+    real_positions: float = 0.0
+    """Of those, real prompt and completion tokens (the rest is padding)."""
     metric_sums: dict[str, float] = field(default_factory=dict)
     """Preset metrics (clip fractions, ratios) times the micro-batch's token count."""
     metric_max: dict[str, float] = field(default_factory=dict)
     """Metrics reported as their maximum over micro-batches (the rollout log-prob mismatch)."""
 
     def add(self, other: "TermStats") -> None:
-        for f in ("loss", "kl", "entropy_sum", "tokens", "vf_loss", "skipped"):
+        for f in ("loss", "kl", "entropy_sum", "tokens", "vf_loss", "skipped", "positions", "real_positions"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         for k, v in other.metric_sums.items():
             self.metric_sums[k] = self.metric_sums.get(k, 0.0) + v
@@ -320,6 +324,18 @@ class TermStats:
         """Preset metrics averaged by token share (maxima as maxima), as ``{prefix}/{name}``."""
         return {**{f"{prefix}/{k}": v / max(1.0, self.tokens) for k, v in self.metric_sums.items()},
                 **{f"{prefix}/{k}": v for k, v in self.metric_max.items()}}
+
+
+def forward_positions(mb: Sequences) -> tuple[float, float]:
+    """(positions, real tokens) of a micro-batch's forward: ``rollout.logprobs.build_batch`` lays it
+    out as [left-padded prompts | completions cut after their last real column], so it computes
+    N × (longest prompt + longest completion) positions, of which Σ prompt lengths + Σ completion
+    tokens are real."""
+    lengths = [len(mb.prompt_ids[p]) for p in mb.prompt_index.tolist()]
+    real = mb.mask > 0
+    cols = real.any(dim=0).nonzero()
+    t = int(cols.max()) + 1 if cols.numel() else 1
+    return float(len(lengths) * (max(lengths, default=0) + t)), float(sum(lengths) + int(real.sum()))
 
 
 def chunks(n: int, size: int) -> list[slice]:
@@ -395,8 +411,9 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
     ptl, metrics, maxima = _policy_part(ts, sl, mb, logp, entropy, s)
     loss = agg(ptl)
     actor = loss
+    positions, real_positions = forward_positions(mb)
     st = TermStats(loss=float(loss.detach()), entropy_sum=float((entropy.detach() * mb.mask).sum()),
-                   tokens=float(mb.mask.sum()))
+                   tokens=float(mb.mask.sum()), positions=positions, real_positions=real_positions)
     if parts.kl:
         ref = ts.ref_logp.get(sl, lambda: _no_grad_logprobs(models.reference, mb, s)).to(logp.device)
         kl = agg(kl_penalty(logp, ref, s.kl_estimator))

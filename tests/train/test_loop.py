@@ -35,6 +35,11 @@ def test_cli_train_writes_what_it_promises(tmp_path, capsys):
     recs = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [1, 2, 3]  # steps completed (TRL's global_step)
     assert REQUIRED_KEYS <= set(recs[0]), REQUIRED_KEYS - set(recs[0])
+    # #28 item 4: the update's padding share and achieved FLOP/s (6 N tokens / update time)
+    # (null in a step where every micro-batch was skipped: zero advantages)
+    ran = [r for r in recs if r["update/forward_tokens"] > 0]
+    assert ran and all(0.0 <= r["update/padding_share"] < 1.0 and r["update/flops_per_s"] > 0 for r in ran)
+    assert all(r["update/padding_share"] is None and r["update/flops_per_s"] is None for r in recs if r not in ran)
     assert (out / "config.yaml").exists() and "method: grpo" in (out / "config.yaml").read_text()
     assert (out / "summary.json").exists() and (out / "eval.jsonl").exists()
     ck = out / "checkpoints" / "step-000003"

@@ -220,6 +220,16 @@ def test_run_update_logs_the_weighted_loss_and_feedback():
     assert fb.term_losses == {"pg": pytest.approx(-1.0), "sft": pytest.approx(2.0)}
     assert rec["loss"] == pytest.approx(0.0) and rec["grad_norm/hybrid"] == fb.grad_norm > 0
     assert rec["update/skipped_microbatches"] == 0.0 and rec["update_skipped"] is False
+    # #28 item 4: forward positions [prompt | completion cut after its last real column]: sft rows
+    # 0, 1 (one micro-batch): 2 × (1 + 2) = 6 positions, 2 + 3 real; pg row 2: 1 × (1 + 3), all real
+    assert rec["update/forward_tokens"] == 10.0 and rec["update/padding_share"] == pytest.approx(0.1)
+
+
+def test_forward_positions_count_prompt_and_completion_padding():
+    mb = U.Sequences([[1, 2, 3], [4]], torch.tensor([0, 1, 1]), torch.ones(3, 5, dtype=torch.long),
+                     torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0.]]), None, None)
+    # longest prompt 3, last real completion column 2: 3 × (3 + 3) positions; real 3 + 1 + 1 + 6
+    assert U.forward_positions(mb) == (18.0, 11.0)
 
 
 def test_the_loop_uses_the_weighting_the_update_carries():
