@@ -131,6 +131,8 @@ class LossSettings:
     autocast: Callable[[], Any]
     """A context manager factory (bf16 autocast or a null context)."""
     skip_zero_advantage: bool = True
+    micro_batch_order: str = "given"
+    """``given`` or ``length`` (:func:`micro_batches`)."""
     critic_detach: bool = True
     """The value head reads the policy's hidden state detached: the value loss trains the head only."""
     vllm_importance_sampling_correction: bool = False
@@ -443,13 +445,47 @@ def _no_grad_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
     return forward(model, mb, s)["logprobs"].float()
 
 
+def micro_batches(ts: TermState, s: LossSettings, skippable: bool = False) -> list[slice] | list[torch.Tensor]:
+    """A term's micro-batches of ``micro_batch_size`` sequences: slices in the batch's order
+    (``micro_batch_order=given``), or with ``length`` the cheapest of a few orders by the positions
+    their forwards compute (each is [left-padded prompts | completions], so a micro-batch costs
+    n × (longest prompt + longest completion)): the batch's order, and the sequences sorted by
+    (prompt, completion), by (completion, prompt) and by their sum. With ``skippable``, sorted orders
+    put the sequences whose advantages are all zero first (they fill the micro-batches
+    ``skip_zero_advantage`` skips), and skipped micro-batches cost nothing. Ties keep the batch's
+    order. Every sequence is in exactly one micro-batch whatever the order, and every term's loss
+    is normalised by global counts: the gradient is the same sum."""
+    n, size = len(ts.seqs), s.micro_batch_size
+    given = chunks(n, size)
+    if s.micro_batch_order != "length" or n <= size:
+        return given
+    seqs = ts.seqs
+    comp = [int(c) for c in (seqs.mask > 0).sum(1).tolist()]
+    prompt = [len(seqs.prompt_ids[p]) for p in seqs.prompt_index.tolist()]
+    adv = ts.advantages(slice(None)) if skippable else None
+    zero = [not bool(a.any()) for a in adv.reshape(n, -1)] if adv is not None else [False] * n
+
+    def cost(batches: list[list[int]]) -> int:
+        return sum(len(b) * (max(prompt[k] for k in b) + max(comp[k] for k in b))
+                   for b in batches if not all(zero[k] for k in b))
+
+    best, best_cost = given, cost([list(range(sl.start, sl.stop)) for sl in given])
+    for key in (lambda k: (prompt[k], comp[k]), lambda k: (comp[k], prompt[k]), lambda k: prompt[k] + comp[k]):
+        order = sorted(range(n), key=lambda k: (not zero[k], key(k)))
+        batches = [order[i: i + size] for i in range(0, n, size)]
+        c = cost(batches)
+        if c < best_cost:
+            best, best_cost = [torch.tensor(b, dtype=torch.long) for b in batches], c
+    return best
+
+
 def runnable_micro_batches(ts: TermState, parts: TermParts, s: LossSettings) -> tuple[list[slice], int]:
     """The micro-batches of a term that run forward/backward, and how many are skipped because
     their advantages are all zero (decided before any pass: under DDP/FSDP2 every rank must
     know how many passes it runs before the first one, see ``parallel.lockstep``)."""
     skippable = s.skip_zero_advantage and zero_advantage_means_zero_gradient(ts, parts)
     run, skipped = [], 0
-    for sl in chunks(len(ts.seqs), s.micro_batch_size):
+    for sl in micro_batches(ts, s, skippable):
         adv = ts.advantages(sl)
         if skippable and adv is not None and not bool(adv.any()):
             skipped += 1
