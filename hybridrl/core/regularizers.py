@@ -72,6 +72,25 @@ def entropy_from_logits(logits: Tensor) -> Tensor:
     return -(p * safe_logp).sum(-1).to(logits.dtype)
 
 
+@torch.no_grad()
+def entropy_for_logging(logits: Tensor, rows: int = 32) -> Tensor:
+    """The same entropy as :func:`entropy_from_logits`, without a gradient, computed
+    ``rows`` positions at a time as Σ_v entr(softmax(logits)) (``torch.special.entr``: −p log p,
+    0 at p = 0, so −inf logits are fine).
+
+    For the entropy the update only logs (no entropy bonus): ``entropy_from_logits`` builds six
+    (N, T, V) tensors (log-softmax, exp, isfinite, zeros, where, product) for autograd's sake; with
+    a 49k vocabulary that is ~0.1 GB each at 8 × 64 positions, every pass through main memory.
+    Chunks of 32 positions stay in cache: 9× faster at 8 × 64 × 49152 on a 2-core CPU (#28 item 1),
+    equal to 2.4e-6 nats there (float32 rounding of the two formulas)."""
+    x = logits if logits.dtype == torch.float64 else logits.float()
+    flat = x.reshape(-1, x.shape[-1])
+    out = torch.empty(flat.shape[0], dtype=x.dtype, device=x.device)
+    for i in range(0, flat.shape[0], rows):
+        out[i: i + rows] = torch.special.entr(torch.softmax(flat[i: i + rows], dim=-1)).sum(-1)
+    return out.view(x.shape[:-1]).to(logits.dtype)
+
+
 def value_loss(
     values: Tensor,
     old_values: Tensor,

@@ -33,30 +33,58 @@ def load_model_and_tokenizer(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    key = str(name)
-    if key.lower() in TINY_NAMES:
+    if str(name).lower() in TINY_NAMES:
         from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer
 
         tokenizer = build_tiny_tokenizer()
         model = build_tiny_model(tokenizer, seed=seed).to(dtype)
         return _finish(model, tokenizer)
 
-    if key.lower() in SMOLLM2_NAMES:
-        from hybridrl.models.smollm2 import smollm2_folder
-
-        source: str = str(smollm2_folder(cache_dir))
-    elif Path(key).expanduser().is_dir():
-        source = str(Path(key).expanduser())
-    elif _looks_like_path(key):
-        raise FileNotFoundError(f"model folder {key!r} does not exist")
-    else:
-        source = key  # a hub id
-
-    if source is key and not _in_hub_cache(key):
-        _require_hub(key)
+    source = _source(name, cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     return _finish(model, tokenizer)
+
+
+def load_tokenizer(name: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> Any:
+    """The tokenizer :func:`load_model_and_tokenizer` would return, without the model."""
+    if str(name).lower() in TINY_NAMES:
+        from hybridrl.models.tiny import build_tiny_tokenizer
+
+        return _finish_tokenizer(build_tiny_tokenizer())
+    from transformers import AutoTokenizer
+
+    return _finish_tokenizer(AutoTokenizer.from_pretrained(_source(name, cache_dir)))
+
+
+def meta_model_like(config: Any, generation_config: Any, tokenizer: Any) -> Any:
+    """An empty copy of a model on the meta device: same class, config and generation config as
+    the model :func:`load_model_and_tokenizer` loaded elsewhere (another rank), parameters with
+    shapes and dtypes but no storage. FSDP2 shards it, then fills it from rank 0's weights
+    (:meth:`hybridrl.train.parallel.Parallel.wrap` with ``from_rank0``)."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=getattr(config, "dtype", None) or torch.float32)
+    if generation_config is not None:
+        model.generation_config = copy.deepcopy(generation_config)
+    return _finish(model, tokenizer)[0]
+
+
+def _source(name: str | os.PathLike, cache_dir: str | os.PathLike | None) -> str:
+    """The folder (or hub id) a non-tiny MODEL name loads from."""
+    key = str(name)
+    if key.lower() in SMOLLM2_NAMES:
+        from hybridrl.models.smollm2 import smollm2_folder
+
+        return str(smollm2_folder(cache_dir))
+    if Path(key).expanduser().is_dir():
+        return str(Path(key).expanduser())
+    if _looks_like_path(key):
+        raise FileNotFoundError(f"model folder {key!r} does not exist")
+    if not _in_hub_cache(key):  # a hub id
+        _require_hub(key)
+    return key
 
 
 def load_reference_copy(model: Any) -> Any:
@@ -70,10 +98,15 @@ def load_reference_copy(model: Any) -> Any:
     return ref
 
 
-def _finish(model: Any, tokenizer: Any) -> tuple[Any, Any]:
+def _finish_tokenizer(tokenizer: Any) -> Any:
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _finish(model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    _finish_tokenizer(tokenizer)
     model.config.pad_token_id = tokenizer.pad_token_id
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id

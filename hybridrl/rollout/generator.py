@@ -167,7 +167,10 @@ class HFGenerator:
                 temperature=params.temperature,
                 top_p=params.top_p,
                 top_k=params.top_k,  # 0 = off (not None, which would mean HF's default 50)
-                min_p=0.0,  # not None, or the model's default would apply
+                # off. 0.0 would add a min-p warper that computes a softmax over the vocabulary at every
+                # token and removes nothing (#28 item 1); None is off unless the model's generation
+                # config sets a min_p, which HF would then fill in: 0.0 overrides it there
+                min_p=None if getattr(getattr(self.model, "generation_config", None), "min_p", None) is None else 0.0,
                 typical_p=1.0,
             )
         return GenerationConfig(

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from hybridrl.core.regularizers import entropy_from_logits
+from hybridrl.core.regularizers import entropy_for_logging, entropy_from_logits
 
 
 def build_batch(
@@ -129,9 +129,11 @@ def sequence_logprobs(
     fmask = mask.to(z.dtype)
     result = {"logprobs": _pad_right((token_logits - lse) * fmask, t_full)}
     if return_entropy:
-        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-            # the one entropy of the package: stable, and p log p = 0 where a logit is -inf
-            entropy = entropy_from_logits(z if entropy_grad else z.detach())
+        if entropy_grad and torch.is_grad_enabled():
+            # the one differentiable entropy of the package: stable, and p log p = 0 where a logit is -inf
+            entropy = entropy_from_logits(z)
+        else:  # only logged: the same value, without autograd's (N, T, V) intermediates
+            entropy = entropy_for_logging(z.detach())
         result["entropy"] = _pad_right(entropy * fmask, t_full)
     if return_hidden:
         hidden = out.hidden_states[-1][:, lp - 1 : lp - 1 + t, :]  # (N, T, H)

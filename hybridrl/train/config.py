@@ -87,6 +87,12 @@ class TrainConfig(MethodOptions):
     Under sparse rewards most RL micro-batches are such. Their tokens are then missing from the
     logged ``entropy``; ``update/skipped_microbatches`` counts them. Put micro_batch_size = a
     multiple of group_size so a micro-batch holds whole groups."""
+    micro_batch_order: str = "given"
+    """How a term's sequences form micro-batches: ``given`` (in the batch's order: prompt-major
+    rollouts, one group after another) or ``length`` (sorted by prompt + completion length, so each
+    forward pads less; sequences with all-zero advantages first, so they still fill the micro-batches
+    ``skip_zero_advantage`` skips). The loss is normalised by global counts, so the update is the same
+    up to float summation order; ``update/padding_share`` shows the padding either way (#28 item 4)."""
 
     # --- sampling ----------------------------------------------------------------------
     max_new_tokens: int = 256
@@ -190,6 +196,12 @@ class TrainConfig(MethodOptions):
     multi-process launch → ``ddp``, one process → ``none``); or ``none``, ``ddp`` (torch DDP: every
     process holds the whole model) or ``fsdp2`` (``fully_shard`` per decoder layer: weights,
     gradients and AdamW state sharded over the processes)."""
+    rank0_loading: bool = True
+    """FSDP2 with several processes: only rank 0 loads the model's weights; the other ranks build it
+    on the meta device (no storage), and the shards are filled from rank 0 by broadcast after
+    ``fully_shard`` — the reference model likewise (#28 item 7; accelerate's
+    ``cpu_ram_efficient_loading``). Same weights either way; ``false``: every rank loads the whole
+    model before sharding (each rank's peak host memory then holds a full fp32 copy)."""
     rollout_weights: str = "gather"
     """FSDP2: how generation gets full weights. ``gather``: all-gather the shards once per step for
     the rollout and free them after (one full copy only while generating); ``copy``: keep an
@@ -692,7 +704,7 @@ def check_values(cfg: TrainConfig) -> None:
     _require(cfg.eval_max_new_tokens is None or cfg.eval_max_new_tokens >= 1, "eval_max_new_tokens",
              "must be >= 1", cfg.eval_max_new_tokens)
     choices = {"template": ("vanilla", "chat", "r1"), "old_logprobs": ("current", "sampling"),
-               "sampling_seed": ("step", "prompt"), "lr_scheduler": ("constant", "cosine"),
+               "sampling_seed": ("step", "prompt"), "micro_batch_order": ("given", "length"), "lr_scheduler": ("constant", "cosine"),
                "kl_estimator": ("k1", "k2", "k3"), "keep_optimizer": ("latest", "all"),
                # #13 (data parallel)
                "parallel": ("auto", "none", "ddp", "fsdp2"), "rollout_weights": ("gather", "copy"),

@@ -101,22 +101,47 @@ class Trainer:
         self.sampler = PromptSampler(self.train_rows, self.cfg.prompts_per_step, self.cfg.seed)
 
     def _setup_model(self) -> None:
-        parts = setup_model(self.cfg, self.device)
+        parts = setup_model(self.cfg, self.device, self.dist)
         self.model, self.tokenizer, self.ref_model = parts.model, parts.tokenizer, parts.ref_model
         self.value_head = setup_value_head(self.cfg, self.model, self.controller, self.device)
         # the engine (DDP / FSDP2; nothing on one process); the value head and the learnable loss
         # weights stay replicated, their gradients summed once (optimize.backward_terms)
         self.rollout_copy = None
-        if self.dist.mode == "fsdp2" and self.cfg.rollout_weights == "copy":
+        self._rollout_template = None
+        if self.dist.mode == "fsdp2":
             from hybridrl.train.parallel import RolloutCopy
 
-            self.rollout_copy = RolloutCopy(self.model)
-        self.model = self.dist.wrap(self.model, bf16=self.cfg.bf16)
+            if self.cfg.rollout_weights == "copy":
+                self.rollout_copy = RolloutCopy(self.model)
+            elif self._rollout_copies_weights():
+                # HF rollouts from a bf16/int8 copy: the copy is made from a plain model (FSDP2's
+                # sharded modules cannot be deep-copied), filled with full weights once sharded
+                self._rollout_template = RolloutCopy(self.model)
+        self.model = self.dist.wrap(self.model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
         if self.ref_model is not None:
-            self.ref_model = self.dist.wrap_frozen(self.ref_model, bf16=self.cfg.bf16)
+            self.ref_model = self.dist.wrap_frozen(self.ref_model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
+        if self.rollout_copy is not None and parts.from_rank0:
+            self.rollout_copy.materialise(self.dist, self.model)  # ranks > 0 copied a meta model
+        if self._rollout_template is not None:
+            self._rollout_template.materialise(self.dist, self.model)  # full weights (a gather)
+
+    def _rollout_copies_weights(self) -> bool:
+        """The HF engine samples from a lower-precision copy (``rollout_dtype`` bf16 / int8)."""
+        from hybridrl.rollout.factory import choose_engine
+        from hybridrl.rollout.machine import native_bf16
+        from hybridrl.rollout.precision import choose_rollout_dtype
+
+        engine, _ = choose_engine(self.cfg.rollout_engine, self.model)
+        # the run's device, not the model's: ranks > 0 may hold it on the meta device (rank0_loading)
+        dtype, _ = choose_rollout_dtype(self.cfg.rollout_dtype, cuda=self.device.type == "cuda",
+                                        native_bf16=native_bf16(),
+                                        int8_engines=list(torch.backends.quantized.supported_engines))
+        return engine == "hf" and dtype != "fp32"
 
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
+        # the policy's parameters, whole (FSDP2's DTensors count their global size; tied weights once)
+        self._num_params = sum(p.numel() for p in self.dist.unwrap(self.model).parameters())
         parts = setup_optimizer(cfg, self.model, self.controller.parameters(), self.value_head)
         self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
         install_named_states(self.optimizer)  # separate states by name (before a resume loads them)
@@ -134,9 +159,11 @@ class Trainer:
 
         cfg, tok = self.cfg, self.tokenizer
         # HF generate runs on the plain model: DDP's inner module, FSDP2's inside `_full_weights`
-        self.generator = build_generator(
-            cfg, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model), tok,
-            log=_note if self.dist.main else None)
+        plain = (self.rollout_copy.module if self.rollout_copy is not None
+                 else self._rollout_template.module if self._rollout_template is not None
+                 else self.dist.unwrap(self.model))
+        self.generator = build_generator(cfg, plain, tok, log=_note if self.dist.main else None)
+        self._rollout_template = None  # the generator made its own copy
         precision = getattr(self.generator, "precision", "fp32")
         if precision != "fp32" and not self.opt.settings.vllm_importance_sampling_correction:
             # rollouts at another precision than training: truncated importance sampling, as for vLLM
@@ -279,6 +306,12 @@ class Trainer:
             fb = self._run_update(update, data, record)
             self.controller.observe(ctx, fb)
         record["time/update"] = time.time() - tu
+        record["update/flops_per_s"] = None  # null when no micro-batch ran
+        if record.get("update/forward_tokens") and record["time/update"] > 0:
+            # #28 item 4: achieved FLOP/s of the update (all ranks), the usual estimate 6 · N · tokens
+            # (forward 2N + backward 4N per token position, padding included; the forward-only
+            # passes — KL reference, frozen old log-probs — and attention are not counted)
+            record["update/flops_per_s"] = 6.0 * self._num_params * record["update/forward_tokens"] / record["time/update"]
         weights = getattr(self.generator, "weights", None)
         if weights is not None and weights.refreshes:  # the rollout copy's refresh (rollout_dtype bf16/int8)
             record["time/rollout_refresh"] = weights.last_refresh_s

@@ -243,8 +243,17 @@ def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: O
         record["kl"] = record.get("kl", 0.0) + vals[-1]
     for n, st in res.stats.items():
         record.update(st.metrics(n))
-    record["update/skipped_microbatches"] = (record.get("update/skipped_microbatches", 0.0)
-                                             + dist.sum([float(tot.skipped)])[0])
+    skipped, positions, real = dist.sum([float(tot.skipped), tot.positions, tot.real_positions])
+    record["update/skipped_microbatches"] = record.get("update/skipped_microbatches", 0.0) + skipped
+    # #28 item 4: what the policy's forward/backward passes computed (all ranks, the μ passes
+    # included: the statistics are the first pass's) and how much of it was padding
+    passes = opt.num_iterations if not res.skipped else 1
+    before = record.get("update/forward_tokens", 0.0)
+    real_before = before * (1.0 - (record.get("update/padding_share") or 0.0))
+    record["update/forward_tokens"] = before + passes * positions
+    # null when no micro-batch ran (every one skipped for zero advantages), as ``entropy``
+    record["update/padding_share"] = (1.0 - (real_before + passes * real) / record["update/forward_tokens"]
+                                      if record["update/forward_tokens"] > 0 else None)
     if opt.models.value_head is not None:
         record["vf_loss"] = record.get("vf_loss", 0.0) + dist.sum([tot.vf_loss])[0]
     record.setdefault("grad_norm", res.grad_norm)

@@ -183,13 +183,14 @@ class Parallel:
             dist.barrier()
 
     # -- wrapping ----------------------------------------------------------------------
-    def wrap(self, model: nn.Module, *, bf16: bool = False) -> nn.Module:
+    def wrap(self, model: nn.Module, *, bf16: bool = False, from_rank0: bool = False) -> nn.Module:
         """Hand the trainable policy to the engine. Returns the module the loop trains through
         (DDP: a wrapper whose ``.module`` is the model; FSDP2: the model itself, sharded in place).
 
         FSDP2: ``fully_shard`` on every decoder layer, then on the root (embeddings, final norm,
         LM head); with ``bf16`` a ``MixedPrecisionPolicy`` computes in bf16 and reduces in fp32
-        (the sharded fp32 parameters are what AdamW updates).
+        (the sharded fp32 parameters are what AdamW updates). ``from_rank0``: only rank 0 holds
+        real weights, the other ranks' model is on the meta device (:meth:`shard_from_rank0`).
         """
         if self.mode == "none":
             return model
@@ -206,22 +207,49 @@ class Parallel:
             if hasattr(model, "config"):
                 ddp.config = model.config  # read by sequence_logprobs (pad id) like the plain model's
             return ddp
-        self._fully_shard(model, bf16=bf16, reshard_after_forward=self.reshard_after_forward)
+        shard = lambda: self._fully_shard(model, bf16=bf16, reshard_after_forward=self.reshard_after_forward)  # noqa: E731
+        self.shard_from_rank0(model, shard) if from_rank0 else shard()
         for m in _fsdp_modules(model):
             # sum, as DDP above; with a plain SUM collective (gloo has no PREMUL_SUM)
             m.set_gradient_divide_factor(1.0)
             m.set_force_sum_reduction_for_comms(True)
         return model
 
-    def wrap_frozen(self, model: nn.Module, *, bf16: bool = False) -> nn.Module:
+    def wrap_frozen(self, model: nn.Module, *, bf16: bool = False, from_rank0: bool = False) -> nn.Module:
         """The frozen reference model: sharded like the policy under FSDP2 (its forward passes
-        then follow the same lockstep), replicated otherwise."""
+        then follow the same lockstep), replicated otherwise. ``from_rank0`` as in :meth:`wrap`."""
         if self.mode != "fsdp2":
             return model
         for p in model.parameters():
             p.requires_grad_(False)
-        self._fully_shard(model, bf16=bf16, reshard_after_forward=True)
+        shard = lambda: self._fully_shard(model, bf16=bf16, reshard_after_forward=True)  # noqa: E731
+        self.shard_from_rank0(model, shard) if from_rank0 else shard()
         return model
+
+    def shard_from_rank0(self, model: nn.Module, shard: Callable[[], None]) -> None:
+        """Shard a model that only rank 0 holds (``rank0_loading``, #28 item 7).
+
+        Rank 0 loaded the real weights; every other rank built the same model on the meta device
+        (shapes, no storage: :func:`hybridrl.models.loading.meta_model_like`), so no rank but the
+        first ever holds a full copy. ``shard()`` (``fully_shard``) runs on every rank — on meta
+        parameters it only records shapes — then the other ranks allocate their shards
+        (``to_empty``) and rank 0 broadcasts its full tensors one at a time, each rank keeping its
+        shard (``set_model_state_dict(full_state_dict=True, broadcast_from_rank0=True)``, as
+        torchtune and accelerate's ``cpu_ram_efficient_loading`` do). Buffers that are not in the
+        state dict (RoPE's ``inv_freq``) are broadcast as well. Rank 0's peak: its full model (as
+        before) plus its shard; the others': one shard plus one tensor in flight.
+        """
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        full = model.state_dict() if self.main else {}  # references to rank 0's full tensors
+        shard()
+        if not self.main:
+            model.to_empty(device=self.device)
+        set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+        del full
+        with torch.no_grad():
+            for buf in model.buffers():
+                dist.broadcast(buf, src=0)
 
     def _fully_shard(self, model: nn.Module, *, bf16: bool, reshard_after_forward: bool) -> None:
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -411,6 +439,18 @@ class RolloutCopy:
         self.module = copy.deepcopy(model)  # before wrapping: a plain HF model
         for p in self.module.parameters():
             p.requires_grad_(False)
+
+    def materialise(self, par: Parallel, model: nn.Module) -> None:
+        """A copy taken from a meta model (``rank0_loading`` on ranks > 0): allocate it, take the
+        buffers of the (already loaded) policy and its weights. Every rank calls it (a gather)."""
+        if any(p.is_meta for p in self.module.parameters()):
+            self.module.to_empty(device=par.device)
+        with torch.no_grad():
+            own = dict(self.module.named_buffers())
+            for k, v in par.unwrap(model).named_buffers():
+                if k in own:
+                    own[k].copy_(v)
+        self.refresh(par, model)
 
     def refresh(self, par: Parallel, model: nn.Module) -> nn.Module:
         sd = par.full_state_dict(model)

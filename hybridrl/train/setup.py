@@ -57,18 +57,47 @@ class ModelParts:
     tokenizer: Any
     ref_model: Any | None
     """Frozen copy of the initial model for the KL penalty (None when beta = 0)."""
+    from_rank0: bool = False
+    """Only rank 0 loaded the weights; the other ranks' policy and reference are on the meta
+    device until the engine shards them (``Parallel.wrap(from_rank0=True)``)."""
 
 
-def setup_model(cfg: TrainConfig, device: torch.device) -> ModelParts:
-    """Load the policy (and its frozen KL reference), then LoRA and gradient checkpointing."""
+def rank0_loads(cfg: TrainConfig, par: Parallel | None) -> bool:
+    """``rank0_loading`` applies: FSDP2 over several processes (DDP replicates the full model on
+    every rank anyway; one process has nothing to share)."""
+    return bool(getattr(cfg, "rank0_loading", False)) and par is not None and par.mode == "fsdp2" and par.on
+
+
+def setup_model(cfg: TrainConfig, device: torch.device, par: Parallel | None = None) -> ModelParts:
+    """Load the policy (and its frozen KL reference), then LoRA and gradient checkpointing.
+
+    With ``rank0_loading`` under FSDP2 (``par``), rank 0 loads the weights and sends the model's
+    config to the others, which build the same model on the meta device: no storage until
+    ``Parallel.wrap`` shards it and fills the shards from rank 0 (#28 item 7).
+    """
     from hybridrl.models.loading import load_model_and_tokenizer
 
     if not cfg.progress:  # progress=false: no transformers bars either (loading / writing shards; #29)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    model, tok = load_model_and_tokenizer(cfg.model, seed=cfg.seed)
-    model.to(device)
+    from_rank0 = rank0_loads(cfg, par)
+    if from_rank0 and not par.main:
+        import torch.distributed as tdist
+
+        from hybridrl.models.loading import load_tokenizer, meta_model_like
+
+        payload: list[Any] = [None]
+        tdist.broadcast_object_list(payload, src=0)  # after rank 0 loaded (and converted) the model
+        tok = load_tokenizer(cfg.model)
+        model = meta_model_like(*payload[0], tok)
+    else:
+        model, tok = load_model_and_tokenizer(cfg.model, seed=cfg.seed)
+        model.to(device)
+        if from_rank0:
+            import torch.distributed as tdist
+
+            tdist.broadcast_object_list([(model.config, model.generation_config)], src=0)
     ref_model = None
     if cfg.beta > 0:
         from hybridrl.models.loading import load_reference_copy
@@ -88,7 +117,7 @@ def setup_model(cfg: TrainConfig, device: torch.device) -> ModelParts:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
-    return ModelParts(model, tok, ref_model)
+    return ModelParts(model, tok, ref_model, from_rank0)
 
 
 def needs_value_head(cfg: TrainConfig, controller: Any) -> bool:

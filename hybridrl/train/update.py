@@ -131,6 +131,8 @@ class LossSettings:
     autocast: Callable[[], Any]
     """A context manager factory (bf16 autocast or a null context)."""
     skip_zero_advantage: bool = True
+    micro_batch_order: str = "given"
+    """``given`` or ``length`` (:func:`micro_batches`)."""
     critic_detach: bool = True
     """The value head reads the policy's hidden state detached: the value loss trains the head only."""
     vllm_importance_sampling_correction: bool = False
@@ -303,13 +305,17 @@ class TermStats:
     vf_loss: float = 0.0
     skipped: int = 0
     """Micro-batches skipped (zero advantages)."""
+    positions: float = 0.0
+    """Token positions the micro-batches' forward/backward computed (padding included)."""
+    real_positions: float = 0.0
+    """Of those, real prompt and completion tokens (the rest is padding)."""
     metric_sums: dict[str, float] = field(default_factory=dict)
     """Preset metrics (clip fractions, ratios) times the micro-batch's token count."""
     metric_max: dict[str, float] = field(default_factory=dict)
     """Metrics reported as their maximum over micro-batches (the rollout log-prob mismatch)."""
 
     def add(self, other: "TermStats") -> None:
-        for f in ("loss", "kl", "entropy_sum", "tokens", "vf_loss", "skipped"):
+        for f in ("loss", "kl", "entropy_sum", "tokens", "vf_loss", "skipped", "positions", "real_positions"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         for k, v in other.metric_sums.items():
             self.metric_sums[k] = self.metric_sums.get(k, 0.0) + v
@@ -320,6 +326,18 @@ class TermStats:
         """Preset metrics averaged by token share (maxima as maxima), as ``{prefix}/{name}``."""
         return {**{f"{prefix}/{k}": v / max(1.0, self.tokens) for k, v in self.metric_sums.items()},
                 **{f"{prefix}/{k}": v for k, v in self.metric_max.items()}}
+
+
+def forward_positions(mb: Sequences) -> tuple[float, float]:
+    """(positions, real tokens) of a micro-batch's forward: ``rollout.logprobs.build_batch`` lays it
+    out as [left-padded prompts | completions cut after their last real column], so it computes
+    N × (longest prompt + longest completion) positions, of which Σ prompt lengths + Σ completion
+    tokens are real."""
+    lengths = [len(mb.prompt_ids[p]) for p in mb.prompt_index.tolist()]
+    real = mb.mask > 0
+    cols = real.any(dim=0).nonzero()
+    t = int(cols.max()) + 1 if cols.numel() else 1
+    return float(len(lengths) * (max(lengths, default=0) + t)), float(sum(lengths) + int(real.sum()))
 
 
 def chunks(n: int, size: int) -> list[slice]:
@@ -395,8 +413,9 @@ def micro_batch_loss(ts: TermState, sl: slice, parts: TermParts, models: UpdateM
     ptl, metrics, maxima = _policy_part(ts, sl, mb, logp, entropy, s)
     loss = agg(ptl)
     actor = loss
+    positions, real_positions = forward_positions(mb)
     st = TermStats(loss=float(loss.detach()), entropy_sum=float((entropy.detach() * mb.mask).sum()),
-                   tokens=float(mb.mask.sum()))
+                   tokens=float(mb.mask.sum()), positions=positions, real_positions=real_positions)
     if parts.kl:
         ref = ts.ref_logp.get(sl, lambda: _no_grad_logprobs(models.reference, mb, s)).to(logp.device)
         kl = agg(kl_penalty(logp, ref, s.kl_estimator))
@@ -426,13 +445,47 @@ def _no_grad_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
     return forward(model, mb, s)["logprobs"].float()
 
 
+def micro_batches(ts: TermState, s: LossSettings, skippable: bool = False) -> list[slice] | list[torch.Tensor]:
+    """A term's micro-batches of ``micro_batch_size`` sequences: slices in the batch's order
+    (``micro_batch_order=given``), or with ``length`` the cheapest of a few orders by the positions
+    their forwards compute (each is [left-padded prompts | completions], so a micro-batch costs
+    n × (longest prompt + longest completion)): the batch's order, and the sequences sorted by
+    (prompt, completion), by (completion, prompt) and by their sum. With ``skippable``, sorted orders
+    put the sequences whose advantages are all zero first (they fill the micro-batches
+    ``skip_zero_advantage`` skips), and skipped micro-batches cost nothing. Ties keep the batch's
+    order. Every sequence is in exactly one micro-batch whatever the order, and every term's loss
+    is normalised by global counts: the gradient is the same sum."""
+    n, size = len(ts.seqs), s.micro_batch_size
+    given = chunks(n, size)
+    if s.micro_batch_order != "length" or n <= size:
+        return given
+    seqs = ts.seqs
+    comp = [int(c) for c in (seqs.mask > 0).sum(1).tolist()]
+    prompt = [len(seqs.prompt_ids[p]) for p in seqs.prompt_index.tolist()]
+    adv = ts.advantages(slice(None)) if skippable else None
+    zero = [not bool(a.any()) for a in adv.reshape(n, -1)] if adv is not None else [False] * n
+
+    def cost(batches: list[list[int]]) -> int:
+        return sum(len(b) * (max(prompt[k] for k in b) + max(comp[k] for k in b))
+                   for b in batches if not all(zero[k] for k in b))
+
+    best, best_cost = given, cost([list(range(sl.start, sl.stop)) for sl in given])
+    for key in (lambda k: (prompt[k], comp[k]), lambda k: (comp[k], prompt[k]), lambda k: prompt[k] + comp[k]):
+        order = sorted(range(n), key=lambda k: (not zero[k], key(k)))
+        batches = [order[i: i + size] for i in range(0, n, size)]
+        c = cost(batches)
+        if c < best_cost:
+            best, best_cost = [torch.tensor(b, dtype=torch.long) for b in batches], c
+    return best
+
+
 def runnable_micro_batches(ts: TermState, parts: TermParts, s: LossSettings) -> tuple[list[slice], int]:
     """The micro-batches of a term that run forward/backward, and how many are skipped because
     their advantages are all zero (decided before any pass: under DDP/FSDP2 every rank must
     know how many passes it runs before the first one, see ``parallel.lockstep``)."""
     skippable = s.skip_zero_advantage and zero_advantage_means_zero_gradient(ts, parts)
     run, skipped = [], 0
-    for sl in chunks(len(ts.seqs), s.micro_batch_size):
+    for sl in micro_batches(ts, s, skippable):
         adv = ts.advantages(sl)
         if skippable and adv is not None and not bool(adv.any()):
             skipped += 1

@@ -134,3 +134,20 @@ def test_value_loss_default_clip_and_both_branches():
     assert value_loss(t(2.0), t(2.0), t(0.0), one).item() == pytest.approx(2.0)
     # V = 0.5, V_old = 0, R = 1: V_clip = 0.2; l = ½ max(0.25, 0.64) = 0.32
     assert value_loss(t(0.5), t(0.0), t(1.0), one).item() == pytest.approx(0.32)
+
+
+def test_entropy_for_logging_equals_the_differentiable_one():
+    # #28 item 1: the logged entropy (no bonus) is computed in chunks as Σ entr(softmax); the same
+    # value, -inf logits included, over a number of positions that is no multiple of the chunk
+    from hybridrl.core.regularizers import entropy_for_logging
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 37, 500, generator=g) * 4
+    x[0, 0, :250] = float("-inf")
+    x[1, 5, 7] = float("-inf")
+    want = entropy_from_logits(x)
+    for rows in (1, 32, 1000):
+        got = entropy_for_logging(x, rows=rows)
+        assert got.shape == want.shape and not got.requires_grad
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-6)
+    assert entropy_for_logging(x.to(torch.bfloat16)).dtype == torch.bfloat16

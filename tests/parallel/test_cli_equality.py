@@ -5,7 +5,9 @@ For each method the final weights (the consolidated HF export ``checkpoints/step
 ``grpo``; ``hpt`` (the gate sends each rank's prompts to SFT or RL: ranks hold different terms and
 numbers of micro-batches, so padding micro-batches run); ``superrl`` (forced to the Hybrid Actor
 after one probe step: learnable loss weights s_pg, s_sft); ``ppo`` (value head); ``grpo`` with
-LoRA. And resuming an FSDP2 run from its sharded checkpoint after 3 of 6 steps gives the weights
+LoRA; ``grpo`` with a KL reference, loaded on rank 0 only (``rank0_loading``, the default) and on
+every rank (``rank0_loading=false``); ``grpo`` sampling from an int8 copy of the weights.
+And resuming an FSDP2 run from its sharded checkpoint after 3 of 6 steps gives the weights
 of 6 straight steps.
 
 Slow (≈ 20 s per launch on 2 cores): marked ``slow``; ``make test-slow`` / ``.ci/run`` run them.
@@ -35,6 +37,13 @@ METHODS = {
                 "superrl_avg_threshold=1.0"],
     "ppo": ["--method", "ppo"],
     "lora": ["--method", "grpo", "lora_r=4", "lora_alpha=8"],
+    # a KL reference (beta > 0): under FSDP2 rank 1 builds it on the meta device too (rank0_loading)
+    "kl": ["--method", "grpo", "beta=0.1"],
+    # every rank loading the whole model (before #28 item 7) still gives the same weights
+    "all_ranks_load": ["--method", "grpo", "beta=0.1", "rank0_loading=false"],
+    # rollouts from an int8 copy of the weights (#28 item 2), made from a plain model under FSDP2
+    # (its sharded modules cannot be deep-copied) and refreshed after every step
+    "int8_rollouts": ["--method", "grpo", "rollout_dtype=int8"],
 }
 
 

@@ -11,10 +11,16 @@ one-process oracle on the whole batch):
   must then differ from the oracle (so the equality above can fail).
 - ``generate``: greedy generation with gathered weights, rank 0 two calls and rank 1 one of
   another length (a collective inside generation would deadlock or fail), equal to the plain model.
+- ``rank0_loading``: the trainer's set-up with ``rank0_loading`` (#28 item 7): under FSDP2 rank 1
+  builds the policy and the KL reference on the meta device and never calls the loader; after
+  sharding and rank 0's broadcast, weights and buffers equal the one-process model (exactly), and
+  an update the oracle's. With LoRA (adapters on a meta base model) the same set-up works.
 - ``checkpoint``: sharded DCP save after update 1, load into a fresh (other-seed) model and
   optimizer, update 2 equals the uninterrupted update 2 exactly; the consolidated HF export loads
   with ``from_pretrained`` and equals the trained weights.
 """
+
+import math
 
 import pytest
 
@@ -30,7 +36,8 @@ def results(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(request.param)
     jobs = [("update", {}), ("lora", {"scenario": "update", "lora": True}),
             ("no_engine", {"scenario": "update", "sabotage": "no_engine"}),
-            ("generate", {}), ("checkpoint", {"folder": str(d / "ck")})]
+            ("generate", {}), ("checkpoint", {"folder": str(d / "ck")}),
+            ("rank0_loading", {}), ("rank0_loading_lora", {"scenario": "rank0_loading", "lora": True})]
     per_rank = run(request.param, jobs, str(d))
     for r in per_rank:
         for name, res in r.items():
@@ -74,3 +81,21 @@ def test_sharded_checkpoint_resumes_exactly_and_exports_hf(results):
     for r in ranks:
         assert r["checkpoint"]["weights"] == 0.0 and r["checkpoint"]["extras"] == 0.0
     assert ranks[0]["checkpoint"]["export"] == 0.0
+
+
+def test_rank0_loading_builds_other_ranks_on_meta(results):
+    mode, ranks = results
+    r0, r1 = ranks[0]["rank0_loading"], ranks[1]["rank0_loading"]
+    if mode == "ddp":  # every rank holds the whole model anyway: each loads it
+        assert not r0["from_rank0"] and r1["devices"] == {"policy": ["cpu"], "ref": ["cpu"], "loaded": 1}
+    else:
+        assert r0["from_rank0"] and r1["from_rank0"]
+        assert r0["devices"] == {"policy": ["cpu"], "ref": ["cpu"], "loaded": 1}
+        # rank 1 never materialised full weights: meta until sharded, and the loader never ran
+        assert r1["devices"] == {"policy": ["meta"], "ref": ["meta"], "loaded": 0}
+    for r in (r0, r1):
+        assert r["policy"] == 0.0 and r["ref"] == 0.0 and r["buffers"] == 0.0, (mode, r)
+        assert r["update"] < TOL, (mode, r)
+    l0, l1 = ranks[0]["rank0_loading_lora"], ranks[1]["rank0_loading_lora"]
+    assert l0["ref"] == 0.0 and l1["ref"] == 0.0 and l0["buffers"] == 0.0 and l1["buffers"] == 0.0
+    assert l0["lora_keys"] > 0 and all(math.isfinite(r["lora_sum"]) for r in (l0, l1))

@@ -215,7 +215,52 @@ def scenario_checkpoint(par: Parallel, folder: str) -> dict:
     return out
 
 
-SCENARIOS = {"update": scenario_update, "generate": scenario_generate, "checkpoint": scenario_checkpoint}
+def scenario_rank0_loading(par: Parallel, lora: bool = False) -> dict:
+    """``rank0_loading`` (#28 item 7) through the trainer's own set-up: rank 0 loads, rank 1 builds
+    the policy and the KL reference on the meta device (no storage: checked before sharding, and
+    ``load_model_and_tokenizer`` must not run there), then the shards are filled from rank 0. The
+    weights and buffers must equal the one-process model, and an update the oracle's."""
+    import hybridrl.models.loading as loading
+    from hybridrl.train.config import TrainConfig
+    from hybridrl.train.setup import setup_model
+
+    cfg = TrainConfig(model="tiny", beta=0.1, progress=False, lora_r=4 if lora else 0, lora_alpha=8)
+    calls = []
+    real_load = loading.load_model_and_tokenizer
+    loading.load_model_and_tokenizer = lambda *a, **k: (calls.append(1), real_load(*a, **k))[1]
+    try:
+        parts = setup_model(cfg, par.device, par)
+    finally:
+        loading.load_model_and_tokenizer = real_load
+    model, ref = parts.model, parts.ref_model
+    on_meta = {"policy": sorted({p.device.type for p in model.parameters()}),
+               "ref": sorted({p.device.type for p in ref.parameters()}), "loaded": len(calls)}
+    plain, tok = tiny(lora=False)
+    model = par.wrap(model, from_rank0=parts.from_rank0)
+    ref = par.wrap_frozen(ref, from_rank0=parts.from_rank0)
+    want = {k: v.float() for k, v in plain.state_dict().items()}
+    got_ref = full(par, ref)
+    out = {"from_rank0": parts.from_rank0, "devices": on_meta, "ref": maxdiff(got_ref, want),
+           "buffers": max(float((b - dict(plain.named_buffers())[k.removeprefix("base_model.model.")]).abs().max())
+                          for k, b in par.unwrap(model).named_buffers() if "lora" not in k)}
+    if not lora:
+        out["policy"] = maxdiff(full(par, model), want)
+        # an update from the broadcast weights equals the oracle's from the plain model
+        ref_model, ref_extras = copy.deepcopy(plain), Extras(plain.config.hidden_size)
+        extras = copy.deepcopy(ref_extras)
+        ref_opt, opt = optimizer(ref_model, ref_extras), optimizer(model, extras)
+        oracle_update(ref_model, ref_extras, ref_opt, 100.0)
+        dist_update(par, model, extras, opt, tok, 100.0)
+        out["update"] = maxdiff(full(par, model), {k: v.detach().float() for k, v in ref_model.state_dict().items()})
+    else:  # the LoRA adapters: rank 0's initialisation on every rank
+        w = full(par, model)
+        out["lora_keys"] = sum("lora_" in k for k in w)
+        out["lora_sum"] = float(sum(v.double().sum() for k, v in w.items() if "lora_" in k))
+    return out
+
+
+SCENARIOS = {"update": scenario_update, "generate": scenario_generate, "checkpoint": scenario_checkpoint,
+             "rank0_loading": scenario_rank0_loading}
 
 
 def _worker(rank: int, world: int, port: int, mode: str, jobs: list, out_dir: str) -> None:

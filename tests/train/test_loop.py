@@ -1,5 +1,6 @@
 """End-to-end loop behaviour on the tiny model (a few seconds each)."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -35,6 +36,11 @@ def test_cli_train_writes_what_it_promises(tmp_path, capsys):
     recs = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [1, 2, 3]  # steps completed (TRL's global_step)
     assert REQUIRED_KEYS <= set(recs[0]), REQUIRED_KEYS - set(recs[0])
+    # #28 item 4: the update's padding share and achieved FLOP/s (6 N tokens / update time)
+    # (null in a step where every micro-batch was skipped: zero advantages)
+    ran = [r for r in recs if r["update/forward_tokens"] > 0]
+    assert ran and all(0.0 <= r["update/padding_share"] < 1.0 and r["update/flops_per_s"] > 0 for r in ran)
+    assert all(r["update/padding_share"] is None and r["update/flops_per_s"] is None for r in recs if r not in ran)
     assert (out / "config.yaml").exists() and "method: grpo" in (out / "config.yaml").read_text()
     assert (out / "summary.json").exists() and (out / "eval.jsonl").exists()
     ck = out / "checkpoints" / "step-000003"
@@ -226,3 +232,26 @@ def test_skipping_zero_advantage_micro_batches_changes_nothing(tiny_args):
     assert [r["loss"] for r in r1] == pytest.approx([r["loss"] for r in r0], abs=1e-6)
     for k in w1:
         torch.testing.assert_close(w1[k], w0[k], atol=1e-6, rtol=0)
+
+
+def test_length_order_groups_short_with_short():
+    from hybridrl.train.update import LossSettings, TermState, micro_batches, Sequences, Counts
+    from hybridrl.methods.base import LossTerm
+
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0.]])
+    seqs = Sequences([[1], [1, 2, 3]], torch.tensor([0, 0, 1, 1]), torch.ones(4, 4, dtype=torch.long), mask, None, None)
+    term = LossTerm("pg", "grpo", "rollout", torch.arange(4), advantages=torch.tensor([1.0, 0.0, 1.0, 0.0]))
+    ts = TermState(term, seqs, Counts(10.0, 4.0))
+    s = LossSettings(temperature=1.0, eps_low=None, eps_high=None, dual_clip_c=None, shaping_gamma=1.0,
+                     loss_agg_mode=None, max_len=4, beta=0.0, kl_estimator="k1", entropy_coef=0.0, vf_coef=0.0,
+                     gae_gamma=1.0, gae_lambda=1.0, cliprange_value=0.2, micro_batch_size=2, old_logprobs="current",
+                     autocast=None, micro_batch_order="length")
+    # given: [0, 1] 2 × (1 + 4), [2, 3] 2 × (3 + 3) = 22 positions; sorted by (prompt, completion):
+    # [1, 0] the same 10, [3, 2] the same 12; by completion: [1, 3] 2 × (3 + 2), [2, 0] 2 × (3 + 4) = 24;
+    # by the sum (2, 5, 5, 6): [1, 0] | [3, 2] = 22: no order beats the batch's, which is kept
+    assert micro_batches(ts, s) == [slice(0, 2), slice(2, 4)]
+    # zero advantages first when their micro-batches are skipped: [1, 3] costs nothing, [0, 2] 2 × (3 + 4)
+    # = 14 < given's 22 (neither given micro-batch is all zero)
+    assert [b.tolist() for b in micro_batches(ts, s, skippable=True)] == [[1, 3], [0, 2]]
+    given = micro_batches(ts, dataclasses.replace(s, micro_batch_order="given"))
+    assert given == [slice(0, 2), slice(2, 4)]

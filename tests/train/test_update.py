@@ -220,6 +220,16 @@ def test_run_update_logs_the_weighted_loss_and_feedback():
     assert fb.term_losses == {"pg": pytest.approx(-1.0), "sft": pytest.approx(2.0)}
     assert rec["loss"] == pytest.approx(0.0) and rec["grad_norm/hybrid"] == fb.grad_norm > 0
     assert rec["update/skipped_microbatches"] == 0.0 and rec["update_skipped"] is False
+    # #28 item 4: forward positions [prompt | completion cut after its last real column]: sft rows
+    # 0, 1 (one micro-batch): 2 × (1 + 2) = 6 positions, 2 + 3 real; pg row 2: 1 × (1 + 3), all real
+    assert rec["update/forward_tokens"] == 10.0 and rec["update/padding_share"] == pytest.approx(0.1)
+
+
+def test_forward_positions_count_prompt_and_completion_padding():
+    mb = U.Sequences([[1, 2, 3], [4]], torch.tensor([0, 1, 1]), torch.ones(3, 5, dtype=torch.long),
+                     torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0.]]), None, None)
+    # longest prompt 3, last real completion column 2: 3 × (3 + 3) positions; real 3 + 1 + 1 + 6
+    assert U.forward_positions(mb) == (18.0, 11.0)
 
 
 def test_the_loop_uses_the_weighting_the_update_carries():
@@ -712,3 +722,48 @@ def test_term_backward_scales_the_gradient():
     p.lp.grad = None
     term_backward(state(sft_term([0, 2])), U.UpdateModels(p, None, None), ConstantWeights(), settings(), scale=2.0)
     assert torch.allclose(p.lp.grad, 2 * g1)
+
+
+@pytest.mark.parametrize("kl", [False, True])
+def test_micro_batches_sorted_by_length_give_the_same_gradient(kl, monkeypatch):
+    """``micro_batch_order=length`` (#28 item 4) on the tiny model: 12 sequences of 4 prompts,
+    completions of 9 and 1 tokens in turn, group advantages with two all-zero groups
+    (skipped in both orders), an SFT term alongside, optionally a KL reference. The gradient is the
+    one of the batch-order micro-batches (float summation order aside), the same micro-batches are
+    skipped, the losses agree, and the forwards compute fewer positions."""
+    from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer
+    from hybridrl.train.optimize import backward_terms
+
+    monkeypatch.setattr(U, "forward", REAL_FORWARD)  # the real model, not the table
+    tok = build_tiny_tokenizer()
+    g = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(3, 100, (n,), generator=g).tolist() for n in (5, 6, 5, 6)]
+    lengths = [9, 1] * 6  # long and short completions alternate: the batch's micro-batches all pad to 9
+    ids = torch.randint(3, 100, (12, 9), generator=g)
+    mask = torch.tensor([[1.0] * n + [0.0] * (9 - n) for n in lengths])
+    seqs = U.Sequences(prompts, torch.arange(4).repeat_interleave(3), ids, mask, None, torch.zeros(12))
+    adv = torch.tensor([1.0, -0.5, -0.5, 0, 0, 0, 0.7, -0.7, 0.0, 0, 0, 0])
+    pg = LossTerm("pg", "grpo", "rollout", torch.arange(12), advantages=adv)
+    sft = LossTerm("sft", "sft", "demo", torch.tensor([1, 4, 9, 11]))
+    grads, stats = {}, {}
+    for order in ("given", "length"):
+        model = build_tiny_model(tok, seed=0)
+        ref = build_tiny_model(tok, seed=1) if kl else None
+        s = settings(micro_batch_size=3, micro_batch_order=order, beta=0.1 if kl else 0.0)
+        opt = Optimization(models=U.UpdateModels(model, ref, None), settings=s,
+                           optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                           policy_params=list(model.parameters()), extra_params=[], dist=OneProcess(),
+                           max_grad_norm=0.0, num_iterations=1, max_nonfinite_steps=3)
+        states = build_term_states([pg, sft], lambda t: seqs.slice(t.indices), opt.dist)
+        stats[order] = backward_terms(opt, states, ConstantWeights(), [pg, sft])
+        grads[order] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    for n in grads["given"]:
+        torch.testing.assert_close(grads["length"][n], grads["given"][n], atol=1e-6, rtol=1e-5)
+    a, b = stats["given"], stats["length"]
+    assert a["pg"].skipped == b["pg"].skipped == (0 if kl else 2)  # rows 3-5, 9-11 (given) / 6 of the 7 zero rows (length)
+    for name in ("pg", "sft"):
+        assert b[name].loss == pytest.approx(a[name].loss, abs=1e-6)
+        assert b[name].positions <= a[name].positions
+    # the SFT rows 1, 4, 9, 11 (completions 1, 9, 1, 1): [1, 4, 9] + [11] = 3 × 15 + 7 = 52 positions
+    # in the batch's order, [1, 9, 11] + [4] = 3 × 7 + 15 = 36 sorted
+    assert (a["sft"].positions, b["sft"].positions) == (52.0, 36.0)
