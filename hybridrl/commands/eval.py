@@ -21,7 +21,7 @@ apart, as mean reward.
 
 def parse_ks(text: str | None, samples: int) -> tuple[int, ...]:
     """``--k 1,2,4`` -> (1, 2, 4); each k in 1..samples (pass@k needs k sampled answers)."""
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     if not text:
         return (1,)
@@ -37,7 +37,7 @@ def parse_ks(text: str | None, samples: int) -> tuple[int, ...]:
 
 
 def resolve_bf16(value: str) -> bool:
-    from hybridrl.train.config import native_bf16
+    from hybridrl.config import native_bf16
 
     return native_bf16() if value == "auto" else value == "true"
 
@@ -62,7 +62,7 @@ EVAL_KEYS = ("prompt_column", "answer_column", "demonstration_column", "data_spl
 def eval_options(args: argparse.Namespace) -> dict:
     """The user's eval options from flags and ``key=value`` words (None = not given); the same
     setting given twice with two values is refused (#29 item 9)."""
-    from hybridrl.train.config import ConfigError, spelled_key
+    from hybridrl.config import ConfigError, spelled_key
 
     given = {"template": args.template, "max_new_tokens": args.max_new_tokens, "reward_fn": args.reward_fn,
              "timeout_s": None, "prompt_column": args.prompt_column, "answer_column": args.answer_column,
@@ -95,7 +95,7 @@ def eval_options(args: argparse.Namespace) -> dict:
 def check_sampling(samples: int, temperature: float, size: int | None = None) -> None:
     """Refuse, before any work, sampling settings that cannot run (#29 item 10 and the
     cosmetic list: ``--samples -1``, ``--size 0``, sampling at temperature 0)."""
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     if samples < 0:
         raise ConfigError(f"--samples {samples}: must be >= 0 (0 = greedy only)")
@@ -110,7 +110,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from hybridrl.eval.evaluate import EvalSettings, evaluate_model, load_data_sets, parse_task_specs
     from hybridrl.eval.from_run import columns_of, resolve
     from hybridrl.report.tables import eval_tables, exclusive_table
-    from hybridrl.train.config import ConfigError, check_reward_fn
+    from hybridrl.config import ConfigError, check_reward_fn
 
     # every check before any work (#29 items 10, 11): options, output folder, data, reward
     check_sampling(args.samples, args.temperature, args.size)

@@ -75,7 +75,7 @@ from hybridrl.data.templates import format_demonstration  # noqa: E402
 from hybridrl.methods.base import Feedback, StepContext, StepData, Update  # noqa: E402
 from hybridrl.methods.registry import build_controller, method_spec  # noqa: E402
 from hybridrl.rollout.types import RolloutBatch  # noqa: E402
-from hybridrl.train.config import TrainConfig  # noqa: E402
+from hybridrl.config import TrainConfig  # noqa: E402
 from hybridrl.train.optimize import (Optimization, UpdateResult, backward_terms, build_term_states,  # noqa: E402
                                      log_update, prepasses, weights_now)
 from hybridrl.train.parallel import Parallel  # noqa: E402
@@ -93,8 +93,8 @@ REFUSED_METHODS = {
 
 def method_config(method: str, args: Any, options: dict[str, Any] | None = None) -> TrainConfig:
     """hybridrl's config for ``method``, built from the ``GRPOConfig`` ``args`` (TRL's names for
-    the same quantities, as ``hybridrl.train.config.ALIASES``) and then ``options`` (any
-    ``TrainConfig`` / ``MethodOptions`` field: ``hpt_gamma``, ``luffy_n_off``, ``group_size``...)."""
+    the same quantities, as ``hybridrl.config.ALIASES``) and then ``options`` (any
+    ``TrainConfig`` key, a method's options included: ``hpt_gamma``, ``luffy_n_off``, ``group_size``...)."""
     prompts = max(1, args.per_device_train_batch_size // args.num_generations)
     base: dict[str, Any] = dict(
         method=method, model="trl", group_size=args.num_generations, prompts_per_step=prompts,

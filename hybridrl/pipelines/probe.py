@@ -40,19 +40,19 @@ def probe_method(cfg) -> tuple[str, str]:
     """(method, preset) of the probe run: a plain RL method probes as itself; any other
     method (a hybrid) probes with ``rl_preset`` under the default method's name."""
     from hybridrl.methods.registry import method_spec
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import DEFAULTS
 
     spec = method_spec(cfg.method)
     own = spec.kwargs.get("preset")
     if own is not None and not spec.needs_demos:
         return cfg.method, own
-    return TrainConfig().method, cfg.rl_preset
+    return DEFAULTS["method"], cfg.rl_preset
 
 
 def probe_config(cfg):
     """The config of the probe run: its RL method for k = the switch's probe length steps."""
     from hybridrl.methods.superrl import AdaptiveSwitch
-    from hybridrl.train.config import validate
+    from hybridrl.config import validate
 
     k = AdaptiveSwitch.from_config(cfg).k
     method, preset = probe_method(cfg)
@@ -62,7 +62,7 @@ def probe_config(cfg):
 
 
 def run_probe(cfg) -> dict[str, Any]:
-    """Run the Adaptive Switch probe for ``cfg`` (a :class:`~hybridrl.train.config.TrainConfig`).
+    """Run the Adaptive Switch probe for ``cfg`` (a :class:`~hybridrl.config.TrainConfig`).
 
     Returns (and writes to ``<output_dir>/probe.json``) the decision and its inputs:
     ``decision`` (``dense``/``sparse``), ``reason``, ``rewards`` (k batch-mean rewards),

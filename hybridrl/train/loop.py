@@ -49,7 +49,7 @@ from hybridrl.methods.registry import build_controller
 from hybridrl.train import checkpoint as ckpt
 from hybridrl.train import run_state
 from hybridrl.train import interrupt
-from hybridrl.train.config import TrainConfig, config_to_dict
+from hybridrl.config import TrainConfig, config_to_dict
 from hybridrl.train.records import rollout_metrics, run_summary
 from hybridrl.train.optimize import Optimization, TrainingAborted, run_update
 from hybridrl.train.optimizer_states import install_named_states
@@ -117,7 +117,8 @@ class Trainer:
 
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
-        parts = setup_optimizer(cfg, self.model, self.controller.parameters(), self.value_head)
+        parts = setup_optimizer(cfg.optimizer, self.model, self.controller.parameters(), self.value_head, steps=cfg.steps,
+                                loss_weight_lr=cfg.loss_weight_lr, critic_lr=cfg.critic_lr)
         self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
         install_named_states(self.optimizer)  # separate states by name (before a resume loads them)
         self.opt = Optimization(
@@ -135,8 +136,8 @@ class Trainer:
         cfg, tok = self.cfg, self.tokenizer
         # HF generate runs on the plain model: DDP's inner module, FSDP2's inside `_full_weights`
         self.generator = build_generator(
-            cfg, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model), tok,
-            log=_note if self.dist.main else None)
+            cfg.rollout, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model),
+            tok, log=_note if self.dist.main else None, bf16=cfg.bf16, seed=cfg.seed)
         precision = getattr(self.generator, "precision", "fp32")
         if precision != "fp32" and not self.opt.settings.vllm_importance_sampling_correction:
             # rollouts at another precision than training: truncated importance sampling, as for vLLM
@@ -155,7 +156,7 @@ class Trainer:
         context minus ``max_new_tokens``), else the run stops before its first step (#29 item 8:
         an 8,099-token prompt trained silently on a 4,096-token model). The longest is recorded
         in the data summary."""
-        from hybridrl.train.config import ConfigError
+        from hybridrl.config import ConfigError
 
         cfg = self.cfg
         limit = cfg.max_prompt_length

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybridrl.train import checkpoint as ckpt
-from hybridrl.train.config import config_to_dict
+from hybridrl.config import nested_config
 
 
 def write_config(t) -> None:
@@ -16,7 +16,7 @@ def write_config(t) -> None:
     import yaml
 
     tmp = t.run_dir / "config.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(config_to_dict(t.cfg), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(nested_config(t.cfg), sort_keys=False))
     tmp.replace(t.run_dir / "config.yaml")
 
 

@@ -108,8 +108,8 @@ def demo_sequences(prompt_ids: list[list[int]], demo_ids: list[list[int]], idx: 
 
 @dataclass(frozen=True)
 class LossSettings:
-    """The loss hyper-parameters the update needs: a view of ``TrainConfig`` (same names,
-    same meaning; see its docstrings), built by :meth:`from_config`."""
+    """The loss hyper-parameters the update needs, taken from the config sections that hold them
+    (same names, same meaning; see their docstrings) by :meth:`of`."""
 
     temperature: float
     eps_low: float | None
@@ -142,10 +142,27 @@ class LossSettings:
     """token weighting of SFT terms, ``nll`` or ``dft`` (``core.token_weights``)."""
 
     @classmethod
+    def of(cls, loss: Any, critic: Any, batch: Any, rollout: Any, autocast: Callable[[], Any]) -> "LossSettings":
+        """From the config sections it reads: ``loss``, ``critic``, ``batch`` (micro-batching, the
+        PPO ratio's denominator) and ``rollout`` (the sampling temperature and length, the
+        rollout importance-sampling correction)."""
+        return cls(
+            temperature=rollout.temperature, max_len=rollout.max_new_tokens,
+            vllm_importance_sampling_correction=rollout.vllm_importance_sampling_correction,
+            vllm_importance_sampling_mode=rollout.vllm_importance_sampling_mode,
+            vllm_importance_sampling_clip_max=rollout.vllm_importance_sampling_clip_max,
+            eps_low=loss.eps_low, eps_high=loss.eps_high, dual_clip_c=loss.dual_clip_c, shaping_gamma=loss.shaping_gamma,
+            loss_agg_mode=loss.loss_agg_mode, beta=loss.beta, kl_estimator=loss.kl_estimator,
+            entropy_coef=loss.entropy_coef, sft_loss_type=loss.sft_loss_type,
+            vf_coef=critic.vf_coef, gae_gamma=critic.gae_gamma, gae_lambda=critic.gae_lambda,
+            cliprange_value=critic.cliprange_value, critic_detach=critic.critic_detach,
+            micro_batch_size=batch.micro_batch_size, old_logprobs=batch.old_logprobs,
+            skip_zero_advantage=batch.skip_zero_advantage, autocast=autocast)
+
+    @classmethod
     def from_config(cls, cfg: Any, autocast: Callable[[], Any]) -> "LossSettings":
-        """Every field of the same name in ``cfg``; ``max_len`` = ``cfg.max_new_tokens``."""
-        names = {f.name for f in dataclasses.fields(cls)} & {f.name for f in dataclasses.fields(cfg)}
-        return cls(**{n: getattr(cfg, n) for n in names}, max_len=cfg.max_new_tokens, autocast=autocast)
+        """From a whole :class:`~hybridrl.config.TrainConfig` (where the trainer is assembled)."""
+        return cls.of(cfg.loss, cfg.critic, cfg.batch, cfg.rollout, autocast)
 
 
 class Counts(NamedTuple):

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from cli_helpers import error_lines
+from hybridrl.report.runs import read_config
 from hybridrl import ConfigError, TrainConfig, compare, evaluate, train
 from hybridrl.cli import main
 
@@ -167,7 +168,7 @@ def test_checkpoints_by_minutes_by_default(tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000001", "step-000002", "step-000003"]
     with pytest.raises(ConfigError, match=r"config key 'save_every_minutes': must be >= 0"):
         TrainConfig(save_every_minutes=-1.0)
-    saved = yaml.safe_load((out / "config.yaml").read_text())
+    saved = read_config(out)
     assert saved["save_every_minutes"] == 1e-9
 
 
@@ -176,7 +177,7 @@ def test_checkpoints_by_minutes_by_default(tmp_path):
 
 def test_options_of_another_method_are_named(capsys):
     # before #29: hpt_gamma=5 with grpo and rl_preset=dapo with sft were accepted and ignored
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     build_config(None, {"method": "grpo", "task": "chain_sum"}, ["hpt_gamma=5"])  # as `hybridrl train` prints it
     # one table of owners (methods/registry.py OPTION_OWNERS); auto reads hpt_ only as its sparse method
@@ -202,7 +203,7 @@ def test_trl_names_are_mapped_or_explained_in_one_line(capsys):
         assert main(["train", "--model", "tiny", "--task", "chain_sum", f"{key}=1"]) == 2
         [line] = error_lines(capsys.readouterr().err)
         assert f"config key '{key}' (TRL) has no equivalent here:" in line and hint in line, line
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     build_config(None, {"task": "chain_sum"}, ["per_device_train_batch_size=4"])
     assert ("'per_device_train_batch_size' read as 'micro_batch_size' (sequences per forward/backward pass; "
@@ -273,7 +274,7 @@ def test_data_parquet_with_nested_metadata_round_trips(tmp_path):
 
 
 def test_recipes_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     monkeypatch.chdir(tmp_path)
     # before #29: `--config recipes/superrl.yaml` from another folder -> "config file not found"

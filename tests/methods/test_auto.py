@@ -99,7 +99,7 @@ def test_build_method_applies_overrides_to_a_copy_and_passes_kwargs():
     from dataclasses import replace
 
     from hybridrl.methods.auto import build_method
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import TrainConfig
 
     cfg = replace(TrainConfig(), method="auto")
     theta = build_method(cfg, "superrl_theta")  # registry override superrl_variant=theta, on a copy

@@ -24,7 +24,7 @@ import math
 import pytest
 import torch
 
-from hybridrl.train.config import build_config
+from hybridrl.config import build_config
 from hybridrl.train.loop import Trainer
 from integration_rewards import answer_is_even, reward_fn
 
