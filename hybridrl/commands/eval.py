@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 from pathlib import Path
 
 from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
@@ -107,12 +108,11 @@ def check_sampling(samples: int, temperature: float, size: int | None = None) ->
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from hybridrl.eval.evaluate import EvalSettings, evaluate_model, load_data_sets, parse_task_specs
-    from hybridrl.eval.from_run import columns_of, resolve
-    from hybridrl.report.tables import eval_tables, exclusive_table
     from hybridrl.config import ConfigError, check_reward_fn
+    from hybridrl.eval.evaluate import EvalSettings, evaluate_model
+    from hybridrl.eval.from_run import resolve
 
-    # every check before any work (#29 items 10, 11): options, output folder, data, reward
+    # every check before any work: options, output folder, data, reward
     check_sampling(args.samples, args.temperature, args.size)
     ks = parse_ks(args.k, args.samples)
     out = Path(args.output_dir or default_eval_dir())
@@ -122,7 +122,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out} already exists; use another file or --overwrite")
     model, opts, saved = resolve(args.model, eval_options(args), log=_say)
     check_reward_fn(opts["reward_fn"])
-    sets = {}
+    sets = _eval_sets(args, opts, saved)
+    settings = EvalSettings(template=opts["template"], max_new_tokens=opts["max_new_tokens"], samples=args.samples,
+                            temperature=args.temperature, top_p=args.top_p, ks=ks, bf16=resolve_bf16(args.bf16),
+                            rollout_engine=args.rollout_engine, timeout_s=opts["timeout_s"],
+                            reward_fn=opts["reward_fn"], batch_size=args.batch_size, seed=args.seed)
+    _say(f"hybridrl: eval: template={settings.template}, max_new_tokens={settings.max_new_tokens}; accuracy is "
+         f"the task verifier's" + (f"; reward_fn={settings.reward_fn} is reported apart (mean reward)"
+                                   if settings.reward_fn else ""))
+    res = evaluate_model(model, sets, settings, label=args.label or args.model)
+    _write_eval(args, out, res, sets, settings)
+    if args.out:  # the full results of one file, kept for scripts that used --out
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res, indent=1, default=str))
+    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
+    return 0
+
+
+def _eval_sets(args: argparse.Namespace, opts: dict[str, Any], saved: dict[str, Any] | None) -> dict[str, Any]:
+    """The named eval sets of --task / --data, or (``eval --model RUN`` alone) the run's own."""
+    from hybridrl.config import ConfigError
+    from hybridrl.eval.evaluate import load_data_sets, parse_task_specs
+    from hybridrl.eval.from_run import columns_of
+
+    sets: dict[str, Any] = {}
     task, data = args.task, args.data
     if not task and not data and saved:  # `eval --model RUN` alone: the run's own eval set
         if saved.get("eval_data"):
@@ -138,14 +161,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         sets.update(parse_task_specs(task, size=args.size, seed=args.seed, difficulty=args.difficulty))
     if data:
         sets.update(load_data_sets(data, columns=columns_of(opts), split=opts["data_split"], taken=list(sets)))
-    settings = EvalSettings(template=opts["template"], max_new_tokens=opts["max_new_tokens"], samples=args.samples,
-                            temperature=args.temperature, top_p=args.top_p, ks=ks, bf16=resolve_bf16(args.bf16),
-                            rollout_engine=args.rollout_engine, timeout_s=opts["timeout_s"],
-                            reward_fn=opts["reward_fn"], batch_size=args.batch_size, seed=args.seed)
-    _say(f"hybridrl: eval: template={settings.template}, max_new_tokens={settings.max_new_tokens}; accuracy is "
-         f"the task verifier's" + (f"; reward_fn={settings.reward_fn} is reported apart (mean reward)"
-                                   if settings.reward_fn else ""))
-    res = evaluate_model(model, sets, settings, label=args.label or args.model)
+    return sets
+
+
+def _write_eval(args: argparse.Namespace, out: Path, res: dict[str, Any], sets: dict[str, Any], settings: Any) -> None:
+    """eval.json and eval.md in ``out`` (with --compare-to, the questions only one model solves),
+    the tables printed."""
+    from hybridrl.report.tables import eval_tables, exclusive_table
+
     tables = eval_tables(res)
     if args.compare_to:
         other = _other_eval(args.compare_to, sets, settings)
@@ -163,11 +186,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for t in tables:
         print(t.to_markdown())
         print(f"  ({t.caption})\n")
-    if args.out:  # the full results of one file, kept for scripts that used --out
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1, default=str))
-    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
-    return 0
 
 
 def _say(msg: str) -> None:

@@ -93,10 +93,10 @@ def foreign_option_warnings(cfg: Any) -> list[str]:
     """A method-specific option set away from its default for a method that does not read it
     (``hpt_gamma=5`` with grpo, ``rl_preset=dapo`` with sft): said, naming its method, rather than
     silently ignored. A warning, not an error: ``compare`` hands one set of keys to every method."""
-    from hybridrl.methods.registry import METHODS, option_owners
+    from hybridrl.methods.registry import METHODS, option_owners, readers
 
     out = []
-    mine = {cfg.method, cfg.auto_sparse_method} if cfg.method == "auto" else {cfg.method}
+    mine = readers(cfg)
     fixed = METHODS[cfg.method].overrides
     for name in KEYS:
         owners = option_owners(name)

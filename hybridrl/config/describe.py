@@ -21,7 +21,7 @@ def _whole_docs(keys: list[str], width: int) -> str:
     for k in keys:
         name = canonical_key(k)
         where = f", section {KEYS[name]}" if KEYS[name] else ""
-        head = f"{name} ({type_name(TYPES[name])}, default {DEFAULTS.get(name)!r}{where})"
+        head = f"{name} ({type_name(TYPES[name])}, default {DEFAULTS.get(name)!r}){where}"
         body = textwrap.fill(" ".join(docs.get(name, "").split()) or "(no doc)", width, initial_indent="  ",
                              subsequent_indent="  ")
         out.append(f"{head}\n{body}")

@@ -154,5 +154,5 @@ class AutoController(Controller):
 SPECS = {
     "auto": MethodSpec(AutoController, "probe reward density, then pure RL (dense) or a hybrid (sparse)",
                        "SuperRL Adaptive Switch, generalised", needs_demos=True, options=(SuperRLOptions, AutoOptions),
-                       warnings=probe_warnings),
+                       delegates_to="auto_sparse_method", warnings=probe_warnings),
 }

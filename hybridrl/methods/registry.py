@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import fields
+from types import SimpleNamespace
 from typing import Any
 
 import hybridrl.methods as _package
@@ -17,7 +18,7 @@ from hybridrl.methods.base import Controller
 from hybridrl.methods.spec import MethodSpec
 
 __all__ = ["METHODS", "MethodSpec", "OPTION_CLASSES", "OPTION_OWNERS", "CRITIC_KEYS", "unused_keys", "method_spec",
-           "build_controller", "option_owners"]
+           "build_controller", "option_owners", "readers", "controller_config", "RUN_FACTS"]
 
 
 def _collect() -> dict[str, MethodSpec]:
@@ -63,19 +64,31 @@ def option_owners(key: str) -> tuple[str, ...] | None:
     return OPTION_OWNERS.get(key)
 
 
+RUN_FACTS = ("method", "steps", "seed", "group_size", "prompts_per_step", "rl_preset")
+"""What the run tells every controller besides its own options (a controller sees nothing else)."""
+
+
+def readers(config: Any) -> set[str]:
+    """The methods whose options a run reads: its method, and the one it hands over to, if any."""
+    get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
+    method = get("method")
+    spec = METHODS.get(method)
+    out = {method}
+    if spec is not None and spec.delegates_to is not None:
+        out.add(get(spec.delegates_to))
+    return out
+
+
 def unused_keys(config: dict[str, Any]) -> set[str]:
     """Keys of ``config`` (a resolved config as a flat dict) that the run's method never reads:
     another method's options, and PPO's critic settings without a critic. Two runs that differ
     only in these keys train the same updates (``compare`` reuses a finished run across them)."""
-    method = config.get("method")
-    readers = {method}
-    if method == "auto":
-        readers.add(config.get("auto_sparse_method"))
-    critic = method == "ppo" or config.get("rl_preset") == "ppo"
+    mine = readers(config)
+    critic = config.get("method") == "ppo" or config.get("rl_preset") == "ppo"
     out = set()
     for key in config:
         owners = OPTION_OWNERS.get(key)
-        if owners is not None and not readers & set(owners):
+        if owners is not None and not mine & set(owners):
             out.add(key)
         elif key in CRITIC_KEYS and not critic:
             out.add(key)
@@ -88,6 +101,16 @@ def method_spec(name: str) -> MethodSpec:
     return METHODS[name]
 
 
+def controller_config(config: Any) -> SimpleNamespace:
+    """What a controller is built with: :data:`RUN_FACTS` and the options of the methods the run
+    reads (:func:`readers`), under their key names — not the whole config."""
+    keys = list(RUN_FACTS)
+    for name in readers(config):
+        for cls in (METHODS[name].options if name in METHODS else ()):
+            keys += [f.name for f in fields(cls)]
+    return SimpleNamespace(**{k: getattr(config, k) for k in dict.fromkeys(keys)})
+
+
 def build_controller(config: Any) -> Controller:
     spec = method_spec(config.method)
-    return spec.controller(config, **spec.kwargs)
+    return spec.controller(controller_config(config), **spec.kwargs)

@@ -33,6 +33,9 @@ class MethodSpec:
     method's: warned about when set, ignored when ``compare`` decides whether a run is the same."""
     reads_rl_preset: bool = True
     """Whether the method has an RL term whose estimator ``rl_preset`` chooses."""
+    delegates_to: str | None = None
+    """An option key naming another method this one hands over to (``auto``:
+    ``auto_sparse_method``): that method's options are read too."""
     warnings: Callable[[Any], list[str]] | None = None
     """``warnings(config) -> [line]``: schedules of this method that cannot take effect within
     the run's ``steps`` (said before the run starts, not refused)."""

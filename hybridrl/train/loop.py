@@ -370,21 +370,7 @@ class Trainer:
         last_save_time = time.monotonic()
         try:
             for step in range(self.start_step, self.total_steps):
-                self._group_acc = None
-                before = (self.sampler.state_dict(), ckpt.rng_state(), copy.deepcopy(self.controller.state_dict()))
-                try:
-                    record = self.step(step)
-                except (TrainingAborted, interrupt.StepAbandoned) as e:
-                    # skipped updates never touch the weights or the optimizer: save the state as
-                    # it was before this step (its batch goes back to the sampler), then stop
-                    self.sampler.load_state_dict(before[0])
-                    ckpt.set_rng_state(before[1])
-                    self.controller.load_state_dict(before[2])
-                    saved = self.save(step)
-                    if isinstance(e, interrupt.StepAbandoned):
-                        raise interrupt.RunInterrupted(intr.requested, step, saved, self.run_dir) from None
-                    raise TrainingAborted(f"{e}; stopped at step {step}, the last good state is saved in "
-                                          f"{saved} (resume with --resume {self.run_dir})") from None
+                record = self._step_or_stop(step, intr)
                 if main:
                     log.write(record)
                     trackers.log(record, step + 1)
@@ -394,11 +380,7 @@ class Trainer:
                 bar.update(record)
                 if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < self.total_steps:
                     self.evaluate(step + 1)
-                due = bool(cfg.save_every and (step + 1) % cfg.save_every == 0)
-                if not due and cfg.save_every_minutes and step + 1 < self.total_steps:
-                    # by time (#29 item 5): bounds what kill -9 loses; every rank takes the same decision
-                    late = time.monotonic() - last_save_time >= 60 * cfg.save_every_minutes
-                    due = bool(self.dist.agree(int(late)))
+                due = self._save_due(step, last_save_time)
                 if due:
                     last_saved = self.save(step + 1)
                     last_save_time = time.monotonic()
@@ -417,6 +399,34 @@ class Trainer:
             trackers.close()
         summary = self._summary(final_eval, last_saved)
         return summary
+
+    def _step_or_stop(self, step: int, intr: Any) -> dict[str, Any]:
+        """One step; if it is abandoned (a signal) or aborted (non-finite updates), the state as it
+        was before it is saved (its batch goes back to the sampler: skipped updates never touch
+        the weights or the optimizer) and the run stops."""
+        self._group_acc = None
+        before = (self.sampler.state_dict(), ckpt.rng_state(), copy.deepcopy(self.controller.state_dict()))
+        try:
+            return self.step(step)
+        except (TrainingAborted, interrupt.StepAbandoned) as e:
+            self.sampler.load_state_dict(before[0])
+            ckpt.set_rng_state(before[1])
+            self.controller.load_state_dict(before[2])
+            saved = self.save(step)
+            if isinstance(e, interrupt.StepAbandoned):
+                raise interrupt.RunInterrupted(intr.requested, step, saved, self.run_dir) from None
+            raise TrainingAborted(f"{e}; stopped at step {step}, the last good state is saved in "
+                                  f"{saved} (resume with --resume {self.run_dir})") from None
+
+    def _save_due(self, step: int, last_save_time: float) -> bool:
+        """A checkpoint after ``step``: every ``save_every`` steps, or by time (bounds what kill -9
+        loses; every rank takes the same decision)."""
+        cfg = self.cfg
+        due = bool(cfg.save_every and (step + 1) % cfg.save_every == 0)
+        if not due and cfg.save_every_minutes and step + 1 < self.total_steps:
+            late = time.monotonic() - last_save_time >= 60 * cfg.save_every_minutes
+            due = bool(self.dist.agree(int(late)))
+        return due
 
     def evaluate(self, step: int) -> dict[str, Any] | None:
         """Greedy accuracy on the held-out rows, appended to eval.jsonl."""

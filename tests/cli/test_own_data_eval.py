@@ -382,9 +382,10 @@ def test_list_keys_wraps_aligns_and_explains_one_key(capsys):
     # #29 cosmetics: docs were cut mid-sentence ("..."), long keys misaligned, a key argument ignored
     assert main(["train", "--list-keys"]) == 0
     out = capsys.readouterr().out
-    rows = [l for l in out.split("\n\naliases")[0].splitlines() if not l.startswith(" ")]
+    # key rows (not their wrapped lines, nor the "# section: ..." headings)
+    rows = [l for l in out.split("\n\naliases")[0].splitlines() if l and not l.startswith((" ", "#"))]
     assert "code ``on_solve_num <= switch_gate``)" in out  # hpt_gamma's sentence in full (was cut at 87 chars)
-    start = rows[0].index("Switch gate")  # hpt_gamma's doc
+    start = next(r for r in rows if r.startswith("hpt_gamma ")).index("Switch gate")  # hpt_gamma's doc
     # every doc starts in the same column (token_truncate, a long default, pushed its doc right)
     assert all(l[start - 1] == " " and l[start] != " " for l in rows if len(l) > start), start
     assert main(["train", "--list-keys", "hpt_balance", "learning_rate"]) == 0
