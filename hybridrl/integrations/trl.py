@@ -264,7 +264,7 @@ class HybridGRPOTrainer(GRPOTrainer):
         extra = self.controller.parameters()
         return Optimization(models=UpdateModels(model, ref, None), settings=self.loss_settings,
                             optimizer=self.optimizer, policy_params=[p for p in model.parameters() if p.requires_grad],
-                            extra_params=extra, dist=Parallel(mode="none", device=self.accelerator.device),
+                            extra_params=extra, par=Parallel(mode="none", device=self.accelerator.device),
                             max_grad_norm=self.args.max_grad_norm, num_iterations=1, max_nonfinite_steps=1)
 
     def hybrid_backward(self, model, step: PendingStep) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -272,7 +272,7 @@ class HybridGRPOTrainer(GRPOTrainer):
         the gradients of ``model`` and the controller's weights; returns (loss, metrics record)."""
         opt = self._optimization(model)
         weighting = self.controller.weighting_of(step.update)
-        states = build_term_states(step.update.terms, lambda t: self._sequences(step, t), opt.dist)
+        states = build_term_states(step.update.terms, lambda t: self._sequences(step, t), opt.par)
         prepasses(opt, states)
         model.train()
         stats = backward_terms(opt, states, weighting, step.update.terms)

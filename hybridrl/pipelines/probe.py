@@ -81,7 +81,7 @@ def run_probe(cfg) -> dict[str, Any]:
     trainer = Trainer(pcfg, controller=RLController(pcfg, preset=preset))
     _probe_steps(trainer, switch, pcfg)
     result = _result(cfg, pcfg, switch, preset, time.time() - t0)
-    if trainer.dist.main:
+    if trainer.par.main:
         out_dir = Path(pcfg.output_dir)
         tmp = out_dir / "probe.json.tmp"
         tmp.write_text(json.dumps(result, indent=2))
@@ -94,8 +94,8 @@ def _probe_steps(trainer, switch, pcfg) -> None:
     from hybridrl.train.tracking import MetricsLog, Progress
 
     out_dir = Path(pcfg.output_dir)
-    log = MetricsLog(out_dir / "metrics.jsonl") if trainer.dist.main else None
-    bar = Progress(switch.k, 0, pcfg.progress and trainer.dist.main, pcfg.log_every)
+    log = MetricsLog(out_dir / "metrics.jsonl") if trainer.par.main else None
+    bar = Progress(switch.k, 0, pcfg.progress and trainer.par.main, pcfg.log_every)
     try:
         for step in range(switch.k):
             record = trainer.step(step)

@@ -76,12 +76,12 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, resume: str | Path | None = None, controller: Controller | None = None):
         self.cfg = cfg
-        self.dist = init_distributed(cfg.parallel)
+        self.par = init_distributed(cfg.parallel)
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._setup_data()  # first: bad rows fail before any model loads
         torch.manual_seed(cfg.seed)
-        self.device = pick_device(self.dist)
+        self.device = pick_device(self.par)
         self.controller = controller if controller is not None else build_controller(cfg)
         self._setup_model()
         self._setup_optimizer()
@@ -107,13 +107,13 @@ class Trainer:
         # the engine (DDP / FSDP2; nothing on one process); the value head and the learnable loss
         # weights stay replicated, their gradients summed once (optimize.backward_terms)
         self.rollout_copy = None
-        if self.dist.mode == "fsdp2" and self.cfg.rollout_weights == "copy":
+        if self.par.mode == "fsdp2" and self.cfg.rollout_weights == "copy":
             from hybridrl.train.parallel import RolloutCopy
 
             self.rollout_copy = RolloutCopy(self.model)
-        self.model = self.dist.wrap(self.model, bf16=self.cfg.bf16)
+        self.model = self.par.wrap(self.model, bf16=self.cfg.bf16)
         if self.ref_model is not None:
-            self.ref_model = self.dist.wrap_frozen(self.ref_model, bf16=self.cfg.bf16)
+            self.ref_model = self.par.wrap_frozen(self.ref_model, bf16=self.cfg.bf16)
 
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
@@ -125,7 +125,7 @@ class Trainer:
             models=UpdateModels(self.model, self.ref_model, self.value_head),
             settings=LossSettings.from_config(cfg, autocast_factory(cfg, self.device)),
             optimizer=parts.optimizer, policy_params=parts.policy_params, extra_params=parts.extra_params,
-            dist=self.dist, max_grad_norm=cfg.max_grad_norm, num_iterations=cfg.num_iterations,
+            par=self.par, max_grad_norm=cfg.max_grad_norm, num_iterations=cfg.num_iterations,
             max_nonfinite_steps=cfg.max_nonfinite_steps, after_step=self._policy_updated,
             mini_batches=cfg.mini_batches)
 
@@ -136,13 +136,13 @@ class Trainer:
         cfg, tok = self.cfg, self.tokenizer
         # HF generate runs on the plain model: DDP's inner module, FSDP2's inside `_full_weights`
         self.generator = build_generator(
-            cfg.rollout, self.rollout_copy.module if self.rollout_copy is not None else self.dist.unwrap(self.model),
-            tok, log=_note if self.dist.main else None, bf16=cfg.bf16, seed=cfg.seed)
+            cfg.rollout, self.rollout_copy.module if self.rollout_copy is not None else self.par.unwrap(self.model),
+            tok, log=_note if self.par.main else None, bf16=cfg.bf16, seed=cfg.seed)
         precision = getattr(self.generator, "precision", "fp32")
         if precision != "fp32" and not self.opt.settings.vllm_importance_sampling_correction:
             # rollouts at another precision than training: truncated importance sampling, as for vLLM
             self.opt.settings = dataclasses.replace(self.opt.settings, vllm_importance_sampling_correction=True)
-            if self.dist.main:
+            if self.par.main:
                 _note(f"hybridrl: rollouts at {precision}, training in fp32: truncated importance sampling on "
                       f"(cap {self.opt.settings.vllm_importance_sampling_clip_max})")
         self.format_prompt = lambda row: format_prompt(row, cfg.template, tok)
@@ -161,7 +161,7 @@ class Trainer:
         cfg = self.cfg
         limit = cfg.max_prompt_length
         if limit is None:
-            ctx = getattr(self.dist.unwrap(self.model).config, "max_position_embeddings", None)
+            ctx = getattr(self.par.unwrap(self.model).config, "max_position_embeddings", None)
             limit = ctx - cfg.max_new_tokens if isinstance(ctx, int) else None
         rows = list(self.train_rows) + list(self.eval_rows)
         lengths = [(r, len(self.prompt_ids(r))) for r in rows]
@@ -181,11 +181,11 @@ class Trainer:
     def _policy_updated(self) -> None:
         """After every optimizer step: engines that keep their own copy of the weights sync them."""
         if self.rollout_copy is not None:
-            self.rollout_copy.refresh(self.dist, self.model)
+            self.rollout_copy.refresh(self.par, self.model)
         hook = getattr(self.generator, "on_policy_updated", None)
         if hook is not None:  # FSDP2: full weights, gathered lazily by every rank at its next generate
-            hook((lambda: self.dist.full_state_dict(self.model)) if self.dist.mode == "fsdp2"
-                 else self.dist.unwrap(self.model))
+            hook((lambda: self.par.full_state_dict(self.model)) if self.par.mode == "fsdp2"
+                 else self.par.unwrap(self.model))
 
     def _full_weights(self):
         """Context for generating with HF on the policy: FSDP2 gathers the shards for its duration
@@ -194,8 +194,8 @@ class Trainer:
 
         if self.rollout_copy is None and isinstance(self.generator, HFGenerator) \
                 and not getattr(self.generator, "owns_weights", False):
-            return self.dist.gathered(self.model)
-        return contextlib.nullcontext(self.dist.unwrap(self.model))
+            return self.par.gathered(self.model)
+        return contextlib.nullcontext(self.par.unwrap(self.model))
 
     @property
     def nonfinite(self) -> int:
@@ -232,7 +232,7 @@ class Trainer:
 
     # -- one step --------------------------------------------------------------------
     def _shard(self, rows: list) -> list:
-        return rows[self.dist.rank:: self.dist.world]
+        return rows[self.par.rank:: self.par.world]
 
     def step(self, step: int) -> dict[str, Any]:
         from hybridrl.rewards.scoring import score_completions
@@ -245,7 +245,7 @@ class Trainer:
         needs = self.controller.needs(ctx)
         rows = self._shard(global_rows)
         if needs.reset_reference and self.ref_model is not None:
-            self.dist.copy_weights(self.model, self.ref_model)
+            self.par.copy_weights(self.model, self.ref_model)
         # `step` in every record = steps completed once this one is done (TRL's global_step), as in
         # eval.jsonl and checkpoint names; the controllers' StepContext counts from 0
         record: dict[str, Any] = {"step": step + 1, "epoch": epoch}
@@ -262,7 +262,7 @@ class Trainer:
                                                 reward_fn=cfg.reward_fn)
             record["time/reward"] = time.time() - tr
             # a reward that fails on every sample would train on zeros: stop instead (a broken reward)
-            failed, total = self.dist.sum([float(sum(r.error is not None for r in results)), float(len(results))])
+            failed, total = self.par.sum([float(sum(r.error is not None for r in results)), float(len(results))])
             if total and failed == total:
                 first = next((r.error for r in results if r.error), "?")
                 raise TrainingAborted(f"every one of the {int(total)} samples of step {step + 1} failed to score "
@@ -298,12 +298,12 @@ class Trainer:
 
             demos = [self.demo_ids(r)[:-1] if r.demonstration else [] for r in rows]  # without the EOS
             lengths = prefix_lengths(prefix, [len(d) for d in demos],
-                                     [self.dist.rank + i * self.dist.world for i in range(len(rows))])
+                                     [self.par.rank + i * self.par.world for i in range(len(rows))])
             prefixes = [d[:n] for d, n in zip(demos, lengths)]
             prompts = [p + x for p, x in zip(prompts, prefixes)]
             if record is not None:
                 # summed over processes: the step's global prefix statistics
-                record.update(metrics_from_sums(self.dist.sum(prefix_sums(lengths, [len(d) for d in demos]))))
+                record.update(metrics_from_sums(self.par.sum(prefix_sums(lengths, [len(d) for d in demos]))))
         batch = self._sample(prompts, k, step)
         if prefixes is not None:
             from hybridrl.rollout.prefix import with_prefixes
@@ -330,12 +330,12 @@ class Trainer:
             if cfg.sampling_seed == "prompt":
                 # global position of each local prompt: rows are rows_global[rank::world]
                 return concat_rollouts([
-                    self.generator.generate([p], params(base + self.dist.rank + i * self.dist.world))
+                    self.generator.generate([p], params(base + self.par.rank + i * self.par.world))
                     for i, p in enumerate(prompts)])
-            return self.generator.generate(prompts, params(base + self.dist.rank))
+            return self.generator.generate(prompts, params(base + self.par.rank))
 
     def _rollout_metrics(self, rollouts, rewards, correct, rows, counts) -> dict[str, Any]:
-        out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.dist)
+        out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.par)
         if group_acc is not None:
             self._group_acc = group_acc
         return out
@@ -357,7 +357,7 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         from hybridrl.train.tracking import MetricsLog, Progress, Trackers
 
-        cfg, main = self.cfg, self.dist.main
+        cfg, main = self.cfg, self.par.main
         resumed = self.start_step > 0
         log = MetricsLog(self.run_dir / "metrics.jsonl", self.start_step if resumed else None) if main else None
         acc_path = self.run_dir / "group_accuracy.jsonl"
@@ -425,7 +425,7 @@ class Trainer:
         due = bool(cfg.save_every and (step + 1) % cfg.save_every == 0)
         if not due and cfg.save_every_minutes and step + 1 < self.total_steps:
             late = time.monotonic() - last_save_time >= 60 * cfg.save_every_minutes
-            due = bool(self.dist.agree(int(late)))
+            due = bool(self.par.agree(int(late)))
         return due
 
     def evaluate(self, step: int) -> dict[str, Any] | None:
@@ -435,7 +435,7 @@ class Trainer:
         from hybridrl.train.heldout import score_rows
 
         rows = self._shard(self.eval_rows)
-        with self.dist.gathered(self.model) as model:
+        with self.par.gathered(self.model) as model:
             per_row = score_rows(model, self.tokenizer, rows, template=self.cfg.template,
                                  max_new_tokens=self.cfg.eval_max_new_tokens or self.cfg.max_new_tokens,
                                  bf16=self.cfg.bf16, batch_size=max(8, self.cfg.micro_batch_size),
@@ -443,12 +443,12 @@ class Trainer:
                                  # a vLLM engine answers too (synced to the current weights first)
                                  generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
         # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward (#29 item 4)
-        c, n, rew = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
+        c, n, rew = self.par.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
                                    float(sum(r.get("greedy_reward", 0.0) for r in per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}
         if self.cfg.reward_fn:
             out["greedy_reward"] = rew / max(1.0, n)
-        if self.dist.main:
+        if self.par.main:
             with open(self.run_dir / "eval.jsonl", "a") as f:
                 f.write(json.dumps(out) + "\n")
         return out
@@ -456,7 +456,7 @@ class Trainer:
     def _summary(self, final_eval, checkpoint_dir) -> dict[str, Any]:
         summary = run_summary(self.run_dir, self.cfg, self.total_steps, self.data_stats, final_eval, checkpoint_dir,
                               self.controller.metrics())
-        if self.dist.main:
+        if self.par.main:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary
 

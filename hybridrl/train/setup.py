@@ -27,8 +27,8 @@ def init_distributed(mode: str = "auto") -> Parallel:
     return init_parallel(mode)
 
 
-def pick_device(dist: Parallel) -> torch.device:
-    return dist.device
+def pick_device(par: Parallel) -> torch.device:
+    return par.device
 
 
 def autocast_factory(cfg: TrainConfig, device: torch.device):

@@ -463,7 +463,7 @@ def runnable_micro_batches(ts: TermState, parts: TermParts, s: LossSettings) -> 
 
 
 @torch.no_grad()
-def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
+def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, par: Any) -> None:
     """PPO: old values and GAE advantages/returns for a term whose preset uses ``gae``.
 
     The reward is given at the last real token; advantages are whitened over real tokens.
@@ -485,7 +485,7 @@ def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: A
     # whitened with the mean and (unbiased) std over the real tokens of all processes, so that
     # several processes give the one-process advantages: std² = (Σa² − n·mean²) / (n − 1)
     a = adv[m].double()
-    total, sq, n = dist.sum([float(a.sum()), float((a * a).sum()), float(a.numel())])
+    total, sq, n = par.sum([float(a.sum()), float((a * a).sum()), float(a.numel())])
     mean = total / max(1.0, n)
     std = math.sqrt(max(0.0, (sq - n * mean * mean) / (n - 1))) if n > 1 else 1.0
     ts.gae = GAETargets(advantages=torch.where(m, (adv - mean) / (std + 1e-8), torch.zeros_like(adv)),
@@ -507,9 +507,9 @@ def reference_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
     return _no_grad_logprobs(model, mb, s)
 
 
-def prepare_term(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
+def prepare_term(ts: TermState, models: UpdateModels, s: LossSettings, par: Any) -> None:
     """The one hook the loop calls for every term before its first backward: runs the
     pre-pass its preset registered (critic values and GAE for ``gae`` advantages)."""
     hook = PREPASSES_BY_ADVANTAGE.get(ts.preset.advantage)
     if hook is not None:
-        hook(ts, models, s, dist)
+        hook(ts, models, s, par)

@@ -181,7 +181,7 @@ def _opt(pol, **kw) -> Optimization:
     s = settings(**{k: kw.pop(k) for k in list(kw) if k in ("micro_batch_size", "entropy_coef")})
     return Optimization(models=U.UpdateModels(pol, None, None), settings=s,
                         optimizer=torch.optim.SGD([pol.lp], lr=1.0), policy_params=[pol.lp], extra_params=[],
-                        dist=OneProcess(), max_grad_norm=0.0, num_iterations=kw.pop("mu", 1),
+                        par=OneProcess(), max_grad_norm=0.0, num_iterations=kw.pop("mu", 1),
                         max_nonfinite_steps=kw.pop("max_nonfinite", 3), **kw)
 
 
