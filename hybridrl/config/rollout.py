@@ -87,7 +87,7 @@ class RolloutSection(Section):
 
 @dataclass
 class DistributedSection(Section):
-    """The data-parallel engine when several processes run (:mod:`hybridrl.train.parallel`)."""
+    """The data-parallel engine when several processes run (:mod:`hybridrl.distributed.parallel`)."""
 
     section: ClassVar[str] = "distributed"
     choices: ClassVar[dict[str, tuple]] = {"parallel": ('auto', 'none', 'ddp', 'fsdp2'), "rollout_weights": ('gather', 'copy')}

@@ -78,7 +78,7 @@ from hybridrl.rollout.types import RolloutBatch  # noqa: E402
 from hybridrl.config import TrainConfig  # noqa: E402
 from hybridrl.train.optimize import (Optimization, UpdateResult, backward_terms, build_term_states,  # noqa: E402
                                      log_update, prepasses, weights_now)
-from hybridrl.train.parallel import Parallel  # noqa: E402
+from hybridrl.distributed.parallel import Parallel  # noqa: E402
 from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
 
 CONTROLLER_FILE = "hybridrl_controller.pt"

@@ -16,7 +16,7 @@ Where this loop departs from the usual trainer (TRL's, verl's), on purpose:
   process draws the same global batch of prompts and keeps its shard (``rows[rank::world]``);
   groups never straddle processes, so group statistics stay per prompt. Token/sequence counts
   of every term are summed over processes before the loss is formed; the policy trains
-  through PyTorch's DDP or FSDP2 (``parallel`` config key, ``train/parallel.py``), which sum its
+  through PyTorch's DDP or FSDP2 (``parallel`` config key, ``distributed/parallel.py``), which sum its
   gradients; ranks agree on the number of micro-batches per term and pad with zero-weight
   passes (HPT's gate splits terms unevenly), so the update is exactly the one-process update
   of the global batch. FSDP2 generates, evaluates and runs forward-only pre-passes on
@@ -108,7 +108,7 @@ class Trainer:
         # weights stay replicated, their gradients summed once (optimize.backward_terms)
         self.rollout_copy = None
         if self.par.mode == "fsdp2" and self.cfg.rollout_weights == "copy":
-            from hybridrl.train.parallel import RolloutCopy
+            from hybridrl.distributed.parallel import RolloutCopy
 
             self.rollout_copy = RolloutCopy(self.model)
         self.model = self.par.wrap(self.model, bf16=self.cfg.bf16)

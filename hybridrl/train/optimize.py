@@ -7,7 +7,7 @@
    μ = ``num_iterations`` times over the same batch (the PPO denominator frozen at the first);
 4. :func:`log_update`: global term losses and statistics into the step's record.
 
-Several processes: the policy trains through DDP or FSDP2 (``train/parallel.py``); ranks may
+Several processes: the policy trains through DDP or FSDP2 (``distributed/parallel.py``); ranks may
 hold different numbers of micro-batches (HPT's gate, zero-advantage skips), so the counts are
 agreed per term and the missing ones run as zero-weight padding passes, with gradient sync on
 the last backward only. Departures from the usual trainer: a non-finite loss or gradient skips the update (weights and
@@ -29,7 +29,7 @@ import torch
 from hybridrl.methods.base import Feedback, LossTerm, Update, Weighting
 from hybridrl.train.minibatches import freeze_old_logprobs, merge_stats, split_states
 from hybridrl.train.optimizer_states import named_state
-from hybridrl.train.parallel import lockstep, padding_loss
+from hybridrl.distributed.parallel import lockstep, padding_loss
 from hybridrl.train.update import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats, UpdateModels,
                                    chunks, has_prepass, micro_batch_loss, prepare_term, reference_logprobs,
                                    runnable_micro_batches, seq_count)

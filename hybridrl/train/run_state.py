@@ -26,7 +26,7 @@ def resume(t, path: Path) -> None:
     if c is None:
         raise FileNotFoundError(f"--resume {path}: no complete checkpoint found")
     if t.par.mode != "none":  # every rank reads its shards (DCP) and its RNG states
-        from hybridrl.train.parallel_checkpoint import load_parallel_checkpoint
+        from hybridrl.train.checkpoint import load_parallel_checkpoint
 
         state = load_parallel_checkpoint(t.par, c, checkpoint_modules(t), t.optimizer)
     else:
@@ -54,7 +54,7 @@ def checkpoint_modules(t) -> dict:
 def save(t, step: int) -> Path | None:
     """Checkpoint after ``step`` steps (one process: rank 0 writes; DDP/FSDP2: every rank)."""
     if t.par.mode != "none":
-        from hybridrl.train.parallel_checkpoint import save_parallel_checkpoint
+        from hybridrl.train.checkpoint import save_parallel_checkpoint
 
         state = {"step": step, "scheduler": t.scheduler.state_dict(),
                  "controller": t.controller.state_dict(), "sampler": t.sampler.state_dict(),

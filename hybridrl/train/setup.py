@@ -3,7 +3,7 @@ value head, optimizer. :class:`hybridrl.train.loop.Trainer` calls these in order
 
 Multi-process (``accelerate launch``): every process draws the same global batch of prompts
 and keeps its shard; term counts are summed over processes before the loss is formed, and the
-policy is trained through PyTorch's DDP or FSDP2 (:mod:`hybridrl.train.parallel`, the
+policy is trained through PyTorch's DDP or FSDP2 (:mod:`hybridrl.distributed.parallel`, the
 ``parallel`` config key), which sum its gradients over processes.
 """
 
@@ -18,12 +18,12 @@ import torch
 
 from hybridrl.config import TrainConfig
 from hybridrl.config.training import OptimizerSection
-from hybridrl.train.parallel import Parallel, init_parallel
+from hybridrl.distributed.parallel import Parallel, init_parallel
 
 
 def init_distributed(mode: str = "auto") -> Parallel:
     """The run's processes: the launcher's process group and the data-parallel engine
-    (``parallel`` config key; :func:`hybridrl.train.parallel.init_parallel`)."""
+    (``parallel`` config key; :func:`hybridrl.distributed.parallel.init_parallel`)."""
     return init_parallel(mode)
 
 

@@ -28,7 +28,7 @@ from hybridrl.integrations.trl import HybridGRPOTrainer, check_trl_version  # no
 from hybridrl.methods.registry import build_controller  # noqa: E402
 from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer  # noqa: E402
 from hybridrl.train.optimize import Optimization, run_update  # noqa: E402
-from hybridrl.train.parallel import Parallel  # noqa: E402
+from hybridrl.distributed.parallel import Parallel  # noqa: E402
 from hybridrl.train.update import LossSettings, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
 
 N = 4  # completions per prompt (TRL's num_generations)

@@ -15,7 +15,7 @@ import torch
 import hybridrl.train.update as U
 from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Update
 from hybridrl.config import TrainConfig
-from hybridrl.train.parallel import Parallel
+from hybridrl.distributed.parallel import Parallel
 from hybridrl.train.optimize import Optimization, TrainingAborted, build_term_states, optimize, run_update
 
 
