@@ -54,6 +54,6 @@ def test_train_with_a_python_callable_reward_then_resume_and_evaluate(tmp_path):
 
 def test_compare_from_python(tmp_path):
     res = compare(["grpo", "sft"], output_dir=tmp_path / "cmp", task="chain_sum", model="tiny", steps=1,
-                  overrides={k: v for k, v in SMALL.items() if k not in ("model", "task")} | {"reward_fn": "cli_rewards:even_length"},
+                  overrides={k: v for k, v in SMALL.items() if k not in ("model", "task")} | {"reward_fn": "scripted_rewards:even_length"},
                   eval_size=2, evaluate_base=False)
     assert set(res["evals"]) == {"grpo", "sft"} and Path(res["report"]["markdown"]).exists()

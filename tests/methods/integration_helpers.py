@@ -14,11 +14,12 @@ import torch
 from hybridrl.config import build_config
 from hybridrl.train.loop import Trainer
 from integration_rewards import answer_is_even, reward_fn
+from tiny_run import tiny_run
 
-LR = 1e-3
-BASE = dict(model="tiny", task="chain_sum", train_size=16, eval_size=0, prompts_per_step=2, group_size=4,
-            max_new_tokens=8, micro_batch_size=8, lr=LR, progress=False,
-            bf16=False)  # fp32 everywhere: bf16=auto is on where the CPU has AVX-512 BF16
+# the suite's tiny run (tests/tiny_run.py) with 8-token completions, one micro-batch a step and no
+# held-out split; rewards are chosen per test (make_cfg's ``reward``)
+BASE = tiny_run(eval_size=0, max_new_tokens=8, micro_batch_size=8, reward_fn=None)
+LR = BASE["lr"]
 # a 2-step Adaptive Switch probe: sparse iff no rise in 2 steps and mean reward < 0.5
 PROBE = dict(superrl_k=2, superrl_m=2, superrl_increase_threshold=1, superrl_avg_threshold=0.5)
 

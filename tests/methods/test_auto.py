@@ -77,7 +77,7 @@ def test_rejects_auto_as_sparse_method():
         AutoController(make_config(auto_sparse_method="auto"))
 
 
-# --- #18: what Auto reports while probing and on the step it decides ----------------------
+# --- what Auto reports while probing and on the step it decides ----------------------
 
 def test_probe_metrics_until_the_hand_over():
     c = AutoController(make_config(**PROBE))

@@ -351,7 +351,7 @@ def test_micro_batches_reach_the_model_on_its_device(monkeypatch):
     assert moved.mask.device.type == moved.rewards.device.type == moved.prompt_index.device.type == "meta"
 
 
-# --- #18: the sequence builders, the pre-pass hooks and the mini-batch view, unit by unit ------
+# --- the sequence builders, the pre-pass hooks and the mini-batch view, unit by unit ------
 
 def test_rollout_sequences_select_the_term_samples():
     from hybridrl.rollout.types import RolloutBatch
@@ -477,7 +477,7 @@ def test_term_metrics_are_token_share_averages():
     assert U.TermStats(tokens=0.0, metric_sums={"x": 0.0}).metrics("t") == {"t/x": 0.0}  # no token: / 1
 
 
-# --- #18: micro_batch_loss and _policy_part through the real forward() -----------------------
+# --- micro_batch_loss and _policy_part through the real forward() -----------------------
 
 ENT = [[0.5, 1.0, 9.0], [2.0, 9.0, 9.0], [0.25, 0.25, 0.5]]  # 9 = padding (masked)
 
