@@ -45,14 +45,9 @@ def resolve_bf16(value: str) -> bool:
 
 def default_eval_dir(root: str | Path = "runs") -> str:
     """A fresh ``runs/eval-<YYYYmmdd-HHMMSS>`` (never an earlier evaluation's folder)."""
-    import time
+    from hybridrl.config import default_output_dir
 
-    base = Path(root) / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
-    out, i = base, 1
-    while out.exists():
-        i += 1
-        out = base.with_name(f"{base.name}-{i}")
-    return str(out)
+    return default_output_dir("eval", root)
 
 
 EVAL_KEYS = ("prompt_column", "answer_column", "demonstration_column", "data_split", "reward_fn", "template",

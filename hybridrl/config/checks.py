@@ -149,7 +149,7 @@ def check_reward_fn(reward_fn: Any) -> None:
     if callable(reward_fn):
         fn, name = reward_fn, getattr(reward_fn, "__qualname__", repr(reward_fn))
     else:
-        from hybridrl.rewards.verifiers import _resolve
+        from hybridrl.rewards.verifiers import resolve_reward
 
         name = str(reward_fn)
         if ":" not in name:
@@ -157,7 +157,7 @@ def check_reward_fn(reward_fn: Any) -> None:
                               f"got {name!r}")
         mod = name.rpartition(":")[0]
         try:
-            fn = _resolve(name)
+            fn = resolve_reward(name)
         except ModuleNotFoundError as e:
             raise ConfigError(f"config key 'reward_fn': cannot import module '{e.name or mod}' of {name!r} "
                               f"(is it on PYTHONPATH, or give a path: file.py:function)") from None
