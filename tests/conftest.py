@@ -44,7 +44,7 @@ def tiny_args(tmp_path):
     override); ``tiny_overrides`` gives the same as ``key=value`` strings."""
 
     def make(**kw):
-        return tiny_run(output_dir=str(tmp_path / "run"), **kw)
+        return tiny_run(**{"output_dir": str(tmp_path / "run"), **kw})
 
     return make
 

@@ -21,6 +21,7 @@ def run_args(out: Path, steps: int = STEPS, save_every: int = 1) -> list[str]:
     """``hybridrl train`` arguments of the tiny GRPO run (scripted even-length reward)."""
     settings = tiny_run(method="grpo", steps=steps, output_dir=str(out), eval_size=0, save_every=save_every,
                         keep_last=2)
+    settings["reward_fn"] = settings.pop("reward_fn")  # last: a test swaps in its own reward (args[-1])
     return ["train", *as_overrides(settings, flags=("method", "model", "task", "steps", "output_dir"))]
 
 
