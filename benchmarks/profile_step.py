@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 def profile_ours(P: int, G: int, L: int, rollout_dtype: str) -> tuple[cProfile.Profile, dict]:
     from hybridrl.models.smollm2 import smollm2_folder
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
     from hybridrl.train.loop import Trainer
 
     tmp = tempfile.mkdtemp()

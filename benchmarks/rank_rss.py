@@ -40,7 +40,7 @@ def worker(args) -> None:
     """One rank: the trainer's set-up, then its memory and a checksum of the weights."""
     import torch
 
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import TrainConfig
     from hybridrl.train.loop import Trainer
     from hybridrl.train import setup as setup_mod
 

@@ -72,7 +72,7 @@ class PeakRSS:
 
 def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine: str = "hf",
          rollout_dtype: str = "fp32") -> dict:
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
     from hybridrl.train.loop import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ import types as _types
 
 class _CallableTrainPackage(_types.ModuleType):
     """``hybridrl.train`` is a package (config, loop, ...) and the API's training function at
-    once: ``import hybridrl.train.config`` binds the package to ``hybridrl.train`` whatever this
+    once: ``import hybridrl.config`` binds the package to ``hybridrl.train`` whatever this
     module defines, so the package itself is made callable."""
 
     def __call__(self, *args, **kwargs):
@@ -38,7 +38,7 @@ _callable_train_package()
 def __getattr__(name: str):
     # lazy: `import hybridrl` stays cheap; `hybridrl.train` is the (callable) training package
     if name in ("TrainConfig", "ConfigError"):
-        from hybridrl.train import config
+        import hybridrl.config as config
 
         return getattr(config, name)
     if name in ("evaluate", "compare"):

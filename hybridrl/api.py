@@ -10,7 +10,7 @@
     compare(["grpo", "hpt"], task="chain_sum", model="tiny", steps=2, output_dir="runs/cmp")
 
 ``TrainConfig(...)`` type- and range-checks every value when it is built (``steps="2"`` is a
-:class:`~hybridrl.train.config.ConfigError` naming the key); :func:`train` adds the checks
+:class:`~hybridrl.config.ConfigError` naming the key); :func:`train` adds the checks
 that look at names (method, task, model typos, the reward function) before any model loads.
 ``reward_fn`` may be a Python callable ``fn(completion, row) -> float``.
 """
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hybridrl.train.config import ConfigError, TrainConfig, validate
+from hybridrl.config import ConfigError, TrainConfig, validate
 
 __all__ = ["TrainConfig", "ConfigError", "train", "evaluate", "compare"]
 
@@ -80,7 +80,7 @@ def evaluate(model: str | Path, *, task: str | None = None, data: str | list[str
     from hybridrl.commands.eval import check_sampling
     from hybridrl.eval.evaluate import EvalSettings, evaluate_model, load_data_sets, parse_task_specs
     from hybridrl.eval.from_run import columns_of, resolve
-    from hybridrl.train.config import check_reward_fn, native_bf16
+    from hybridrl.config import check_reward_fn, native_bf16
 
     if not task and not data:
         raise ConfigError("evaluate(): give task= or data=")
@@ -128,7 +128,7 @@ def compare(methods: list[str], *, output_dir: str | Path, task: str | None = No
     overrides = dict(overrides or {})
     if overrides.get("reward_fn") is not None and not isinstance(overrides["reward_fn"], str):
         # a Python callable, as train() takes (#29 item 1): importable by every run's reward workers
-        from hybridrl.train.config import check_reward_fn
+        from hybridrl.config import check_reward_fn
         from hybridrl.train.runner import importable_reward
 
         check_reward_fn(overrides["reward_fn"])

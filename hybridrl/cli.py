@@ -57,7 +57,7 @@ def _version() -> str:
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are a user's mistake or environment, not a bug in hybridrl."""
     from hybridrl.data.loading import DataError
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     return (ConfigError, DataError, FileNotFoundError, NotADirectoryError, PermissionError, OSError)
 

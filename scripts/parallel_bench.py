@@ -1,6 +1,6 @@
 """Step time and peak memory of the data-parallel modes (issue #13), self-contained.
 
-Imports only torch, transformers and ``hybridrl/train/parallel.py`` (loaded by path, so the rest of
+Imports only torch, transformers and ``hybridrl/distributed/parallel.py`` (loaded by path, so the rest of
 the package and its dependencies need not be installed: a bare GPU machine is enough). The model is
 a randomly initialised Llama built in code; the data are random tokens; the loss is the token-mean
 NLL, accumulated over micro-batches with gradient sync only on the last one, then gradient
@@ -10,8 +10,8 @@ Modes (each in fresh processes, so peak memory is per mode):
   legacy  the old path: a plain model, all backward passes, then every gradient flattened into one
           fp32 buffer and all-reduced by hand (Dist.sum_grads before #13)
   none    one plain model, no engine (world 1 only)
-  ddp     torch DDP through hybridrl.train.parallel
-  fsdp2   fully_shard per decoder layer + root through hybridrl.train.parallel
+  ddp     torch DDP through hybridrl.distributed.parallel
+  fsdp2   fully_shard per decoder layer + root through hybridrl.distributed.parallel
 
   python scripts/parallel_bench.py --model tiny --modes legacy,ddp,fsdp2 --nproc 2 --out /tmp/b.json   # CPU
   python scripts/parallel_bench.py --model llama-0.5b --modes none,ddp,fsdp2 --nproc 1 --bf16 --out $OUT/gpu.json
@@ -50,7 +50,7 @@ MODELS = {
 
 
 def load_parallel():
-    spec = importlib.util.spec_from_file_location("hybridrl_parallel", ROOT / "hybridrl" / "train" / "parallel.py")
+    spec = importlib.util.spec_from_file_location("hybridrl_parallel", ROOT / "hybridrl" / "distributed" / "parallel.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["hybridrl_parallel"] = mod
     spec.loader.exec_module(mod)

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     from hybridrl.rewards.scoring import score_completions
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
     from hybridrl.train.loop import Trainer
 
     prompts = a.rollouts // a.group_size

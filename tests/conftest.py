@@ -29,6 +29,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.
 
 # --- no network: refuse every non-loopback connection (tests/offline_guard.py) ----------------
 from offline_guard import guard_connect  # noqa: E402  (tests/ is on sys.path now)
+from tiny_run import tiny_run  # noqa: E402
 
 guard_connect()
 
@@ -38,19 +39,12 @@ guard_connect()
 
 @pytest.fixture
 def tiny_args(tmp_path):
-    """Settings for a fast run on the tiny model: 2 prompts x 4 completions x 12 tokens,
-    scored by ``scripted_rewards.even_length``. ``tiny_args(**kw)`` returns a dict (kw
+    """Settings for a fast run on the tiny model (tests/tiny_run.py): 2 prompts x 4 completions
+    x 12 tokens, scored by ``scripted_rewards.even_length``. ``tiny_args(**kw)`` returns a dict (kw
     override); ``tiny_overrides`` gives the same as ``key=value`` strings."""
 
     def make(**kw):
-        base = dict(model="tiny", task="chain_sum", train_size=16, eval_size=4, prompts_per_step=2, group_size=4,
-                    max_new_tokens=12, micro_batch_size=4, lr=1e-3, progress=False, output_dir=str(tmp_path / "run"),
-                    reward_fn="scripted_rewards:even_length",
-                    # fp32 on every machine: bf16=auto turns autocast on where the CPU has AVX-512 BF16,
-                    # and the tests compare against fp32 arithmetic (CI runs on both kinds of CPU)
-                    bf16=False)
-        base.update(kw)
-        return base
+        return tiny_run(**{"output_dir": str(tmp_path / "run"), **kw})
 
     return make
 

@@ -19,3 +19,18 @@ def always_zero(completion: str, row) -> float:
 def always_one(completion: str, row) -> float:
     # every rollout succeeds: the dense (saturated) regime
     return 1.0
+
+
+# --- for the checks of a user's reward function (CLI and Python API) -----------------------------
+
+
+def one_arg(completion):  # wrong signature: no row
+    return 1.0
+
+
+def always_raises(completion: str, row) -> float:
+    raise RuntimeError("reward bug")
+
+
+def returns_true(completion: str, row) -> bool:
+    return True

@@ -1,6 +1,6 @@
 """The package layers of ``hybridrl`` (an AST scan of every import, lazy ones included):
 
-    core -> rollout / rewards / data / models -> methods -> train -> integrations -> eval -> report
+    core -> rollout / rewards / data / models / distributed -> methods -> config -> train -> integrations -> eval -> report
          -> pipelines -> commands
 
 A module may import from its own layer or any layer before it, never from a later one, and
@@ -20,8 +20,9 @@ PKG = Path(__file__).resolve().parents[1] / "hybridrl"
 
 LAYERS: list[set[str]] = [
     {"core", "schema"},
-    {"rollout", "rewards", "data", "models"},
+    {"rollout", "rewards", "data", "models", "distributed"},
     {"methods"},
+    {"config"},  # typed sections; collects the methods' options dataclasses from the registry
     {"train"},
     {"integrations"},  # TRL / verl plug-ins (#27): over train, under nothing of ours
     {"eval"},

@@ -10,7 +10,7 @@ import yaml
 
 from hybridrl.cli import main
 from hybridrl.pipelines.probe import run_probe
-from hybridrl.train.config import build_config
+from hybridrl.config import build_config
 
 sys.path.insert(0, str(Path(__file__).parent / "methods"))
 from integration_rewards import reward_fn, write_scheduled_reward  # noqa: E402

@@ -1,36 +1,19 @@
 """recipes/<method>.yaml: one per method, each a valid config whose non-default values say
 where they come from."""
 
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hybridrl.data.tasks import TASKS
-from hybridrl.methods.registry import METHODS
-from hybridrl.train.config import TrainConfig, build_config
+from hybridrl.methods.registry import METHODS, OPTION_OWNERS
+from hybridrl.config import DEFAULTS, build_config
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-DEFAULTS = {f.name: getattr(TrainConfig, f.name, None) for f in fields(TrainConfig)}
 # the shape of the run, not a paper's value: no citation needed
 RUN_KEYS = {"method", "model", "task", "output_dir", "eval_every", "bf16", "steps", "train_size", "eval_size",
             "template"}
-# method-specific option prefixes and the recipes that may set them
-PREFIXES = {
-    "hpt_": {"hpt"},
-    "superrl_": {"superrl", "superrl_theta", "superrl_per_step", "auto"},  # auto probes with superrl_*
-    "sasr_": {"sasr"},
-    "ssr_cosine_": {"ssr_cosine"},
-    "static_hybrid_": {"static_hybrid"},
-    "luffy_": {"luffy"},
-    "auto_": {"auto"},
-    "sft_then_rl_": {"sft_then_rl"},
-    # #26
-    "chord_": {"chord"},
-    "relift_": {"relift"},
-    "uft_": {"uft"},
-}
 
 
 def test_every_method_has_exactly_one_recipe():
@@ -55,9 +38,8 @@ def test_recipe_cites_its_values(method):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key = line.split(":", 1)[0].strip()
-        for prefix, allowed in PREFIXES.items():
-            if key.startswith(prefix):
-                assert method in allowed, f"{method}.yaml sets {key}, an option of another method"
+        owners = OPTION_OWNERS.get(key)  # the methods whose options section holds the key (registry)
+        assert owners is None or method in owners, f"{method}.yaml sets {key}, an option of another method"
         if key in RUN_KEYS or values[key] == DEFAULTS[key]:
             continue
         commented = "#" in line or lines[i - 1].lstrip().startswith("#")

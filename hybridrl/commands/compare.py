@@ -18,7 +18,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from hybridrl.report.tables import accuracy_table
 
     from hybridrl.commands.eval import parse_ks
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if len(set(methods)) != len(methods):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 from pathlib import Path
 
 from hybridrl.commands import EXAMPLE_NOTE, HelpFormatter
@@ -21,7 +22,7 @@ apart, as mean reward.
 
 def parse_ks(text: str | None, samples: int) -> tuple[int, ...]:
     """``--k 1,2,4`` -> (1, 2, 4); each k in 1..samples (pass@k needs k sampled answers)."""
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     if not text:
         return (1,)
@@ -37,21 +38,16 @@ def parse_ks(text: str | None, samples: int) -> tuple[int, ...]:
 
 
 def resolve_bf16(value: str) -> bool:
-    from hybridrl.train.config import native_bf16
+    from hybridrl.config import native_bf16
 
     return native_bf16() if value == "auto" else value == "true"
 
 
 def default_eval_dir(root: str | Path = "runs") -> str:
     """A fresh ``runs/eval-<YYYYmmdd-HHMMSS>`` (never an earlier evaluation's folder)."""
-    import time
+    from hybridrl.config import default_output_dir
 
-    base = Path(root) / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
-    out, i = base, 1
-    while out.exists():
-        i += 1
-        out = base.with_name(f"{base.name}-{i}")
-    return str(out)
+    return default_output_dir("eval", root)
 
 
 EVAL_KEYS = ("prompt_column", "answer_column", "demonstration_column", "data_split", "reward_fn", "template",
@@ -62,7 +58,7 @@ EVAL_KEYS = ("prompt_column", "answer_column", "demonstration_column", "data_spl
 def eval_options(args: argparse.Namespace) -> dict:
     """The user's eval options from flags and ``key=value`` words (None = not given); the same
     setting given twice with two values is refused (#29 item 9)."""
-    from hybridrl.train.config import ConfigError, spelled_key
+    from hybridrl.config import ConfigError, spelled_key
 
     given = {"template": args.template, "max_new_tokens": args.max_new_tokens, "reward_fn": args.reward_fn,
              "timeout_s": None, "prompt_column": args.prompt_column, "answer_column": args.answer_column,
@@ -95,7 +91,7 @@ def eval_options(args: argparse.Namespace) -> dict:
 def check_sampling(samples: int, temperature: float, size: int | None = None) -> None:
     """Refuse, before any work, sampling settings that cannot run (#29 item 10 and the
     cosmetic list: ``--samples -1``, ``--size 0``, sampling at temperature 0)."""
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     if samples < 0:
         raise ConfigError(f"--samples {samples}: must be >= 0 (0 = greedy only)")
@@ -107,12 +103,11 @@ def check_sampling(samples: int, temperature: float, size: int | None = None) ->
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from hybridrl.eval.evaluate import EvalSettings, evaluate_model, load_data_sets, parse_task_specs
-    from hybridrl.eval.from_run import columns_of, resolve
-    from hybridrl.report.tables import eval_tables, exclusive_table
-    from hybridrl.train.config import ConfigError, check_reward_fn
+    from hybridrl.config import ConfigError, check_reward_fn
+    from hybridrl.eval.evaluate import EvalSettings, evaluate_model
+    from hybridrl.eval.from_run import resolve
 
-    # every check before any work (#29 items 10, 11): options, output folder, data, reward
+    # every check before any work: options, output folder, data, reward
     check_sampling(args.samples, args.temperature, args.size)
     ks = parse_ks(args.k, args.samples)
     out = Path(args.output_dir or default_eval_dir())
@@ -122,7 +117,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out} already exists; use another file or --overwrite")
     model, opts, saved = resolve(args.model, eval_options(args), log=_say)
     check_reward_fn(opts["reward_fn"])
-    sets = {}
+    sets = _eval_sets(args, opts, saved)
+    settings = EvalSettings(template=opts["template"], max_new_tokens=opts["max_new_tokens"], samples=args.samples,
+                            temperature=args.temperature, top_p=args.top_p, ks=ks, bf16=resolve_bf16(args.bf16),
+                            rollout_engine=args.rollout_engine, timeout_s=opts["timeout_s"],
+                            reward_fn=opts["reward_fn"], batch_size=args.batch_size, seed=args.seed)
+    _say(f"hybridrl: eval: template={settings.template}, max_new_tokens={settings.max_new_tokens}; accuracy is "
+         f"the task verifier's" + (f"; reward_fn={settings.reward_fn} is reported apart (mean reward)"
+                                   if settings.reward_fn else ""))
+    res = evaluate_model(model, sets, settings, label=args.label or args.model)
+    _write_eval(args, out, res, sets, settings)
+    if args.out:  # the full results of one file, kept for scripts that used --out
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res, indent=1, default=str))
+    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
+    return 0
+
+
+def _eval_sets(args: argparse.Namespace, opts: dict[str, Any], saved: dict[str, Any] | None) -> dict[str, Any]:
+    """The named eval sets of --task / --data, or (``eval --model RUN`` alone) the run's own."""
+    from hybridrl.config import ConfigError
+    from hybridrl.eval.evaluate import load_data_sets, parse_task_specs
+    from hybridrl.eval.from_run import columns_of
+
+    sets: dict[str, Any] = {}
     task, data = args.task, args.data
     if not task and not data and saved:  # `eval --model RUN` alone: the run's own eval set
         if saved.get("eval_data"):
@@ -138,14 +156,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         sets.update(parse_task_specs(task, size=args.size, seed=args.seed, difficulty=args.difficulty))
     if data:
         sets.update(load_data_sets(data, columns=columns_of(opts), split=opts["data_split"], taken=list(sets)))
-    settings = EvalSettings(template=opts["template"], max_new_tokens=opts["max_new_tokens"], samples=args.samples,
-                            temperature=args.temperature, top_p=args.top_p, ks=ks, bf16=resolve_bf16(args.bf16),
-                            rollout_engine=args.rollout_engine, timeout_s=opts["timeout_s"],
-                            reward_fn=opts["reward_fn"], batch_size=args.batch_size, seed=args.seed)
-    _say(f"hybridrl: eval: template={settings.template}, max_new_tokens={settings.max_new_tokens}; accuracy is "
-         f"the task verifier's" + (f"; reward_fn={settings.reward_fn} is reported apart (mean reward)"
-                                   if settings.reward_fn else ""))
-    res = evaluate_model(model, sets, settings, label=args.label or args.model)
+    return sets
+
+
+def _write_eval(args: argparse.Namespace, out: Path, res: dict[str, Any], sets: dict[str, Any], settings: Any) -> None:
+    """eval.json and eval.md in ``out`` (with --compare-to, the questions only one model solves),
+    the tables printed."""
+    from hybridrl.report.tables import eval_tables, exclusive_table
+
     tables = eval_tables(res)
     if args.compare_to:
         other = _other_eval(args.compare_to, sets, settings)
@@ -163,11 +181,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for t in tables:
         print(t.to_markdown())
         print(f"  ({t.caption})\n")
-    if args.out:  # the full results of one file, kept for scripts that used --out
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1, default=str))
-    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
-    return 0
 
 
 def _say(msg: str) -> None:

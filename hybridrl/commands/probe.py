@@ -19,7 +19,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hybridrl.pipelines.probe import format_result, run_probe
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     cli = {"method": args.method, "model": args.model, "task": args.task, "data": args.data,
            "superrl_k": args.steps, "output_dir": args.output_dir, "seed": args.seed}

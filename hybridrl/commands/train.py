@@ -23,7 +23,7 @@ def _methods_help() -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hybridrl.train.config import ConfigError, build_config, describe_keys
+    from hybridrl.config import ConfigError, build_config, describe_keys
     from hybridrl.train.loop import TrainingAborted
     from hybridrl.train.runner import resume_config, run_training
 

@@ -248,6 +248,28 @@ def get_preset(name: str | Preset) -> Preset:
         raise ValueError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}") from None
 
 
+def _weighted_advantages(p: Preset, adv: Tensor, logp: Tensor, mask: Tensor, entropy: Tensor | None,
+                         sft_loss_type: str) -> tuple[Tensor, dict[str, Tensor]]:
+    """The advantages times the preset's weights: SRFT's per-sequence entropy weights, then the
+    per-token sg(φ(p_t)) of a weighted SFT (``core.token_weights``); and their mean metrics."""
+    extra: dict[str, Tensor] = {}
+    if p.weighting is not None:
+        if entropy is None:
+            raise ValueError(f"preset {p.name!r} needs `entropy`")
+        if p.weighting == "srft_sft":
+            w = srft_weights(entropy, mask)  # (N,): 0.5·exp(-H_i), H_i of each demonstration
+            adv = adv * w
+        else:
+            adv = srft_weights(entropy, mask, rewards=adv)  # (N,): 0.1·exp(H_i) or -1
+        extra["srft_weight_mean"] = adv.detach().float().mean()
+    kind = p.token_weight or (sft_loss_type if p.advantage == "constant" else "nll")
+    if kind != "nll":  # per-token sg(φ(p_t)) before the aggregation
+        w = sft_token_weights(logp, mask, kind)  # (N, T)
+        adv = adv.unsqueeze(-1) * w if adv.dim() == 1 else adv * w
+        extra["token_weight_mean"] = (w.sum() / mask.sum().clamp(min=1)).detach().float()
+    return adv, extra
+
+
 def term_loss(
     preset: str | Preset,
     logp: Tensor,
@@ -292,23 +314,7 @@ def term_loss(
         adv: Tensor = logp.new_ones(())
     else:
         adv = advantages
-
-    extra: dict[str, Tensor] = {}
-    if p.weighting is not None:
-        if entropy is None:
-            raise ValueError(f"preset {p.name!r} needs `entropy`")
-        if p.weighting == "srft_sft":
-            w = srft_weights(entropy, mask)  # (N,): 0.5·exp(-H_i), H_i of each demonstration
-            adv = adv * w
-        else:
-            adv = srft_weights(entropy, mask, rewards=adv)  # (N,): 0.1·exp(H_i) or -1
-        extra["srft_weight_mean"] = adv.detach().float().mean()
-    kind = p.token_weight or (sft_loss_type if p.advantage == "constant" else "nll")
-    if kind != "nll":  # per-token sg(φ(p_t)) before the aggregation (core.token_weights)
-        w = sft_token_weights(logp, mask, kind)  # (N, T)
-        adv = adv.unsqueeze(-1) * w if adv.dim() == 1 else adv * w
-        extra["token_weight_mean"] = (w.sum() / mask.sum().clamp(min=1)).detach().float()
-
+    adv, extra = _weighted_advantages(p, adv, logp, mask, entropy, sft_loss_type)
     lo = eps_low if eps_low is not None else (p.eps_low if p.eps_low is not None else 0.2)
     hi = eps_high if eps_high is not None else p.eps_high
     loss, metrics = policy_loss(

@@ -63,7 +63,7 @@ def check_scored(per_row: list[dict[str, Any]], reward_fn: str | None = None) ->
     """Refuse results that are zeros only because nothing could be scored (#29 item 1): a
     verifier or ``reward_fn`` that failed on every answer raises :class:`ConfigError` with its
     first error, instead of reporting accuracy or reward 0."""
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     if not per_row:
         return
@@ -160,9 +160,11 @@ def evaluate_model(model_name_or_path: str, sets: dict[str, list[Row]], settings
     s = settings
     out = {"model": str(model_name_or_path), "label": label or str(model_name_or_path),
            "settings": asdict(s), "sets": {}}
+    from hybridrl.config.rollout import RolloutSection
     from hybridrl.rollout.factory import build_generator
 
-    gen = build_generator(s, model, tok)  # one engine for every set (vLLM starts once)
+    # one engine for every set (vLLM starts once); the engine keys eval has not are at their defaults
+    gen = build_generator(RolloutSection(rollout_engine=s.rollout_engine), model, tok, bf16=s.bf16, seed=s.seed)
     for name, rows in sets.items():
         out["sets"][name] = evaluate_rows(
             model, tok, rows, template=s.template, max_new_tokens=s.max_new_tokens, samples=s.samples,

@@ -67,7 +67,7 @@ def resolve(model: str | Path, given: dict[str, Any], log: Callable[[str], None]
     ``given``: the user's options (a value of None = not given). Options missing there come from
     the run's config.yaml when ``model`` is a run (logged: ``taken from RUN/config.yaml: ...``),
     else from :data:`DEFAULTS`. A run without a complete checkpoint is a ConfigError."""
-    from hybridrl.train.config import ConfigError, check_model_name
+    from hybridrl.config import ConfigError, check_model_name
     from hybridrl.train.runner import read_saved_config
 
     run, model_dir = locate_run(model)

@@ -75,10 +75,10 @@ from hybridrl.data.templates import format_demonstration  # noqa: E402
 from hybridrl.methods.base import Feedback, StepContext, StepData, Update  # noqa: E402
 from hybridrl.methods.registry import build_controller, method_spec  # noqa: E402
 from hybridrl.rollout.types import RolloutBatch  # noqa: E402
-from hybridrl.train.config import TrainConfig  # noqa: E402
+from hybridrl.config import TrainConfig  # noqa: E402
 from hybridrl.train.optimize import (Optimization, UpdateResult, backward_terms, build_term_states,  # noqa: E402
                                      log_update, prepasses, weights_now)
-from hybridrl.train.parallel import Parallel  # noqa: E402
+from hybridrl.distributed.parallel import Parallel  # noqa: E402
 from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
 
 CONTROLLER_FILE = "hybridrl_controller.pt"
@@ -93,8 +93,8 @@ REFUSED_METHODS = {
 
 def method_config(method: str, args: Any, options: dict[str, Any] | None = None) -> TrainConfig:
     """hybridrl's config for ``method``, built from the ``GRPOConfig`` ``args`` (TRL's names for
-    the same quantities, as ``hybridrl.train.config.ALIASES``) and then ``options`` (any
-    ``TrainConfig`` / ``MethodOptions`` field: ``hpt_gamma``, ``luffy_n_off``, ``group_size``...)."""
+    the same quantities, as ``hybridrl.config.ALIASES``) and then ``options`` (any
+    ``TrainConfig`` key, a method's options included: ``hpt_gamma``, ``luffy_n_off``, ``group_size``...)."""
     prompts = max(1, args.per_device_train_batch_size // args.num_generations)
     base: dict[str, Any] = dict(
         method=method, model="trl", group_size=args.num_generations, prompts_per_step=prompts,
@@ -264,7 +264,7 @@ class HybridGRPOTrainer(GRPOTrainer):
         extra = self.controller.parameters()
         return Optimization(models=UpdateModels(model, ref, None), settings=self.loss_settings,
                             optimizer=self.optimizer, policy_params=[p for p in model.parameters() if p.requires_grad],
-                            extra_params=extra, dist=Parallel(mode="none", device=self.accelerator.device),
+                            extra_params=extra, par=Parallel(mode="none", device=self.accelerator.device),
                             max_grad_norm=self.args.max_grad_norm, num_iterations=1, max_nonfinite_steps=1)
 
     def hybrid_backward(self, model, step: PendingStep) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -272,7 +272,7 @@ class HybridGRPOTrainer(GRPOTrainer):
         the gradients of ``model`` and the controller's weights; returns (loss, metrics record)."""
         opt = self._optimization(model)
         weighting = self.controller.weighting_of(step.update)
-        states = build_term_states(step.update.terms, lambda t: self._sequences(step, t), opt.dist)
+        states = build_term_states(step.update.terms, lambda t: self._sequences(step, t), opt.par)
         prepasses(opt, states)
         model.train()
         stats = backward_terms(opt, states, weighting, step.update.terms)

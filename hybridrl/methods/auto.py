@@ -25,16 +25,32 @@ finished probe instead of probing again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import copy
 import dataclasses
-import importlib
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.methods.base import Controller, Feedback, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.plain import RLController, rollout_term
-from hybridrl.methods.superrl import AdaptiveSwitch, _step_reward
+from hybridrl.methods.superrl import AdaptiveSwitch, SuperRLOptions, _step_reward, probe_warnings
+
+
+@dataclass
+class AutoOptions:
+    """Options of ``auto`` (the Adaptive Switch, generalised).
+
+    Config section ``auto`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "auto"
+
+    auto_sparse_method: str = "hpt"
+    """Method ``auto`` hands over to when the probe finds sparse rewards (a method name of
+    the registry, e.g. ``hpt``, ``superrl``, ``luffy``, ``sasr``); dense -> ``rl_preset``."""
 
 
 def build_method(config: Any, name: str) -> Controller:
@@ -53,8 +69,7 @@ def build_method(config: Any, name: str) -> Controller:
             cfg = copy.copy(config)
             for k, v in spec.overrides.items():
                 setattr(cfg, k, v)
-    module, cls = spec.target.split(":")
-    return getattr(importlib.import_module(module), cls)(cfg, **spec.kwargs)
+    return spec.controller(cfg, **spec.kwargs)
 
 
 class AutoController(Controller):
@@ -134,3 +149,10 @@ class AutoController(Controller):
         self.start = state["start"]
         self.dense.load_state_dict(state["dense"])
         self.sparse.load_state_dict(state["sparse"])
+
+
+SPECS = {
+    "auto": MethodSpec(AutoController, "probe reward density, then pure RL (dense) or a hybrid (sparse)",
+                       "SuperRL Adaptive Switch, generalised", needs_demos=True, options=(SuperRLOptions, AutoOptions),
+                       delegates_to="auto_sparse_method", warnings=probe_warnings),
+}

@@ -30,11 +30,39 @@ rescaled by the micro-batch's share of sequences, which depends on the batch lay
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from hybridrl.methods.base import ConstantWeights, Controller, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.plain import demo_term, rollout_term
+
+
+@dataclass
+class CHORDOptions:
+    """Options of CHORD (Zhang et al. 2025, arXiv 2508.11408; official Trinity-RFT mix_chord).
+
+    Config section ``chord`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "chord"
+
+    chord_mu_warmup_steps: int = 200
+    """Steps of the linear warm-up of μ from 0 to ``chord_mu_peak`` (official mix_chord.yaml
+    ``mu_warmup_steps: 200``; 0 for the paper's CHORD-μ and CHORD-φ settings)."""
+    chord_mu_decay_steps: int = 400
+    """Steps of the cosine decay from the peak to ``chord_mu_valley`` after the warm-up
+    (mix_chord.yaml 400; 200 for CHORD-μ, 0 = μ stays at the valley for CHORD-φ)."""
+    chord_mu_peak: float = 0.5
+    """μ at the end of the warm-up (mix_chord.yaml 0.5; CHORD-μ 0.9, CHORD-φ 0.1)."""
+    chord_mu_valley: float = 0.02
+    """μ after the decay (mix_chord.yaml 0.02; CHORD-μ 0.05, CHORD-φ 0.1)."""
+    chord_phi: bool = True
+    """Weight each demonstration token by sg(φ(p_t)), φ(p) = p(1 − p) (official
+    ``enable_phi_function: true``, CHORD-φ). False: the plain SFT term (φ ≡ 1, CHORD-μ), which
+    then follows ``sft_loss_type`` (``dft`` gives Trinity-RFT's ``sft_is`` variant)."""
 
 
 def chord_mu(step: int, warmup_steps: int, decay_steps: int, peak: float, valley: float) -> float:
@@ -77,3 +105,9 @@ class CHORDController(Controller):
         # sft_fraction as HPT logs it: demonstration samples ÷ all samples of the step
         self._metrics = {"chord_mu": mu, "sft_fraction": n_demo / max(1, n_demo + n_roll)}
         return [Update([pg, sft], kind="hybrid", weighting=ConstantWeights({"pg": 1.0 - mu, "sft": mu}))]
+
+
+SPECS = {
+    "chord": MethodSpec(CHORDController, "(1 − μ_t)·GRPO + μ_t·φ-weighted SFT, μ warm-up then cosine decay",
+                        "CHORD (Zhang et al. 2025)", needs_demos=True, options=(CHORDOptions,)),
+}

@@ -88,13 +88,66 @@ Departures from the paper / official code, and why:
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.core.advantages import dr_grpo_advantages
 from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.luffy import luffy_advantages
+
+
+@dataclass
+class HPTOptions:
+    """Options of HPT (Towards a Unified View of LLM Post-Training, §3.4, Alg. 1, §5.4).
+
+    Config section ``hpt`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "hpt"
+
+    hpt_gamma: int = 0
+    """Switch gate γ, counted in rollouts: a prompt is trained by SFT when at most γ of its
+    n rollouts are correct (official code ``on_solve_num <= switch_gate``). HPT §4: γ=0 for
+    the Qwen models, γ=2 for LLaMA; §5.5 ablates 0/1/2 (γ=0 best)."""
+    hpt_gamma_off: int | None = None
+    """Upper gate of the official three-way switch (``switch_gate_off``): a prompt with
+    γ < count ≤ γ_off correct rollouts trains off-policy RL on its demonstration (A = 1, its
+    rollouts dropped); above γ_off on-policy RL. None = ``hpt_gamma`` (no middle band, as the
+    official scripts: switch_gate = switch_gate_off = 0). Only with ``hpt_alpha_fn=switch``."""
+    hpt_alpha_fn: str = "switch"
+    """Feedback functions α=f(P) (RL weight), β=g(P) (SFT weight) of HPT eq. 9.
+    ``switch``: eq. 10, α = 1[count > γ], β = 1 − α (the paper's choice).
+    ``linear``: α = P, β = 1 − P (a soft pair: f increasing and g decreasing in P, as §3.4
+    asks; every prompt then contributes both terms, weighted per sequence).
+    ``soft0`` / ``soft1`` / ``soft2``: the official code's soft tables (unify_strategy "soft",
+    soft_type 0/1/2): 7 rollouts + the demonstration per prompt, (on, off, sft) weights by the
+    number of correct rollouts (needs group_size 8; see hybridrl/methods/hpt.py)."""
+    hpt_balance: str = "question"
+    """SFT-to-RL balance. ``question`` (eq. 13, one question one vote): each of the step's P
+    questions weighs 1/P whichever branch the gate picks; its rollouts' Dr. GRPO loss and its
+    demonstration's loss both Σ tokens / max_len (RL : SFT = 7 : 1 with 1 of 8 questions
+    gated, 1 : 1 with 4 of 8). ``term_mean`` (the default before; ``paper`` in older config
+    files): Dr. GRPO over the kept rollouts and one SFT token mean, each normalised by its own
+    count (RL : SFT = 0.39 : 1 at 1 or 4 of 8 gated, L = 100, max_len = 256). ``official``:
+    the official code's per-sample weights: each rollout token 1/max_len with no division by
+    the number of sequences, unclipped; each demonstration hpt_sft_coef through its own token
+    mean (21.9 : 1 at 1 of 8, 3.1 : 1 at 4 of 8)."""
+    hpt_sft_coef: float = 1.0
+    """Multiplies the SFT term (official ``sft_loss_coef``: 1.0; 0.3 for Qwen2.5-Math-1.5B in
+    the official scripts)."""
+    hpt_variant: str = "sft"
+    """What a gated prompt trains on (HPT §5.4, Table 5). ``sft``: SFT on the demonstration
+    (SFT/ON, HPT proper); ``off``: LUFFY-style off-policy RL on the demonstration (OFF/ON);
+    ``mix``: ``hpt_mix_sft_coef``·SFT + 1.0·off-policy RL (Mix/ON). Not used by the soft tables."""
+    hpt_mix_sft_coef: float = 0.1
+    """Mix/ON: weight of the SFT term next to the off-policy term (weight 1.0); HPT §5.4 found
+    the SFT/OFF ratio 1/10 best."""
+    hpt_remove_sft_solved: bool = False
+    """Remove questions once they were trained by SFT from later sampling (the official code's
+    ``remove_sfted_data``; off in the paper's main runs). Rows need an ``id``."""
 
 SOFT_TABLES: dict[str, dict[int, tuple[float, float, float]]] = {
     # official mix_trainer.py, unify_strategy "soft": count -> (on_coef, off_coef, sft_coef);
@@ -308,3 +361,9 @@ class HPTController(Controller):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._excluded = set(state.get("excluded", []))
+
+
+SPECS = {
+    "hpt": MethodSpec(HPTController, "per-question gate: SFT if <= gamma rollouts correct, else Dr. GRPO",
+                      "HPT §3.4 Alg. 1", needs_demos=True, options=(HPTOptions,)),
+}

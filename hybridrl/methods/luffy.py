@@ -36,12 +36,30 @@ demonstration keeps an on-policy-only group.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.core.advantages import dr_grpo_advantages
 from hybridrl.methods.base import Controller, LossTerm, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
+
+
+@dataclass
+class LUFFYOptions:
+    """Options of LUFFY (Yan et al. 2025; HPT baseline).
+
+    Config section ``luffy`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "luffy"
+
+    luffy_n_off: int = 1
+    """Demonstrations per group: of the n = group_size samples per prompt, n_off are copies
+    of the demonstration and n − n_off are sampled (LUFFY default 1 of 8)."""
+    luffy_adv_on_only: bool = False
+    """Group mean over the on-policy samples only (default: over on ∪ off, LUFFY/HPT Table 1)."""
 
 NORM_GROUP = "mixed"
 """The on- and off-policy terms share one Σ/max_len normaliser (official loss_remove_token_mean)."""
@@ -108,3 +126,9 @@ class LUFFYController(Controller):
         self._metrics = {"offline_fraction": len(off_group) / total if total else 0.0,
                          "luffy/num_off": len(off_group)}
         return [Update([pg, off], kind="hybrid")]
+
+
+SPECS = {
+    "luffy": MethodSpec(LUFFYController, "demonstrations replace n_off rollouts; shaped off-policy term",
+                        "LUFFY (HPT baseline)", needs_demos=True, options=(LUFFYOptions,)),
+}

@@ -5,13 +5,32 @@ Each is a few lines over the controller interface; the estimator preset does the
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.core import advantages as adv
 from hybridrl.core.presets import get_preset
 from hybridrl.methods.base import Controller, LossTerm, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
+
+
+@dataclass
+class SFTThenRLOptions:
+    """Options of the SFT→RL baseline.
+
+    Config section ``sft_then_rl`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "sft_then_rl"
+
+    sft_then_rl_sft_steps: int = 20
+    """SFT→RL: steps of SFT before the RL phase (the reference becomes the SFT model)."""
+
+    def check(self) -> None:
+        if self.sft_then_rl_sft_steps < 0:
+            raise ValueError(f"config key 'sft_then_rl_sft_steps': must be >= 0, got {self.sft_then_rl_sft_steps!r}")
 
 
 def rollout_term(name: str, preset: str, data: StepData, indices: torch.Tensor | None = None) -> LossTerm:
@@ -99,3 +118,27 @@ class SFTThenRLController(Controller):
 
     def metrics(self) -> dict[str, Any]:
         return {"sft_fraction": 1.0 if self._phase == "sft" else 0.0, "phase": self._phase}
+
+
+def sft_then_rl_warnings(cfg: Any) -> list[str]:
+    if cfg.sft_then_rl_sft_steps >= cfg.steps:
+        return [f"method 'sft_then_rl': sft_then_rl_sft_steps={cfg.sft_then_rl_sft_steps} >= steps={cfg.steps}: "
+                f"the RL phase never starts."]
+    return []
+
+
+SPECS = {
+    "sft": MethodSpec(SFTController, "token-mean NLL on demonstrations", "HPT eq. 12", needs_demos=True,
+                      uses_group_baseline=False, reads_rl_preset=False),
+    "grpo": MethodSpec(RLController, "group-normalised advantages, PPO clip", "DeepSeekMath; HPT Table 1",
+                       kwargs={"preset": "grpo"}),
+    "dr_grpo": MethodSpec(RLController, "GRPO without std / length bias", "Dr. GRPO (Liu et al. 2025)",
+                          kwargs={"preset": "dr_grpo"}),
+    "ppo": MethodSpec(RLController, "critic + GAE + clipped value loss", "Schulman et al. 2017",
+                      kwargs={"preset": "ppo"}, uses_group_baseline=False, critic=True),
+    "reinforce": MethodSpec(RLController, "±1 advantages, plain policy gradient", "HPT Table 1",
+                            kwargs={"preset": "reinforce"}, uses_group_baseline=False),
+    "rloo": MethodSpec(RLController, "leave-one-out baseline", "Ahmadian et al. 2024", kwargs={"preset": "rloo"}),
+    "sft_then_rl": MethodSpec(SFTThenRLController, "SFT phase, then RL from the SFT model", "HPT / SuperRL baseline",
+                              needs_demos=True, options=(SFTThenRLOptions,), warnings=sft_then_rl_warnings),
+}

@@ -1,116 +1,94 @@
-"""Method name -> controller. The loop only ever sees a Controller built here."""
+"""Method name -> controller. The loop only ever sees a Controller built here.
+
+Nothing here lists the methods: every module of this package that ends with
+``SPECS = {name: MethodSpec(...)}`` is one (docs/design.md §7, "how to add a method"). The
+baselines of :mod:`~hybridrl.methods.plain` come first, then the modules by name.
+"""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+import pkgutil
+from dataclasses import fields
+from types import SimpleNamespace
 from typing import Any
 
+import hybridrl.methods as _package
 from hybridrl.methods.base import Controller
+from hybridrl.methods.spec import MethodSpec
+
+__all__ = ["METHODS", "MethodSpec", "OPTION_CLASSES", "OPTION_OWNERS", "CRITIC_KEYS", "unused_keys", "method_spec",
+           "build_controller", "option_owners", "readers", "controller_config", "RUN_FACTS"]
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    target: str
-    """``module:Class`` of the controller (imported lazily)."""
-    doc: str
-    paper: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    """Constructor keyword arguments (e.g. the RL preset)."""
-    overrides: dict[str, Any] = field(default_factory=dict)
-    """Config values this method name fixes (e.g. superrl_theta -> superrl_variant=theta)."""
-    needs_demos: bool = False
-    """Fails before the model loads when the data has no demonstrations."""
-    uses_group_baseline: bool = True
-    """Needs group_size >= 2."""
-    critic: bool = False
-    """Train a value head (PPO): the loop computes GAE for presets whose advantage is ``gae``."""
+def _collect() -> dict[str, MethodSpec]:
+    names = sorted((m.name for m in pkgutil.iter_modules(_package.__path__)), key=lambda n: (n != "plain", n))
+    out: dict[str, MethodSpec] = {}
+    for name in names:
+        for method, spec in getattr(importlib.import_module(f"hybridrl.methods.{name}"), "SPECS", {}).items():
+            if method in out:
+                raise RuntimeError(f"method '{method}' is declared twice (hybridrl/methods/{name}.py)")
+            out[method] = spec
+    return out
 
 
-_P = "hybridrl.methods."
-METHODS: dict[str, MethodSpec] = {
-    "sft": MethodSpec(_P + "plain:SFTController", "token-mean NLL on demonstrations", "HPT eq. 12",
-                      needs_demos=True, uses_group_baseline=False),
-    "grpo": MethodSpec(_P + "plain:RLController", "group-normalised advantages, PPO clip", "DeepSeekMath; HPT Table 1",
-                       kwargs={"preset": "grpo"}),
-    "dr_grpo": MethodSpec(_P + "plain:RLController", "GRPO without std / length bias", "Dr. GRPO (Liu et al. 2025)",
-                          kwargs={"preset": "dr_grpo"}),
-    "ppo": MethodSpec(_P + "plain:RLController", "critic + GAE + clipped value loss", "Schulman et al. 2017",
-                      kwargs={"preset": "ppo"}, uses_group_baseline=False, critic=True),
-    "reinforce": MethodSpec(_P + "plain:RLController", "±1 advantages, plain policy gradient", "HPT Table 1",
-                            kwargs={"preset": "reinforce"}, uses_group_baseline=False),
-    "rloo": MethodSpec(_P + "plain:RLController", "leave-one-out baseline", "Ahmadian et al. 2024",
-                       kwargs={"preset": "rloo"}),
-    "sft_then_rl": MethodSpec(_P + "plain:SFTThenRLController", "SFT phase, then RL from the SFT model",
-                              "HPT / SuperRL baseline", needs_demos=True),
-    "hpt": MethodSpec(_P + "hpt:HPTController", "per-question gate: SFT if <= gamma rollouts correct, else Dr. GRPO",
-                      "HPT §3.4 Alg. 1", needs_demos=True),
-    "superrl": MethodSpec(_P + "superrl:SuperRLController", "Adaptive Switch, then log-sigma Hybrid Actor if sparse",
-                          "SuperRL §3.2-3.3", overrides={"superrl_variant": "logsigma"}, needs_demos=True),
-    "superrl_theta": MethodSpec(_P + "superrl:SuperRLController", "Hybrid Actor with w_pg = sigmoid(alpha)",
-                                "SuperRL D.6", overrides={"superrl_variant": "theta"}, needs_demos=True),
-    "superrl_per_step": MethodSpec(_P + "superrl:SuperRLController", "RL update then separate weighted SFT update",
-                                   "SuperRL D.6", overrides={"superrl_variant": "per_step"}, needs_demos=True),
-    "sasr": MethodSpec(_P + "sasr:SASRController", "SFT warm-up, then grad-norm adaptive SFT/GRPO switching",
-                       "SASR Alg. 1", needs_demos=True),
-    "ssr": MethodSpec(_P + "sasr:SSRController", "alternate SFT and GRPO steps", "SASR baseline", needs_demos=True),
-    "ssr_cosine": MethodSpec(_P + "sasr:SSRCosineController", "cosine-scheduled probability of an SFT step",
-                             "SASR baseline", needs_demos=True),
-    "static_hybrid": MethodSpec(_P + "sasr:StaticHybridController", "2 epochs SFT then 1 epoch GRPO, repeating",
-                                "SASR baseline", needs_demos=True),
-    "luffy": MethodSpec(_P + "luffy:LUFFYController", "demonstrations replace n_off rollouts; shaped off-policy term",
-                        "LUFFY (HPT baseline)", needs_demos=True),
-    "srft": MethodSpec(_P + "srft:SRFTController", "entropy-weighted SFT + RL terms", "SRFT (HPT baseline)",
-                       needs_demos=True),
-    "auto": MethodSpec(_P + "auto:AutoController", "probe reward density, then pure RL (dense) or a hybrid (sparse)",
-                       "SuperRL Adaptive Switch, generalised", needs_demos=True),
-}
-# --- CHORD, ReLIFT, UFT ---
-METHODS.update({
-    "chord": MethodSpec(_P + "chord:CHORDController",
-                        "(1 − μ_t)·GRPO + μ_t·φ-weighted SFT, μ warm-up then cosine decay",
-                        "CHORD (Zhang et al. 2025)", needs_demos=True),
-    "relift": MethodSpec(_P + "relift:ReLIFTController",
-                         "RL every step; SFT on a full buffer of unsolved prompts' demos",
-                         "ReLIFT (Ma et al. 2025)", needs_demos=True),
-    "uft": MethodSpec(_P + "uft:UFTController", "GRPO from demonstration-prefix rollouts (prefix shrinks to 0) "
-                      "+ β·NLL(prefix)", "UFT (Liu et al. 2025)", needs_demos=True),
-})
+METHODS: dict[str, MethodSpec] = _collect()
 
 
-_SUPERRL = ("superrl", "superrl_theta", "superrl_per_step")
+def _option_classes() -> dict[str, type]:
+    out: dict[str, type] = {}
+    for spec in METHODS.values():
+        for cls in spec.options:
+            if out.setdefault(cls.section, cls) is not cls:
+                raise RuntimeError(f"two options classes call their config section '{cls.section}'")
+    return out
+
+
+OPTION_CLASSES: dict[str, type] = _option_classes()
+"""Config section name -> the options dataclass of a method (``hpt`` -> HPTOptions ...)."""
+
 OPTION_OWNERS: dict[str, tuple[str, ...]] = {
-    "hpt_": ("hpt",),
-    "superrl_": (*_SUPERRL, "auto"),  # auto runs SuperRL's Adaptive Switch probe
-    "loss_weight_lr": _SUPERRL,
-    "sasr_": ("sasr",),
-    "ssr_cosine_": ("ssr_cosine",),
-    "static_hybrid_": ("static_hybrid",),
-    "luffy_": ("luffy",),
-    "auto_": ("auto",),
-    "sft_then_rl_": ("sft_then_rl",),
-    "chord_": ("chord",),
-    "relift_": ("relift",),
-    "uft_": ("uft",),
+    f: tuple(m for m, spec in METHODS.items() if cls in spec.options)
+    for cls in OPTION_CLASSES.values() for f in (g.name for g in fields(cls))
 }
-"""Method options by key prefix (or whole key) -> the methods that read them."""
+"""Method option key -> the methods that read it (derived from the specs' ``options``)."""
 CRITIC_KEYS = frozenset({"gae_gamma", "gae_lambda", "cliprange_value", "vf_coef", "critic_lr", "critic_detach"})
-"""Read only when a critic is trained (``ppo``, or ``rl_preset=ppo``)."""
+"""Read only when a critic is trained (``ppo``, or ``rl_preset=ppo``): the ``critic`` section."""
+
+
+def option_owners(key: str) -> tuple[str, ...] | None:
+    """The methods that read ``key``; None for a key every method may read (a general one),
+    and ``rl_preset`` is read by the methods with an RL term."""
+    if key == "rl_preset":
+        return tuple(m for m, spec in METHODS.items() if spec.reads_rl_preset)
+    return OPTION_OWNERS.get(key)
+
+
+RUN_FACTS = ("method", "steps", "seed", "group_size", "prompts_per_step", "rl_preset")
+"""What the run tells every controller besides its own options (a controller sees nothing else)."""
+
+
+def readers(config: Any) -> set[str]:
+    """The methods whose options a run reads: its method, and the one it hands over to, if any."""
+    get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
+    method = get("method")
+    spec = METHODS.get(method)
+    out = {method}
+    if spec is not None and spec.delegates_to is not None:
+        out.add(get(spec.delegates_to))
+    return out
 
 
 def unused_keys(config: dict[str, Any]) -> set[str]:
-    """Keys of ``config`` (a resolved config as a dict) that the run's method never reads:
+    """Keys of ``config`` (a resolved config as a flat dict) that the run's method never reads:
     another method's options, and PPO's critic settings without a critic. Two runs that differ
     only in these keys train the same updates (``compare`` reuses a finished run across them)."""
-    method = config.get("method")
-    readers = {method}
-    if method == "auto":
-        readers.add(config.get("auto_sparse_method"))
-    critic = method == "ppo" or config.get("rl_preset") == "ppo"
+    mine = readers(config)
+    critic = config.get("method") == "ppo" or config.get("rl_preset") == "ppo"
     out = set()
     for key in config:
-        owners = next((o for p, o in OPTION_OWNERS.items() if key.startswith(p)), None)
-        if owners is not None and not readers & set(owners):
+        owners = OPTION_OWNERS.get(key)
+        if owners is not None and not mine & set(owners):
             out.add(key)
         elif key in CRITIC_KEYS and not critic:
             out.add(key)
@@ -123,7 +101,16 @@ def method_spec(name: str) -> MethodSpec:
     return METHODS[name]
 
 
+def controller_config(config: Any) -> SimpleNamespace:
+    """What a controller is built with: :data:`RUN_FACTS` and the options of the methods the run
+    reads (:func:`readers`), under their key names — not the whole config."""
+    keys = list(RUN_FACTS)
+    for name in readers(config):
+        for cls in (METHODS[name].options if name in METHODS else ()):
+            keys += [f.name for f in fields(cls)]
+    return SimpleNamespace(**{k: getattr(config, k) for k in dict.fromkeys(keys)})
+
+
 def build_controller(config: Any) -> Controller:
     spec = method_spec(config.method)
-    module, cls = spec.target.split(":")
-    return getattr(importlib.import_module(module), cls)(config, **spec.kwargs)
+    return spec.controller(controller_config(config), **spec.kwargs)

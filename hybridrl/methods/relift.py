@@ -35,14 +35,34 @@ so processes would disagree on when the SFT update runs.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.schema import Row
 from hybridrl.methods.base import Controller, LossTerm, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.plain import rollout_term
+
+
+@dataclass
+class ReLIFTOptions:
+    """Options of ReLIFT (Ma et al. 2025, arXiv 2506.07527; official TheRoadQaQ/ReLIFT).
+
+    Config section ``relift`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "relift"
+
+    relift_buffer_size: int = 128
+    """Demonstrations per SFT step: when the buffer of the demonstrations of prompts none of
+    whose rollouts was correct holds this many, one SFT update runs on the newest
+    ``relift_buffer_size`` of them (official examples ``sft_data_size=128`` with 128 prompts per
+    step; 32 in relift_trainer.yaml)."""
+    relift_separate_optimizer: bool = True
+    """The SFT update keeps its own AdamW moments, apart from the RL updates' (official: a second
+    AdamW, ``actor_sft_optimizer``, same lr and betas). False: one shared optimizer state."""
 
 
 def unsolved_rows(rows: list[Row], correct: torch.Tensor, prompt_index: torch.Tensor) -> list[int]:
@@ -119,3 +139,9 @@ class ReLIFTController(Controller):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.buffer.load_state_dict(state.get("buffer", []))
+
+
+SPECS = {
+    "relift": MethodSpec(ReLIFTController, "RL every step; SFT on a full buffer of unsolved prompts' demos",
+                         "ReLIFT (Ma et al. 2025)", needs_demos=True, options=(ReLIFTOptions,)),
+}

@@ -16,7 +16,7 @@ never samples. The four controllers differ only in the rule:
 
 Decisions and departures:
 
-- The paper states no values for W, γ, U, L; see :class:`~hybridrl.methods.options.MethodOptions`.
+- The paper states no values for W, γ, U, L; see the options dataclasses below (``SASROptions``, ``SSRCosineOptions``).
 - The grad norm is the loop's total gradient norm before clipping (``Feedback.grad_norm``).
   An SFT update that was skipped (non-finite) does not update G_last / G_warmup.
 - With W = 0 there is no warm-up gradient yet: p = 1 until the first SFT step has reported
@@ -41,13 +41,77 @@ Decisions and departures:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.methods.base import Controller, Feedback, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.plain import demo_term, rollout_term
+
+
+@dataclass
+class SASROptions:
+    """Options of SASR (Alg. 1, eq. 12).
+
+    Config section ``sasr`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "sasr"
+
+    sasr_warmup_steps: int = 10
+    """W: SFT steps before adaptive switching (Alg. 1). The paper states no value; 10 is 10%
+    of the default 100-step run."""
+    sasr_gamma: float = 1.0
+    """γ in p = G_last / (G_last + γ·G_warmup) (eq. 12, Alg. 1 line 9). Not stated in the
+    paper; 1.0 makes p = 0.5 when the SFT gradient norm equals its warm-up value."""
+    sasr_sft_loss: str = "sum"
+    """SASR's SFT loss. ``sum`` (eq. 2: −E[Σ_t log π], a token sum per demonstration averaged
+    over demonstrations); ``mean`` (the token mean over the step's demonstration tokens, the
+    behaviour before this option). The G_last / G_warmup ratio cancels the scale, but SFT and
+    GRPO steps share AdamW's moments and the gradient clip, so the two differ."""
+
+
+@dataclass
+class SSRCosineOptions:
+    """Options of the SSR-cosine baseline (SASR eq. 13).
+
+    Config section ``ssr_cosine`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "ssr_cosine"
+
+    ssr_cosine_upper: float = 1.0
+    """SSR-cosine U: probability of an SFT step at s = 0 (eq. 13). Not stated in the paper."""
+    ssr_cosine_lower: float = 0.0
+    """SSR-cosine L: probability of an SFT step at s = S (eq. 13). Not stated in the paper."""
+
+
+@dataclass
+class StaticHybridOptions:
+    """Options of the static hybrid baseline (SASR §4).
+
+    Config section ``static_hybrid`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "static_hybrid"
+
+    static_hybrid_unit: str = "epoch"
+    """Unit of the static hybrid's phase lengths: ``epoch`` (data epochs, SASR §4),
+    ``step`` (optimizer steps) or ``fraction`` (of the run's ``steps``). With 1,000 rows and 8
+    prompts per step an epoch is 125 steps, so a 100-step run in epochs is pure SFT: use
+    ``step`` or ``fraction`` for short runs."""
+    static_hybrid_sft: float = 2.0
+    """Length of the SFT phase, in ``static_hybrid_unit`` (SASR §4: 2 epochs of SFT ...)."""
+    static_hybrid_rl: float = 1.0
+    """Length of the GRPO phase that follows (SASR §4: ... followed by 1 epoch of GRPO)."""
+    static_hybrid_repeat: bool = False
+    """Start the SFT-then-GRPO cycle over when it ends. SASR §4 describes one cycle (2 epochs
+    SFT, then 1 epoch GRPO) and says nothing of repeating; False = GRPO after the first cycle
+    for the rest of the run (DeepSeek-R1's order: SFT, then RL)."""
 
 
 SFT_LOSSES = {"sum": "sft_seq_sum", "mean": "sft"}
@@ -224,3 +288,33 @@ class StaticHybridController(_StepSwitchController):
         else:  # fraction of the run reached at the start of this step
             position = ctx.step / max(1, ctx.total_steps)
         return static_hybrid_is_sft(position, self.sft_len, self.rl_len, self.repeat)
+
+
+def sasr_warnings(cfg: Any) -> list[str]:
+    if cfg.sasr_warmup_steps >= cfg.steps:
+        return [f"method 'sasr': sasr_warmup_steps={cfg.sasr_warmup_steps} >= steps={cfg.steps}: the whole run "
+                f"is SFT warm-up. Set sasr_warmup_steps= below steps."]
+    return []
+
+
+def static_hybrid_warnings(cfg: Any) -> list[str]:
+    """An SFT phase in epochs that covers the whole run makes it pure SFT."""
+    per_epoch = -(-cfg.train_size // cfg.prompts_per_step)  # ceil: steps per epoch of a built-in task
+    sft_steps = {"epoch": cfg.static_hybrid_sft * per_epoch if cfg.data is None else None,
+                 "step": cfg.static_hybrid_sft}.get(cfg.static_hybrid_unit)
+    if sft_steps is None or sft_steps < cfg.steps:
+        return []
+    return [f"method 'static_hybrid': its SFT phase ({cfg.static_hybrid_sft:g} {cfg.static_hybrid_unit}s = "
+            f"{sft_steps:g} steps) covers the whole {cfg.steps}-step run: it is pure SFT. Set "
+            f"static_hybrid_unit=fraction (e.g. static_hybrid_sft=0.67 static_hybrid_rl=0.33) or =step."]
+
+
+SPECS = {
+    "sasr": MethodSpec(SASRController, "SFT warm-up, then grad-norm adaptive SFT/GRPO switching", "SASR Alg. 1",
+                       needs_demos=True, options=(SASROptions,), warnings=sasr_warnings),
+    "ssr": MethodSpec(SSRController, "alternate SFT and GRPO steps", "SASR baseline", needs_demos=True),
+    "ssr_cosine": MethodSpec(SSRCosineController, "cosine-scheduled probability of an SFT step", "SASR baseline",
+                             needs_demos=True, options=(SSRCosineOptions,)),
+    "static_hybrid": MethodSpec(StaticHybridController, "2 epochs SFT then 1 epoch GRPO, repeating", "SASR baseline",
+                                needs_demos=True, options=(StaticHybridOptions,), warnings=static_hybrid_warnings),
+}

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from hybridrl.methods.base import Controller, LossTerm, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.luffy import luffy_advantages
 from hybridrl.methods.plain import demo_term
 
@@ -71,3 +72,8 @@ class SRFTController(Controller):
                          "sft_prompt_share": n_demo / max(1, len(data.rows)),
                          "srft/num_pos": int(binary.sum()), "srft/num_neg": int((binary == 0).sum())}
         return [Update([pg, sft, off], kind="hybrid")]
+
+
+SPECS = {
+    "srft": MethodSpec(SRFTController, "entropy-weighted SFT + RL terms", "SRFT (HPT baseline)", needs_demos=True),
+}

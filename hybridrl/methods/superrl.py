@@ -52,13 +52,73 @@ state holds only their moments).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.methods.base import Controller, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.plain import demo_term, rollout_term
+
+
+@dataclass
+class SuperRLOptions:
+    """Options of SuperRL (§3.2-3.3, App. C.8, D.6); ``auto`` runs its Adaptive Switch probe with them.
+
+    Config section ``superrl`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "superrl"
+
+    superrl_k: int | None = None
+    """Adaptive Switch probe length: pure-RL steps before deciding. None = by batch size
+    (SuperRL §3.3/§4.5): prompts_per_step > 32 -> 10, otherwise 50."""
+    superrl_m: int | None = None
+    """Window of the recent average reward (last m probe steps). None = 10 (both regimes)."""
+    superrl_increase_threshold: int | None = None
+    """Sparse needs increase_num < this. None = by batch size: > 32 -> 3, otherwise 20."""
+    superrl_avg_threshold: float | None = None
+    """Sparse needs recent_avg < this. None = by batch size: > 32 -> 0.1, otherwise 0.2."""
+    superrl_variant: str = "logsigma"
+    """Hybrid Actor loss (SuperRL D.6). ``logsigma``: L = e^{-2 s_pg} L_pg + e^{-2 s_sft} L_sft
+    + s_pg + s_sft (§3.2, the paper's method); ``theta``: w_pg = sigmoid(α), w_sft = 1 − w_pg;
+    ``per_step``: an RL update, then a separate update on e^{-2 s_sft} L_sft + s_sft."""
+    superrl_init_s_pg: float = 0.0
+    """Initial s_pg = log σ_pg (SuperRL App. C.8: (0, 0) works best)."""
+    superrl_init_s_sft: float = 0.0
+    """Initial s_sft = log σ_sft."""
+    superrl_init_alpha: float = 0.0
+    """``theta`` variant: initial α (0 -> equal weights 0.5/0.5; D.6 states no value)."""
+    superrl_s_bound: float = 1.15
+    """Guard of the log-sigma weights: after every update s_pg, s_sft are projected onto
+    [−b, b], so each weight e^{-2s} stays in [e^{-2b}, e^{2b}] = [0.1, 10] for b = 1.15. Not in
+    the paper: its formula assumes losses ≥ 0, but the PG surrogate is ≈ 0 or negative, so
+    s_pg would fall without bound (docs/methods.md). ``inf`` = the paper's unguarded loss."""
+
+
+@dataclass
+class LossWeightOptions:
+    """The learnable loss weights of SuperRL's Hybrid Actor (s_pg, s_sft, θ).
+
+    Config section ``loss_weights`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "loss_weights"
+
+    loss_weight_lr: float | None = 0.02
+    """AdamW learning rate of learnable loss weights (SuperRL's s_pg, s_sft, θ); None = the
+    policy's ``lr`` (the default of run folders written before 0.02 was). The paper uses
+    its policy lr (1e-6, App. C.7), which leaves them at their initial values for a whole run
+    (measured: σ_pg 1 -> 0.999996 in 4 steps); AdamW moves a scalar ≈ lr per step, so 0.02
+    moves s across its range (±1.15) in ≈ 60 steps. They share the optimizer, not the
+    policy's gradient clipping."""
+
+    def check(self) -> None:
+        if self.loss_weight_lr is not None and not self.loss_weight_lr > 0:
+            raise ValueError(f"config key 'loss_weight_lr': must be > 0, got {self.loss_weight_lr!r}")
 
 VARIANTS = ("logsigma", "theta", "per_step")
 
@@ -315,3 +375,29 @@ def _step_reward(data: StepData) -> float:
         return float(data.batch_reward_mean)
     assert data.rewards is not None
     return float(data.rewards.float().mean()) if data.rewards.numel() else 0.0
+
+
+def probe_warnings(cfg: Any) -> list[str]:
+    """The Adaptive Switch must decide within the run (else SuperRL/auto is plain RL)."""
+    try:
+        k = AdaptiveSwitch.from_config(cfg).k
+    except Exception:
+        return []
+    if k < cfg.steps:
+        return []
+    return [f"method '{cfg.method}': the Adaptive Switch probes for {k} pure-RL steps but the run has "
+            f"{cfg.steps}: it never decides (switch_decision stays 'probing'), so this is plain RL. "
+            f"Set superrl_k= below steps (e.g. superrl_k={max(1, cfg.steps // 4)})."]
+
+
+SPECS = {
+    "superrl": MethodSpec(SuperRLController, "Adaptive Switch, then log-sigma Hybrid Actor if sparse",
+                          "SuperRL §3.2-3.3", overrides={"superrl_variant": "logsigma"}, needs_demos=True,
+                          options=(SuperRLOptions, LossWeightOptions), warnings=probe_warnings),
+    "superrl_theta": MethodSpec(SuperRLController, "Hybrid Actor with w_pg = sigmoid(alpha)", "SuperRL D.6",
+                                overrides={"superrl_variant": "theta"}, needs_demos=True,
+                                options=(SuperRLOptions, LossWeightOptions), warnings=probe_warnings),
+    "superrl_per_step": MethodSpec(SuperRLController, "RL update then separate weighted SFT update", "SuperRL D.6",
+                                   overrides={"superrl_variant": "per_step"}, needs_demos=True,
+                                   options=(SuperRLOptions, LossWeightOptions), warnings=probe_warnings),
+}

@@ -33,16 +33,49 @@ demonstration leaves the model only the end of sequence to write, as officially.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Needs, StepContext, StepData, Update
+from hybridrl.methods.spec import MethodSpec
 from hybridrl.methods.plain import rollout_term
 from hybridrl.rollout.prefix import PrefixPlan, stage_sections, uft_hint_prob
 
 SCHEDULES = ("cosine", "stage", "uniform")
 
+
+@dataclass
+class UFTOptions:
+    """Options of UFT (Liu et al. 2025, arXiv 2505.16984; official liumy2010/UFT).
+
+    Config section ``uft`` (its own part of config.yaml); each field is a ``key=value`` of
+    ``hybridrl train`` under the same name."""
+
+    section: ClassVar[str] = "uft"
+    choices: ClassVar[dict[str, tuple]] = {"uft_schedule": SCHEDULES}
+
+    uft_hint_steps: int | None = None
+    """T_hint: steps with demonstration-prefix (hint) rollouts; afterwards no prefix. None =
+    60% of ``steps`` (official run.py: T_hint 300 of T = 500)."""
+    uft_schedule: str = "cosine"
+    """How long the prefix is. ``cosine`` (UFT): each of the ``uft_sections`` sections is kept
+    with probability p_t = p_low + ½(p_high − p_low)(1 + cos(π t / T_hint)), the prefix is the
+    first Binomial(sections, p_t) sections; ``stage``: a deterministic staircase from all
+    sections to none (official --algo stage); ``uniform``: a uniformly drawn number of sections
+    (official --algo r3, with ``uft_beta=0``)."""
+    uft_p_low: float = 0.05
+    """p_low of the cosine schedule (official LOWER_PROB 0.05)."""
+    uft_p_high: float = 0.95
+    """p_high of the cosine schedule (official UPPER_PROB 0.95)."""
+    uft_sections: int = 5
+    """The demonstration is cut into min(sections, its length) sections of (almost) equal
+    length, and a prefix is a whole number of sections (official: 5 sections of the hint's
+    solution steps)."""
+    uft_beta: float = 0.001
+    """β of UFT's log-likelihood term on the prefix tokens: L = L_GRPO + β·NLL(prefix | x)
+    (official ``sft_loss_coef`` 0.001)."""
 
 def hint_steps_of(config: Any) -> int:
     """T_hint: ``uft_hint_steps``, or 60% of the run (official T_hint 300 of T = 500)."""
@@ -100,3 +133,9 @@ class UFTController(Controller):
         prefix = LossTerm("prefix", "sft", "demo", rows, demo_lengths=lengths[rows])
         self._metrics = {"uft_hint_prob": getattr(self, "_p", 0.0), "uft/num_prefixed": len(rows)}
         return [Update([pg, prefix], kind="hybrid", weighting=ConstantWeights({"prefix": self.beta}))]
+
+
+SPECS = {
+    "uft": MethodSpec(UFTController, "GRPO from demonstration-prefix rollouts (prefix shrinks to 0) + β·NLL(prefix)",
+                      "UFT (Liu et al. 2025)", needs_demos=True, options=(UFTOptions,)),
+}

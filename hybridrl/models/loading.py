@@ -61,7 +61,7 @@ def meta_model_like(config: Any, generation_config: Any, tokenizer: Any) -> Any:
     """An empty copy of a model on the meta device: same class, config and generation config as
     the model :func:`load_model_and_tokenizer` loaded elsewhere (another rank), parameters with
     shapes and dtypes but no storage. FSDP2 shards it, then fills it from rank 0's weights
-    (:meth:`hybridrl.train.parallel.Parallel.wrap` with ``from_rank0``)."""
+    (:meth:`hybridrl.distributed.parallel.Parallel.wrap` with ``from_rank0``)."""
     from transformers import AutoModelForCausalLM
 
     with torch.device("meta"):

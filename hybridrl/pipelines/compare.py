@@ -27,9 +27,9 @@ from hybridrl.eval.evaluate import EvalSettings, evaluate_model, final_model_dir
 def ignored_keys() -> frozenset[str]:
     """Config keys that may differ between a run in the output folder and a new request for
     it: the output folder itself and every key ``train --resume`` may change
-    (:data:`~hybridrl.train.config.SAFE_RESUME_KEYS`: logging, saving, evaluation along the
+    (:data:`~hybridrl.config.SAFE_RESUME_KEYS`: logging, saving, evaluation along the
     way, speed), except ``steps`` — a finished run of other length is another run, not this one."""
-    from hybridrl.train.config import SAFE_RESUME_KEYS
+    from hybridrl.config import SAFE_RESUME_KEYS
 
     return (SAFE_RESUME_KEYS - {"steps"}) | {"output_dir"}
 
@@ -48,32 +48,42 @@ def _same_engine(key: str, old: Any, new: Any) -> bool:
     return not vllm_available()
 
 
+def settings_diff(saved: dict[str, Any] | None, cfg) -> dict[str, tuple[Any, Any]]:
+    """How the run folder's saved config (a flat or nested ``config.yaml`` as a dict; empty or
+    None for no run) differs from ``cfg`` in what it trains: key -> (saved, new). Empty: the
+    same run, which ``compare`` reuses."""
+    from hybridrl.config import config_defaults, config_to_dict, with_legacy_defaults
+    from hybridrl.methods.registry import unused_keys
+
+    old = with_legacy_defaults(saved)
+    if not old:
+        return {}
+    new = config_to_dict(cfg)
+    # keys the method never reads (another method's options, a critic's without one) do not
+    # make another run: a GRPO run is reused whatever hpt_balance or gae_lambda say
+    ignored = ignored_keys() | unused_keys(new)
+    defaults = config_defaults()
+    # a key the old config.yaml lacks was added since; at its default it keeps the old behaviour
+    # (keys whose default changed the behaviour are in LEGACY_DEFAULTS, filled in above)
+    return {k: (old.get(k), v) for k, v in new.items() if k not in ignored and old.get(k) != v
+            and not (k not in old and v == defaults.get(k)) and not _same_engine(k, old.get(k), v)}
+
+
 def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     """Train ``cfg`` into ``cfg.output_dir`` unless it is finished there; resume a
     half-finished run. Returns (run folder, what happened: ``skipped``/``resumed``/``trained``)."""
     from hybridrl.train.checkpoint import latest_checkpoint
-    from hybridrl.methods.registry import unused_keys
-    from hybridrl.train.config import ConfigError, config_defaults, config_to_dict, with_legacy_defaults
+    from hybridrl.config import ConfigError
     from hybridrl.train.interrupt import InterruptGuard, RunInterrupted
     from hybridrl.train.loop import train
     from hybridrl.report.runs import read_config
 
     run_dir = Path(cfg.output_dir)
-    old = with_legacy_defaults(read_config(run_dir))
-    if old:
-        new = config_to_dict(cfg)
-        # keys the method never reads (another method's options, a critic's without one) do not
-        # make another run: a GRPO run is reused whatever hpt_balance or gae_lambda say
-        ignored = ignored_keys() | unused_keys(new)
-        defaults = config_defaults()
-        # a key the old config.yaml lacks was added since; at its default it keeps the old behaviour
-        # (keys whose default changed the behaviour are in LEGACY_DEFAULTS, filled in above)
-        diff = {k: (old.get(k), v) for k, v in new.items() if k not in ignored and old.get(k) != v
-                and not (k not in old and v == defaults.get(k)) and not _same_engine(k, old.get(k), v)}
-        if diff:
-            shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:5])
-            raise ConfigError(f"{run_dir} holds a run with other settings ({shown}); "
-                              f"use another --output-dir or delete that folder")
+    diff = settings_diff(read_config(run_dir), cfg)
+    if diff:
+        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:5])
+        raise ConfigError(f"{run_dir} holds a run with other settings ({shown}); "
+                          f"use another --output-dir or delete that folder")
     if (run_dir / "summary.json").exists():
         log(f"  {cfg.method}: finished run found in {run_dir} (summary.json), not retrained")
         return run_dir, "skipped"
@@ -148,7 +158,7 @@ def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: li
     seed = cfg.seed if eval_seed is None else eval_seed
     from hybridrl.data.tasks import build_task
     from hybridrl.eval.evaluate import load_data_sets, parse_task_specs
-    from hybridrl.train.config import ConfigError
+    from hybridrl.config import ConfigError
 
     # the training data's column mapping reads every eval file too (#29 item 2)
     columns = {"prompt": cfg.prompt_column, "answer": cfg.answer_column, "demonstration": cfg.demonstration_column}
@@ -189,15 +199,13 @@ def _user_keys(overrides: list[str], config: str | Path | None) -> set[str]:
     (TRL/verl spellings mapped to ours)."""
     import yaml
 
-    from hybridrl.train.config import spelled_key
-
-    from hybridrl.train.config import find_config_file
+    from hybridrl.config import find_config_file, flatten, spelled_key
 
     keys = [o.split("=", 1)[0] for o in overrides]
     if config is not None:
         data = yaml.safe_load(find_config_file(config).read_text()) or {}
         if isinstance(data, dict):
-            keys += [str(k) for k in data]
+            keys += [str(k) for k in flatten(data, strict=False)]
     return {spelled_key(k) for k in keys}
 
 
@@ -247,7 +255,7 @@ def run_compare(
     task/data, steps, seed; ``overrides``: ``key=value`` for every method), evaluate base and final models, write
     the report. Returns ``{"runs", "evals", "report", "status", "wall_time_s"}``."""
     from hybridrl.report import build_report
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     t0 = time.time()
     out = Path(output_dir)

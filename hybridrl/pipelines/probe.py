@@ -40,19 +40,19 @@ def probe_method(cfg) -> tuple[str, str]:
     """(method, preset) of the probe run: a plain RL method probes as itself; any other
     method (a hybrid) probes with ``rl_preset`` under the default method's name."""
     from hybridrl.methods.registry import method_spec
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import DEFAULTS
 
     spec = method_spec(cfg.method)
     own = spec.kwargs.get("preset")
     if own is not None and not spec.needs_demos:
         return cfg.method, own
-    return TrainConfig().method, cfg.rl_preset
+    return DEFAULTS["method"], cfg.rl_preset
 
 
 def probe_config(cfg):
     """The config of the probe run: its RL method for k = the switch's probe length steps."""
     from hybridrl.methods.superrl import AdaptiveSwitch
-    from hybridrl.train.config import validate
+    from hybridrl.config import validate
 
     k = AdaptiveSwitch.from_config(cfg).k
     method, preset = probe_method(cfg)
@@ -62,7 +62,7 @@ def probe_config(cfg):
 
 
 def run_probe(cfg) -> dict[str, Any]:
-    """Run the Adaptive Switch probe for ``cfg`` (a :class:`~hybridrl.train.config.TrainConfig`).
+    """Run the Adaptive Switch probe for ``cfg`` (a :class:`~hybridrl.config.TrainConfig`).
 
     Returns (and writes to ``<output_dir>/probe.json``) the decision and its inputs:
     ``decision`` (``dense``/``sparse``), ``reason``, ``rewards`` (k batch-mean rewards),
@@ -81,7 +81,7 @@ def run_probe(cfg) -> dict[str, Any]:
     trainer = Trainer(pcfg, controller=RLController(pcfg, preset=preset))
     _probe_steps(trainer, switch, pcfg)
     result = _result(cfg, pcfg, switch, preset, time.time() - t0)
-    if trainer.dist.main:
+    if trainer.par.main:
         out_dir = Path(pcfg.output_dir)
         tmp = out_dir / "probe.json.tmp"
         tmp.write_text(json.dumps(result, indent=2))
@@ -94,8 +94,8 @@ def _probe_steps(trainer, switch, pcfg) -> None:
     from hybridrl.train.tracking import MetricsLog, Progress
 
     out_dir = Path(pcfg.output_dir)
-    log = MetricsLog(out_dir / "metrics.jsonl") if trainer.dist.main else None
-    bar = Progress(switch.k, 0, pcfg.progress and trainer.dist.main, pcfg.log_every)
+    log = MetricsLog(out_dir / "metrics.jsonl") if trainer.par.main else None
+    bar = Progress(switch.k, 0, pcfg.progress and trainer.par.main, pcfg.log_every)
     try:
         for step in range(switch.k):
             record = trainer.step(step)

@@ -36,10 +36,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run folder's config.yaml as one flat mapping (nested by section, or flat as written
+    before the sections)."""
     import yaml
 
+    from hybridrl.config import flatten
+
     p = Path(run_dir) / "config.yaml"
-    return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
+    d = (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
+    return flatten(d, strict=False) if isinstance(d, dict) else {}
 
 
 def _num(v: Any) -> float | None:

@@ -87,19 +87,7 @@ def score_completions(
             logger.error("reward pool failed: %s: %s", type(e).__name__, e)
             outs = [("error", (f"reward pool failed: {type(e).__name__}: {e}", None))] * n
 
-    results: list[RewardResult] = []
-    for (status, value), completion in zip(outs, completions):
-        if status == "ok":
-            result, tb = value
-            if result.error:
-                _log_first_traceback(result.error, tb)
-        elif status == "timeout":
-            result = RewardResult(0.0, False, _safe_extract(completion), timed_out=True, error="timeout")
-        else:
-            message, tb = value
-            _log_first_traceback(message, tb)
-            result = RewardResult(0.0, False, _safe_extract(completion), error=message)
-        results.append(result)
+    results = [_result_of(status, value, completion) for (status, value), completion in zip(outs, completions)]
     metrics = {
         "reward/timeouts": float(sum(r.timed_out for r in results)),
         "reward/errors": float(sum(r.error is not None and not r.timed_out for r in results)),
@@ -109,6 +97,21 @@ def score_completions(
         "reward/score_time_s": time.monotonic() - t0,
     }
     return results, metrics
+
+
+def _result_of(status: str, value: Any, completion: str) -> RewardResult:
+    """A worker's outcome (``ok`` / ``timeout`` / ``error``) as a RewardResult; a time-out or an
+    error scores 0, the first traceback is logged."""
+    if status == "ok":
+        result, tb = value
+        if result.error:
+            _log_first_traceback(result.error, tb)
+        return result
+    if status == "timeout":
+        return RewardResult(0.0, False, _safe_extract(completion), timed_out=True, error="timeout")
+    message, tb = value
+    _log_first_traceback(message, tb)
+    return RewardResult(0.0, False, _safe_extract(completion), error=message)
 
 
 def _run_inline(fn: Callable[..., Any], args: tuple) -> tuple[str, Any]:

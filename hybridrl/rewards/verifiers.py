@@ -280,7 +280,7 @@ class WeightedSum:
 _USER_FN_CACHE: dict[str, Callable[..., Any]] = {}
 
 
-def _resolve(path: str) -> Callable[..., Any]:
+def resolve_reward(path: str) -> Callable[..., Any]:
     """``"pkg.module:function"`` or ``"/abs/file.py:function"`` → the function (cached)."""
     fn = _USER_FN_CACHE.get(path)
     if fn is not None:
@@ -334,7 +334,7 @@ class UserReward:
 
     def score(self, completion: str, row: Row) -> RewardResult:
         try:
-            out = _resolve(self.path)(completion, row)
+            out = resolve_reward(self.path)(completion, row)
         except Exception as e:  # a user bug must not stop training; it is counted instead
             return self._fail(f"{type(e).__name__}: {e}", traceback.format_exc())
         info: dict[str, Any] = {}
@@ -362,7 +362,7 @@ def load_user_reward(path: str) -> UserReward:
     module_name, sep, attr = path.rpartition(":")
     if sep and module_name.endswith(".py"):
         path = f"{os.path.abspath(module_name)}:{attr}"  # workers may run in another cwd
-    _resolve(path)
+    resolve_reward(path)
     return UserReward(path)
 
 

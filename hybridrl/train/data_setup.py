@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hybridrl.schema import Row
-from hybridrl.train.config import ConfigError, TrainConfig
+from hybridrl.config import ConfigError, TrainConfig
 
 
 def test_split_of_data(cfg: TrainConfig) -> bool:

@@ -16,7 +16,7 @@ Where this loop departs from the usual trainer (TRL's, verl's), on purpose:
   process draws the same global batch of prompts and keeps its shard (``rows[rank::world]``);
   groups never straddle processes, so group statistics stay per prompt. Token/sequence counts
   of every term are summed over processes before the loss is formed; the policy trains
-  through PyTorch's DDP or FSDP2 (``parallel`` config key, ``train/parallel.py``), which sum its
+  through PyTorch's DDP or FSDP2 (``parallel`` config key, ``distributed/parallel.py``), which sum its
   gradients; ranks agree on the number of micro-batches per term and pad with zero-weight
   passes (HPT's gate splits terms unevenly), so the update is exactly the one-process update
   of the global batch. FSDP2 generates, evaluates and runs forward-only pre-passes on
@@ -49,7 +49,7 @@ from hybridrl.methods.registry import build_controller
 from hybridrl.train import checkpoint as ckpt
 from hybridrl.train import run_state
 from hybridrl.train import interrupt
-from hybridrl.train.config import TrainConfig, config_to_dict
+from hybridrl.config import TrainConfig, config_to_dict
 from hybridrl.train.records import rollout_metrics, run_summary
 from hybridrl.train.optimize import Optimization, TrainingAborted, run_update
 from hybridrl.train.optimizer_states import install_named_states
@@ -76,12 +76,12 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, resume: str | Path | None = None, controller: Controller | None = None):
         self.cfg = cfg
-        self.dist = init_distributed(cfg.parallel)
+        self.par = init_distributed(cfg.parallel)
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._setup_data()  # first: bad rows fail before any model loads
         torch.manual_seed(cfg.seed)
-        self.device = pick_device(self.dist)
+        self.device = pick_device(self.par)
         self.controller = controller if controller is not None else build_controller(cfg)
         self._setup_model()
         self._setup_optimizer()
@@ -101,15 +101,15 @@ class Trainer:
         self.sampler = PromptSampler(self.train_rows, self.cfg.prompts_per_step, self.cfg.seed)
 
     def _setup_model(self) -> None:
-        parts = setup_model(self.cfg, self.device, self.dist)
+        parts = setup_model(self.cfg, self.device, self.par)
         self.model, self.tokenizer, self.ref_model = parts.model, parts.tokenizer, parts.ref_model
         self.value_head = setup_value_head(self.cfg, self.model, self.controller, self.device)
         # the engine (DDP / FSDP2; nothing on one process); the value head and the learnable loss
         # weights stay replicated, their gradients summed once (optimize.backward_terms)
         self.rollout_copy = None
         self._rollout_template = None
-        if self.dist.mode == "fsdp2":
-            from hybridrl.train.parallel import RolloutCopy
+        if self.par.mode == "fsdp2":
+            from hybridrl.distributed.parallel import RolloutCopy
 
             if self.cfg.rollout_weights == "copy":
                 self.rollout_copy = RolloutCopy(self.model)
@@ -117,13 +117,13 @@ class Trainer:
                 # HF rollouts from a bf16/int8 copy: the copy is made from a plain model (FSDP2's
                 # sharded modules cannot be deep-copied), filled with full weights once sharded
                 self._rollout_template = RolloutCopy(self.model)
-        self.model = self.dist.wrap(self.model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
+        self.model = self.par.wrap(self.model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
         if self.ref_model is not None:
-            self.ref_model = self.dist.wrap_frozen(self.ref_model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
+            self.ref_model = self.par.wrap_frozen(self.ref_model, bf16=self.cfg.bf16, from_rank0=parts.from_rank0)
         if self.rollout_copy is not None and parts.from_rank0:
-            self.rollout_copy.materialise(self.dist, self.model)  # ranks > 0 copied a meta model
+            self.rollout_copy.materialise(self.par, self.model)  # ranks > 0 copied a meta model
         if self._rollout_template is not None:
-            self._rollout_template.materialise(self.dist, self.model)  # full weights (a gather)
+            self._rollout_template.materialise(self.par, self.model)  # full weights (a gather)
 
     def _rollout_copies_weights(self) -> bool:
         """The HF engine samples from a lower-precision copy (``rollout_dtype`` bf16 / int8)."""
@@ -141,15 +141,16 @@ class Trainer:
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
         # the policy's parameters, whole (FSDP2's DTensors count their global size; tied weights once)
-        self._num_params = sum(p.numel() for p in self.dist.unwrap(self.model).parameters())
-        parts = setup_optimizer(cfg, self.model, self.controller.parameters(), self.value_head)
+        self._num_params = sum(p.numel() for p in self.par.unwrap(self.model).parameters())
+        parts = setup_optimizer(cfg.optimizer, self.model, self.controller.parameters(), self.value_head, steps=cfg.steps,
+                                loss_weight_lr=cfg.loss_weight_lr, critic_lr=cfg.critic_lr)
         self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
         install_named_states(self.optimizer)  # separate states by name (before a resume loads them)
         self.opt = Optimization(
             models=UpdateModels(self.model, self.ref_model, self.value_head),
             settings=LossSettings.from_config(cfg, autocast_factory(cfg, self.device)),
             optimizer=parts.optimizer, policy_params=parts.policy_params, extra_params=parts.extra_params,
-            dist=self.dist, max_grad_norm=cfg.max_grad_norm, num_iterations=cfg.num_iterations,
+            par=self.par, max_grad_norm=cfg.max_grad_norm, num_iterations=cfg.num_iterations,
             max_nonfinite_steps=cfg.max_nonfinite_steps, after_step=self._policy_updated,
             mini_batches=cfg.mini_batches)
 
@@ -161,14 +162,15 @@ class Trainer:
         # HF generate runs on the plain model: DDP's inner module, FSDP2's inside `_full_weights`
         plain = (self.rollout_copy.module if self.rollout_copy is not None
                  else self._rollout_template.module if self._rollout_template is not None
-                 else self.dist.unwrap(self.model))
-        self.generator = build_generator(cfg, plain, tok, log=_note if self.dist.main else None)
+                 else self.par.unwrap(self.model))
+        self.generator = build_generator(cfg.rollout, plain, tok, log=_note if self.par.main else None,
+                                         bf16=cfg.bf16, seed=cfg.seed)
         self._rollout_template = None  # the generator made its own copy
         precision = getattr(self.generator, "precision", "fp32")
         if precision != "fp32" and not self.opt.settings.vllm_importance_sampling_correction:
             # rollouts at another precision than training: truncated importance sampling, as for vLLM
             self.opt.settings = dataclasses.replace(self.opt.settings, vllm_importance_sampling_correction=True)
-            if self.dist.main:
+            if self.par.main:
                 _note(f"hybridrl: rollouts at {precision}, training in fp32: truncated importance sampling on "
                       f"(cap {self.opt.settings.vllm_importance_sampling_clip_max})")
         self.format_prompt = lambda row: format_prompt(row, cfg.template, tok)
@@ -182,12 +184,12 @@ class Trainer:
         context minus ``max_new_tokens``), else the run stops before its first step (#29 item 8:
         an 8,099-token prompt trained silently on a 4,096-token model). The longest is recorded
         in the data summary."""
-        from hybridrl.train.config import ConfigError
+        from hybridrl.config import ConfigError
 
         cfg = self.cfg
         limit = cfg.max_prompt_length
         if limit is None:
-            ctx = getattr(self.dist.unwrap(self.model).config, "max_position_embeddings", None)
+            ctx = getattr(self.par.unwrap(self.model).config, "max_position_embeddings", None)
             limit = ctx - cfg.max_new_tokens if isinstance(ctx, int) else None
         rows = list(self.train_rows) + list(self.eval_rows)
         lengths = [(r, len(self.prompt_ids(r))) for r in rows]
@@ -207,11 +209,11 @@ class Trainer:
     def _policy_updated(self) -> None:
         """After every optimizer step: engines that keep their own copy of the weights sync them."""
         if self.rollout_copy is not None:
-            self.rollout_copy.refresh(self.dist, self.model)
+            self.rollout_copy.refresh(self.par, self.model)
         hook = getattr(self.generator, "on_policy_updated", None)
         if hook is not None:  # FSDP2: full weights, gathered lazily by every rank at its next generate
-            hook((lambda: self.dist.full_state_dict(self.model)) if self.dist.mode == "fsdp2"
-                 else self.dist.unwrap(self.model))
+            hook((lambda: self.par.full_state_dict(self.model)) if self.par.mode == "fsdp2"
+                 else self.par.unwrap(self.model))
 
     def _full_weights(self):
         """Context for generating with HF on the policy: FSDP2 gathers the shards for its duration
@@ -220,8 +222,8 @@ class Trainer:
 
         if self.rollout_copy is None and isinstance(self.generator, HFGenerator) \
                 and not getattr(self.generator, "owns_weights", False):
-            return self.dist.gathered(self.model)
-        return contextlib.nullcontext(self.dist.unwrap(self.model))
+            return self.par.gathered(self.model)
+        return contextlib.nullcontext(self.par.unwrap(self.model))
 
     @property
     def nonfinite(self) -> int:
@@ -258,7 +260,7 @@ class Trainer:
 
     # -- one step --------------------------------------------------------------------
     def _shard(self, rows: list) -> list:
-        return rows[self.dist.rank:: self.dist.world]
+        return rows[self.par.rank:: self.par.world]
 
     def step(self, step: int) -> dict[str, Any]:
         from hybridrl.rewards.scoring import score_completions
@@ -271,7 +273,7 @@ class Trainer:
         needs = self.controller.needs(ctx)
         rows = self._shard(global_rows)
         if needs.reset_reference and self.ref_model is not None:
-            self.dist.copy_weights(self.model, self.ref_model)
+            self.par.copy_weights(self.model, self.ref_model)
         # `step` in every record = steps completed once this one is done (TRL's global_step), as in
         # eval.jsonl and checkpoint names; the controllers' StepContext counts from 0
         record: dict[str, Any] = {"step": step + 1, "epoch": epoch}
@@ -288,7 +290,7 @@ class Trainer:
                                                 reward_fn=cfg.reward_fn)
             record["time/reward"] = time.time() - tr
             # a reward that fails on every sample would train on zeros: stop instead (a broken reward)
-            failed, total = self.dist.sum([float(sum(r.error is not None for r in results)), float(len(results))])
+            failed, total = self.par.sum([float(sum(r.error is not None for r in results)), float(len(results))])
             if total and failed == total:
                 first = next((r.error for r in results if r.error), "?")
                 raise TrainingAborted(f"every one of the {int(total)} samples of step {step + 1} failed to score "
@@ -330,12 +332,12 @@ class Trainer:
 
             demos = [self.demo_ids(r)[:-1] if r.demonstration else [] for r in rows]  # without the EOS
             lengths = prefix_lengths(prefix, [len(d) for d in demos],
-                                     [self.dist.rank + i * self.dist.world for i in range(len(rows))])
+                                     [self.par.rank + i * self.par.world for i in range(len(rows))])
             prefixes = [d[:n] for d, n in zip(demos, lengths)]
             prompts = [p + x for p, x in zip(prompts, prefixes)]
             if record is not None:
                 # summed over processes: the step's global prefix statistics
-                record.update(metrics_from_sums(self.dist.sum(prefix_sums(lengths, [len(d) for d in demos]))))
+                record.update(metrics_from_sums(self.par.sum(prefix_sums(lengths, [len(d) for d in demos]))))
         batch = self._sample(prompts, k, step)
         if prefixes is not None:
             from hybridrl.rollout.prefix import with_prefixes
@@ -362,12 +364,12 @@ class Trainer:
             if cfg.sampling_seed == "prompt":
                 # global position of each local prompt: rows are rows_global[rank::world]
                 return concat_rollouts([
-                    self.generator.generate([p], params(base + self.dist.rank + i * self.dist.world))
+                    self.generator.generate([p], params(base + self.par.rank + i * self.par.world))
                     for i, p in enumerate(prompts)])
-            return self.generator.generate(prompts, params(base + self.dist.rank))
+            return self.generator.generate(prompts, params(base + self.par.rank))
 
     def _rollout_metrics(self, rollouts, rewards, correct, rows, counts) -> dict[str, Any]:
-        out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.dist)
+        out, group_acc = rollout_metrics(rollouts, rewards, correct, rows, counts, self.par)
         if group_acc is not None:
             self._group_acc = group_acc
         return out
@@ -389,7 +391,7 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         from hybridrl.train.tracking import MetricsLog, Progress, Trackers
 
-        cfg, main = self.cfg, self.dist.main
+        cfg, main = self.cfg, self.par.main
         resumed = self.start_step > 0
         log = MetricsLog(self.run_dir / "metrics.jsonl", self.start_step if resumed else None) if main else None
         acc_path = self.run_dir / "group_accuracy.jsonl"
@@ -402,21 +404,7 @@ class Trainer:
         last_save_time = time.monotonic()
         try:
             for step in range(self.start_step, self.total_steps):
-                self._group_acc = None
-                before = (self.sampler.state_dict(), ckpt.rng_state(), copy.deepcopy(self.controller.state_dict()))
-                try:
-                    record = self.step(step)
-                except (TrainingAborted, interrupt.StepAbandoned) as e:
-                    # skipped updates never touch the weights or the optimizer: save the state as
-                    # it was before this step (its batch goes back to the sampler), then stop
-                    self.sampler.load_state_dict(before[0])
-                    ckpt.set_rng_state(before[1])
-                    self.controller.load_state_dict(before[2])
-                    saved = self.save(step)
-                    if isinstance(e, interrupt.StepAbandoned):
-                        raise interrupt.RunInterrupted(intr.requested, step, saved, self.run_dir) from None
-                    raise TrainingAborted(f"{e}; stopped at step {step}, the last good state is saved in "
-                                          f"{saved} (resume with --resume {self.run_dir})") from None
+                record = self._step_or_stop(step, intr)
                 if main:
                     log.write(record)
                     trackers.log(record, step + 1)
@@ -426,11 +414,7 @@ class Trainer:
                 bar.update(record)
                 if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < self.total_steps:
                     self.evaluate(step + 1)
-                due = bool(cfg.save_every and (step + 1) % cfg.save_every == 0)
-                if not due and cfg.save_every_minutes and step + 1 < self.total_steps:
-                    # by time (#29 item 5): bounds what kill -9 loses; every rank takes the same decision
-                    late = time.monotonic() - last_save_time >= 60 * cfg.save_every_minutes
-                    due = bool(self.dist.agree(int(late)))
+                due = self._save_due(step, last_save_time)
                 if due:
                     last_saved = self.save(step + 1)
                     last_save_time = time.monotonic()
@@ -450,6 +434,34 @@ class Trainer:
         summary = self._summary(final_eval, last_saved)
         return summary
 
+    def _step_or_stop(self, step: int, intr: Any) -> dict[str, Any]:
+        """One step; if it is abandoned (a signal) or aborted (non-finite updates), the state as it
+        was before it is saved (its batch goes back to the sampler: skipped updates never touch
+        the weights or the optimizer) and the run stops."""
+        self._group_acc = None
+        before = (self.sampler.state_dict(), ckpt.rng_state(), copy.deepcopy(self.controller.state_dict()))
+        try:
+            return self.step(step)
+        except (TrainingAborted, interrupt.StepAbandoned) as e:
+            self.sampler.load_state_dict(before[0])
+            ckpt.set_rng_state(before[1])
+            self.controller.load_state_dict(before[2])
+            saved = self.save(step)
+            if isinstance(e, interrupt.StepAbandoned):
+                raise interrupt.RunInterrupted(intr.requested, step, saved, self.run_dir) from None
+            raise TrainingAborted(f"{e}; stopped at step {step}, the last good state is saved in "
+                                  f"{saved} (resume with --resume {self.run_dir})") from None
+
+    def _save_due(self, step: int, last_save_time: float) -> bool:
+        """A checkpoint after ``step``: every ``save_every`` steps, or by time (bounds what kill -9
+        loses; every rank takes the same decision)."""
+        cfg = self.cfg
+        due = bool(cfg.save_every and (step + 1) % cfg.save_every == 0)
+        if not due and cfg.save_every_minutes and step + 1 < self.total_steps:
+            late = time.monotonic() - last_save_time >= 60 * cfg.save_every_minutes
+            due = bool(self.par.agree(int(late)))
+        return due
+
     def evaluate(self, step: int) -> dict[str, Any] | None:
         """Greedy accuracy on the held-out rows, appended to eval.jsonl."""
         if not self.eval_rows:
@@ -457,7 +469,7 @@ class Trainer:
         from hybridrl.train.heldout import score_rows
 
         rows = self._shard(self.eval_rows)
-        with self.dist.gathered(self.model) as model:
+        with self.par.gathered(self.model) as model:
             per_row = score_rows(model, self.tokenizer, rows, template=self.cfg.template,
                                  max_new_tokens=self.cfg.eval_max_new_tokens or self.cfg.max_new_tokens,
                                  bf16=self.cfg.bf16, batch_size=max(8, self.cfg.micro_batch_size),
@@ -465,12 +477,12 @@ class Trainer:
                                  # a vLLM engine answers too (synced to the current weights first)
                                  generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
         # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward (#29 item 4)
-        c, n, rew = self.dist.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
+        c, n, rew = self.par.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
                                    float(sum(r.get("greedy_reward", 0.0) for r in per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}
         if self.cfg.reward_fn:
             out["greedy_reward"] = rew / max(1.0, n)
-        if self.dist.main:
+        if self.par.main:
             with open(self.run_dir / "eval.jsonl", "a") as f:
                 f.write(json.dumps(out) + "\n")
         return out
@@ -478,7 +490,7 @@ class Trainer:
     def _summary(self, final_eval, checkpoint_dir) -> dict[str, Any]:
         summary = run_summary(self.run_dir, self.cfg, self.total_steps, self.data_stats, final_eval, checkpoint_dir,
                               self.controller.metrics())
-        if self.dist.main:
+        if self.par.main:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary
 

@@ -33,7 +33,7 @@ def prompt_chunks(num_prompts: int, num: int) -> list[tuple[int, int]]:
 
 
 def split_states(states: list[TermState], terms: list[LossTerm], num: int, num_prompts: int,
-                 dist: Any) -> list[tuple[list[LossTerm], list[TermState]]]:
+                 par: Any) -> list[tuple[list[LossTerm], list[TermState]]]:
     """(terms, states) of each mini-batch. ``terms`` is the update's list (the same order on
     every rank); a term with no sequence in a chunk is listed with empty indices and has no
     state. Counts are summed over processes in one all-reduce, then over norm groups."""
@@ -49,7 +49,7 @@ def split_states(states: list[TermState], terms: list[LossTerm], num: int, num_p
             row.append(keep)
             local += [float(ts.seqs.mask[keep].sum()), seq_count(ts.term, keep)] if keep is not None else [0.0, 0.0]
         picks.append(row)
-    glob = iter(dist.sum(local))
+    glob = iter(par.sum(local))
     out = []
     for row in picks:
         counts = [Counts(next(glob), next(glob)) for _ in terms]
@@ -72,10 +72,10 @@ def split_states(states: list[TermState], terms: list[LossTerm], num: int, num_p
 
 
 @torch.no_grad()
-def freeze_old_logprobs(states: list[TermState], models: Any, s: Any, dist: Any) -> None:
+def freeze_old_logprobs(states: list[TermState], models: Any, s: Any, par: Any) -> None:
     """Fill every term's PPO denominator with the current (sampling-time) policy before the
     first step: the sampler's log-probs with ``old_logprobs=sampling``, else a forward pass."""
-    with dist.gathered(models.policy) as policy:
+    with par.gathered(models.policy) as policy:
         for ts in states:
             for sl in chunks(len(ts.seqs), s.micro_batch_size):
                 mb = ts.seqs.slice(sl)

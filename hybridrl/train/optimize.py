@@ -7,7 +7,7 @@
    μ = ``num_iterations`` times over the same batch (the PPO denominator frozen at the first);
 4. :func:`log_update`: global term losses and statistics into the step's record.
 
-Several processes: the policy trains through DDP or FSDP2 (``train/parallel.py``); ranks may
+Several processes: the policy trains through DDP or FSDP2 (``distributed/parallel.py``); ranks may
 hold different numbers of micro-batches (HPT's gate, zero-advantage skips), so the counts are
 agreed per term and the missing ones run as zero-weight padding passes, with gradient sync on
 the last backward only. Departures from the usual trainer: a non-finite loss or gradient skips the update (weights and
@@ -29,7 +29,7 @@ import torch
 from hybridrl.methods.base import Feedback, LossTerm, Update, Weighting
 from hybridrl.train.minibatches import freeze_old_logprobs, merge_stats, split_states
 from hybridrl.train.optimizer_states import named_state
-from hybridrl.train.parallel import lockstep, padding_loss
+from hybridrl.distributed.parallel import lockstep, padding_loss
 from hybridrl.train.update import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats, UpdateModels,
                                    chunks, has_prepass, micro_batch_loss, prepare_term, reference_logprobs,
                                    runnable_micro_batches, seq_count)
@@ -48,7 +48,7 @@ class Optimization:
     optimizer: torch.optim.Optimizer
     policy_params: list[torch.nn.Parameter]
     extra_params: list[torch.nn.Parameter]
-    dist: Any
+    par: Any
     max_grad_norm: float
     num_iterations: int
     max_nonfinite_steps: int
@@ -76,14 +76,14 @@ class UpdateResult:
     regularizer: float = 0.0
 
 
-def build_term_states(terms: list[LossTerm], sequences_of: Callable[[LossTerm], Sequences], dist: Any) -> list[TermState]:
+def build_term_states(terms: list[LossTerm], sequences_of: Callable[[LossTerm], Sequences], par: Any) -> list[TermState]:
     """States of the non-empty terms, with their normaliser counts summed over processes (a
     term may be empty on this rank and not on another) and over their ``norm_group``."""
     seqs = [sequences_of(t) if len(t.indices) else None for t in terms]
     local: list[float] = []
     for t, s in zip(terms, seqs):
         local += [float(s.mask.sum()), seq_count(t)] if s is not None else [0.0, 0.0]
-    glob = dist.sum(local)
+    glob = par.sum(local)
     counts = [Counts(glob[2 * i], glob[2 * i + 1]) for i in range(len(terms))]
     groups: dict[str, Counts] = {}
     for t, c in zip(terms, counts):
@@ -105,7 +105,7 @@ def backward_terms(opt: Optimization, states: list[TermState], weighting: Weight
     """
     opt.optimizer.zero_grad(set_to_none=True)
     stats: dict[str, TermStats] = {}
-    models, s, par = opt.models, opt.settings, opt.dist
+    models, s, par = opt.models, opt.settings, opt.par
     by_term = {id(ts.term): ts for ts in states}
     ordered = [by_term.get(id(t)) for t in terms] if terms is not None else list(states)
     groups: list[list[Callable[[], None]]] = []
@@ -125,7 +125,7 @@ def backward_terms(opt: Optimization, states: list[TermState], weighting: Weight
 
     lockstep(par, groups, pad, sync_model=models.policy)
     reg = weighting.regularizer()
-    if reg is not None and opt.dist.main:
+    if reg is not None and opt.par.main:
         reg.backward()
     if any(st.skipped for st in stats.values()):
         # no backward reached the policy when every micro-batch was skipped (zero advantages):
@@ -149,7 +149,7 @@ def prepasses(opt: Optimization, states: list[TermState]) -> None:
     reference's log-probs), before any backward. Under FSDP2 they run on gathered weights (one
     all-gather per model, entered by every rank when any rank needs it), so ranks may run
     different numbers of them."""
-    models, s, par = opt.models, opt.settings, opt.dist
+    models, s, par = opt.models, opt.settings, opt.par
 
     def anywhere(local: bool) -> bool:
         return bool(par.agree(int(local))) if par.mode == "fsdp2" else local
@@ -170,7 +170,7 @@ def clip_and_check(opt: Optimization, stats: dict[str, TermStats]) -> tuple[floa
     """Clip the policy's gradient norm (returned, as SASR reads it); the value head and the
     learnable loss weights are only checked for finiteness. Returns (norm, all finite)."""
     limit = opt.max_grad_norm if opt.max_grad_norm > 0 else float("inf")
-    grad_norm = opt.dist.clip_grad_norm_(opt.policy_params, limit)  # over all shards (FSDP2)
+    grad_norm = opt.par.clip_grad_norm_(opt.policy_params, limit)  # over all shards (FSDP2)
     extra_finite = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in opt.extra_params)
     losses_finite = all(math.isfinite(st.loss) for st in stats.values())
     return grad_norm, math.isfinite(grad_norm) and extra_finite and losses_finite
@@ -223,13 +223,13 @@ def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: O
     A step may hold several updates (SuperRL per_step): term losses are keyed by term name,
     ``loss`` adds up, ``grad_norm`` is the first update's and ``grad_norm/<kind>`` each one's.
     """
-    dist = opt.dist
+    par = opt.par
     names = sorted({t.name for t in update.terms} | set(res.stats))  # the same list on every rank
     tot = TermStats()
     for st in res.stats.values():
         tot.add(st)
     local = [res.stats[n].loss if n in res.stats else 0.0 for n in names]
-    vals = dist.sum(local + [tot.entropy_sum, tot.tokens, tot.kl])
+    vals = par.sum(local + [tot.entropy_sum, tot.tokens, tot.kl])
     term_losses = dict(zip(names, vals[: len(names)]))
     for n, v in term_losses.items():
         record[f"{n}_loss"] = record.get(f"{n}_loss", 0.0) + v
@@ -243,7 +243,7 @@ def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: O
         record["kl"] = record.get("kl", 0.0) + vals[-1]
     for n, st in res.stats.items():
         record.update(st.metrics(n))
-    skipped, positions, real = dist.sum([float(tot.skipped), tot.positions, tot.real_positions])
+    skipped, positions, real = par.sum([float(tot.skipped), tot.positions, tot.real_positions])
     record["update/skipped_microbatches"] = record.get("update/skipped_microbatches", 0.0) + skipped
     # #28 item 4: what the policy's forward/backward passes computed (all ranks, the μ passes
     # included: the statistics are the first pass's) and how much of it was padding
@@ -255,7 +255,7 @@ def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: O
     record["update/padding_share"] = (1.0 - (real_before + passes * real) / record["update/forward_tokens"]
                                       if record["update/forward_tokens"] > 0 else None)
     if opt.models.value_head is not None:
-        record["vf_loss"] = record.get("vf_loss", 0.0) + dist.sum([tot.vf_loss])[0]
+        record["vf_loss"] = record.get("vf_loss", 0.0) + par.sum([tot.vf_loss])[0]
     record.setdefault("grad_norm", res.grad_norm)
     record[f"grad_norm/{update.kind}"] = res.grad_norm
     record["update_skipped"] = record.get("update_skipped", False) or res.skipped
@@ -266,9 +266,9 @@ def optimize_mini_batches(opt: Optimization, states: list[TermState], weighting:
                           num_prompts: int) -> UpdateResult:
     """One optimizer step (μ passes) per mini-batch of prompts, every PPO ratio against the
     sampling-time policy. Logged: losses averaged over the steps, the mean gradient norm."""
-    freeze_old_logprobs(states, opt.models, opt.settings, opt.dist)
+    freeze_old_logprobs(states, opt.models, opt.settings, opt.par)
     results = []
-    for sub_terms, sub_states in split_states(states, terms, opt.mini_batches, num_prompts, opt.dist):
+    for sub_terms, sub_states in split_states(states, terms, opt.mini_batches, num_prompts, opt.par):
         results.append(optimize(opt, sub_states, weighting, sub_terms))
         if results[-1].skipped:
             break
@@ -283,7 +283,7 @@ def run_update(opt: Optimization, update: Update, weighting: Weighting,
                num_prompts: int = 0) -> Feedback:
     """Terms -> pre-passes -> μ optimizer steps (per mini-batch of the ``num_prompts`` prompts
     when ``opt.mini_batches`` > 1) -> metrics; returns the controller's feedback."""
-    states = build_term_states(update.terms, sequences_of, opt.dist)
+    states = build_term_states(update.terms, sequences_of, opt.par)
     prepasses(opt, states)
     opt.models.policy.train()
     with named_state(opt.optimizer, update.optimizer_state):  # None = the shared state

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-def rollout_metrics(rollouts, rewards, correct, rows, counts, dist) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def rollout_metrics(rollouts, rewards, correct, rows, counts, par) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Reward, accuracy and length statistics of a step's rollouts over all processes, and
     the per-prompt accuracy of this process's groups (``{"ids", "acc"}``; None when the
     samples do not form equal groups)."""
@@ -19,7 +19,7 @@ def rollout_metrics(rollouts, rewards, correct, rows, counts, dist) -> tuple[dic
     truncated = sum(1 for f in rollouts.finish_reasons if f == "length")
     zero_std = float((groups.std(1, unbiased=False) == 0).sum()) if groups is not None else 0.0
     n = float(rewards.numel())
-    s = dist.sum([float(rewards.sum()), float((rewards ** 2).sum()), n, zero_std, float(len(rows)),
+    s = par.sum([float(rewards.sum()), float((rewards ** 2).sum()), n, zero_std, float(len(rows)),
                   float(lengths.sum()), float(truncated), float(correct.sum()),
                   *[float(counts.get(c, 0)) for c in ("reward/timeouts", "reward/errors", "reward/extract_failed")]])
     mean = s[0] / s[2]

@@ -6,17 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybridrl.train import checkpoint as ckpt
-from hybridrl.train.config import config_to_dict
+from hybridrl.config import nested_config
 
 
 def write_config(t) -> None:
     """Write the fully resolved config to ``config.yaml`` (main process, atomically)."""
-    if not t.dist.main:
+    if not t.par.main:
         return
     import yaml
 
     tmp = t.run_dir / "config.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(config_to_dict(t.cfg), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(nested_config(t.cfg), sort_keys=False))
     tmp.replace(t.run_dir / "config.yaml")
 
 
@@ -25,10 +25,10 @@ def resume(t, path: Path) -> None:
     c = path if (path / ckpt.MARKER).exists() else ckpt.latest_checkpoint(path)
     if c is None:
         raise FileNotFoundError(f"--resume {path}: no complete checkpoint found")
-    if t.dist.mode != "none":  # every rank reads its shards (DCP) and its RNG states
-        from hybridrl.train.parallel_checkpoint import load_parallel_checkpoint
+    if t.par.mode != "none":  # every rank reads its shards (DCP) and its RNG states
+        from hybridrl.train.checkpoint import load_parallel_checkpoint
 
-        state = load_parallel_checkpoint(t.dist, c, checkpoint_modules(t), t.optimizer)
+        state = load_parallel_checkpoint(t.par, c, checkpoint_modules(t), t.optimizer)
     else:
         state = ckpt.load_state(c)
         ckpt.load_model_weights(t.model, c)
@@ -53,15 +53,15 @@ def checkpoint_modules(t) -> dict:
 
 def save(t, step: int) -> Path | None:
     """Checkpoint after ``step`` steps (one process: rank 0 writes; DDP/FSDP2: every rank)."""
-    if t.dist.mode != "none":
-        from hybridrl.train.parallel_checkpoint import save_parallel_checkpoint
+    if t.par.mode != "none":
+        from hybridrl.train.checkpoint import save_parallel_checkpoint
 
         state = {"step": step, "scheduler": t.scheduler.state_dict(),
                  "controller": t.controller.state_dict(), "sampler": t.sampler.state_dict(),
                  "rng": ckpt.rng_state()}
-        return save_parallel_checkpoint(t.dist, t.run_dir, step, checkpoint_modules(t),
+        return save_parallel_checkpoint(t.par, t.run_dir, step, checkpoint_modules(t),
                                         t.optimizer, t.model, t.tokenizer, state, t.cfg.keep_last)
-    if not t.dist.main:
+    if not t.par.main:
         return None
     state = {
         "step": step,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hybridrl.train.config import (SAFE_RESUME_KEYS, ConfigError, TrainConfig, build_config, config_to_dict,
+from hybridrl.config import (SAFE_RESUME_KEYS, ConfigError, TrainConfig, build_config, config_to_dict,
                                    reward_fn_name, validate, with_legacy_defaults)
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.jsonl", "summary.json", "group_accuracy.jsonl", "checkpoints",
@@ -110,10 +110,40 @@ def run_folder_of(path: str | Path) -> Path:
     return p
 
 
+def saved_base(saved: dict[str, Any], run: Path, log=_say) -> dict[str, Any]:
+    """A run's saved config (flat) as the base of its resumed config: keys this version does not
+    know are dropped (said), ``output_dir`` is the run's folder."""
+    from hybridrl.config import KEYS
+
+    dropped = sorted(k for k in saved if k not in KEYS)
+    if dropped:
+        log(f"hybridrl: note: {run}/config.yaml keys this version does not know are ignored: {', '.join(dropped)}")
+    base = {k: v for k, v in saved.items() if k in KEYS}
+    base["output_dir"] = str(run)
+    return base
+
+
+def _resume_diff(base: dict[str, Any], cfg: TrainConfig, run: Path) -> dict[str, tuple[Any, Any]]:
+    """What resuming with ``cfg`` changes against the saved ``base``: only
+    :data:`~hybridrl.config.SAFE_RESUME_KEYS`, else a ConfigError listing the others."""
+    diff = _diff(base, config_to_dict(cfg))
+    diff.pop("output_dir", None)
+    unsafe = {k: v for k, v in diff.items() if k not in SAFE_RESUME_KEYS}
+    if unsafe:
+        raise ConfigError(f"--resume {run}: these would change what the run trains: {_shown(unsafe)}; only "
+                          f"{', '.join(sorted(SAFE_RESUME_KEYS))} may change on resume (start a new run for the rest)")
+    if "eval_size" in diff and (run / "eval.jsonl").is_file() and (run / "eval.jsonl").read_text().strip():
+        # eval.jsonl would mix accuracies over two different question sets
+        raise ConfigError(f"--resume {run}: eval_size {diff['eval_size'][0]} -> {diff['eval_size'][1]} would mix two "
+                          f"question sets in {run}/eval.jsonl; keep eval_size={diff['eval_size'][0]} (evaluate the "
+                          f"final model on other questions with hybridrl eval)")
+    return diff
+
+
 def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: dict[str, Any] | None = None,
                   overrides: list[str] | None = None, log=_say) -> TrainConfig:
     """The config to continue run ``resume`` with: its saved config.yaml, plus the user's
-    options only where they are safe (:data:`~hybridrl.train.config.SAFE_RESUME_KEYS`: more
+    options only where they are safe (:data:`~hybridrl.config.SAFE_RESUME_KEYS`: more
     steps, logging, eval/save cadence, speed settings), each logged; any other change is refused
     with the list of keys. ``output_dir`` is always the run's folder."""
     from hybridrl.train.checkpoint import latest_checkpoint, load_state
@@ -135,32 +165,13 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
     if given_dir is not None and Path(given_dir).resolve() != run.resolve():
         raise ConfigError(f"--resume {resume} continues the run in {run}; --output-dir {given_dir} would start "
                           f"another folder (copy the run folder first to branch off it)")
-    from hybridrl.train.config import _field_types
-
-    known = _field_types()
-    dropped = sorted(k for k in saved if k not in known)
-    if dropped:
-        log(f"hybridrl: note: {run}/config.yaml keys this version does not know are ignored: {', '.join(dropped)}")
-    base = {k: v for k, v in saved.items() if k in known}
-    base["output_dir"] = str(run)
+    base = saved_base(saved, run, log)
     notes: list[str] = []
     cfg = build_config(yaml_path, cli, overrides, base=base, notes=notes)
     if Path(cfg.output_dir).resolve() != run.resolve():  # e.g. --config holding another output_dir
-        import dataclasses
-
         notes.append(f"output_dir {cfg.output_dir} ignored: --resume continues the run in {run}")
-        cfg = dataclasses.replace(cfg, output_dir=str(run))
-    diff = _diff(base, config_to_dict(cfg))
-    diff.pop("output_dir", None)
-    unsafe = {k: v for k, v in diff.items() if k not in SAFE_RESUME_KEYS}
-    if unsafe:
-        raise ConfigError(f"--resume {run}: these would change what the run trains: {_shown(unsafe)}; only "
-                          f"{', '.join(sorted(SAFE_RESUME_KEYS))} may change on resume (start a new run for the rest)")
-    if "eval_size" in diff and (run / "eval.jsonl").is_file() and (run / "eval.jsonl").read_text().strip():
-        # #29 item 15: eval.jsonl would mix accuracies over two different question sets
-        raise ConfigError(f"--resume {run}: eval_size {diff['eval_size'][0]} -> {diff['eval_size'][1]} would mix two "
-                          f"question sets in {run}/eval.jsonl; keep eval_size={diff['eval_size'][0]} (evaluate the "
-                          f"final model on other questions with hybridrl eval)")
+        cfg = cfg.replace(output_dir=str(run))
+    diff = _resume_diff(base, cfg, run)
     done = int(load_state(last, optimizer=False).get("step", 0))
     if cfg.steps < done or (cfg.steps == done and (run / "summary.json").exists()):
         raise ConfigError(f"--resume {run}: the run already has {done} of steps={cfg.steps} steps "

@@ -108,8 +108,8 @@ def demo_sequences(prompt_ids: list[list[int]], demo_ids: list[list[int]], idx: 
 
 @dataclass(frozen=True)
 class LossSettings:
-    """The loss hyper-parameters the update needs: a view of ``TrainConfig`` (same names,
-    same meaning; see its docstrings), built by :meth:`from_config`."""
+    """The loss hyper-parameters the update needs, taken from the config sections that hold them
+    (same names, same meaning; see their docstrings) by :meth:`of`."""
 
     temperature: float
     eps_low: float | None
@@ -144,10 +144,28 @@ class LossSettings:
     """token weighting of SFT terms, ``nll`` or ``dft`` (``core.token_weights``)."""
 
     @classmethod
+    def of(cls, loss: Any, critic: Any, batch: Any, rollout: Any, autocast: Callable[[], Any]) -> "LossSettings":
+        """From the config sections it reads: ``loss``, ``critic``, ``batch`` (micro-batching, the
+        PPO ratio's denominator) and ``rollout`` (the sampling temperature and length, the
+        rollout importance-sampling correction)."""
+        return cls(
+            temperature=rollout.temperature, max_len=rollout.max_new_tokens,
+            vllm_importance_sampling_correction=rollout.vllm_importance_sampling_correction,
+            vllm_importance_sampling_mode=rollout.vllm_importance_sampling_mode,
+            vllm_importance_sampling_clip_max=rollout.vllm_importance_sampling_clip_max,
+            eps_low=loss.eps_low, eps_high=loss.eps_high, dual_clip_c=loss.dual_clip_c, shaping_gamma=loss.shaping_gamma,
+            loss_agg_mode=loss.loss_agg_mode, beta=loss.beta, kl_estimator=loss.kl_estimator,
+            entropy_coef=loss.entropy_coef, sft_loss_type=loss.sft_loss_type,
+            vf_coef=critic.vf_coef, gae_gamma=critic.gae_gamma, gae_lambda=critic.gae_lambda,
+            cliprange_value=critic.cliprange_value, critic_detach=critic.critic_detach,
+            micro_batch_size=batch.micro_batch_size, old_logprobs=batch.old_logprobs,
+            skip_zero_advantage=batch.skip_zero_advantage, micro_batch_order=batch.micro_batch_order,
+            autocast=autocast)
+
+    @classmethod
     def from_config(cls, cfg: Any, autocast: Callable[[], Any]) -> "LossSettings":
-        """Every field of the same name in ``cfg``; ``max_len`` = ``cfg.max_new_tokens``."""
-        names = {f.name for f in dataclasses.fields(cls)} & {f.name for f in dataclasses.fields(cfg)}
-        return cls(**{n: getattr(cfg, n) for n in names}, max_len=cfg.max_new_tokens, autocast=autocast)
+        """From a whole :class:`~hybridrl.config.TrainConfig` (where the trainer is assembled)."""
+        return cls.of(cfg.loss, cfg.critic, cfg.batch, cfg.rollout, autocast)
 
 
 class Counts(NamedTuple):
@@ -499,7 +517,7 @@ def runnable_micro_batches(ts: TermState, parts: TermParts, s: LossSettings) -> 
 
 
 @torch.no_grad()
-def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
+def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, par: Any) -> None:
     """PPO: old values and GAE advantages/returns for a term whose preset uses ``gae``.
 
     The reward is given at the last real token; advantages are whitened over real tokens.
@@ -521,7 +539,7 @@ def critic_prepass(ts: TermState, models: UpdateModels, s: LossSettings, dist: A
     # whitened with the mean and (unbiased) std over the real tokens of all processes, so that
     # several processes give the one-process advantages: std² = (Σa² − n·mean²) / (n − 1)
     a = adv[m].double()
-    total, sq, n = dist.sum([float(a.sum()), float((a * a).sum()), float(a.numel())])
+    total, sq, n = par.sum([float(a.sum()), float((a * a).sum()), float(a.numel())])
     mean = total / max(1.0, n)
     std = math.sqrt(max(0.0, (sq - n * mean * mean) / (n - 1))) if n > 1 else 1.0
     ts.gae = GAETargets(advantages=torch.where(m, (adv - mean) / (std + 1e-8), torch.zeros_like(adv)),
@@ -543,9 +561,9 @@ def reference_logprobs(model, mb: Sequences, s: LossSettings) -> torch.Tensor:
     return _no_grad_logprobs(model, mb, s)
 
 
-def prepare_term(ts: TermState, models: UpdateModels, s: LossSettings, dist: Any) -> None:
+def prepare_term(ts: TermState, models: UpdateModels, s: LossSettings, par: Any) -> None:
     """The one hook the loop calls for every term before its first backward: runs the
     pre-pass its preset registered (critic values and GAE for ``gae`` advantages)."""
     hook = PREPASSES_BY_ADVANTAGE.get(ts.preset.advantage)
     if hook is not None:
-        hook(ts, models, s, dist)
+        hook(ts, models, s, par)

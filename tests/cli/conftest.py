@@ -8,7 +8,7 @@ import pytest
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-# reward workers import cli_rewards by name
+# processes started by the tests see this folder too (rewards: tests/scripted_rewards.py, on it already)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH", "")]))
 
 from cli_helpers import TINY  # noqa: E402

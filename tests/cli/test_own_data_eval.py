@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from cli_helpers import error_lines
+from hybridrl.report.runs import read_config
 from hybridrl import ConfigError, TrainConfig, compare, evaluate, train
 from hybridrl.cli import main
 
@@ -106,7 +107,7 @@ def own_run(tmp_path_factory):
     data = own_data(d / "train.jsonl", 4)
     train(TrainConfig(**{**SMALL, "max_new_tokens": 6}, method="grpo", steps=1, data=str(data),
                       prompt_column="question", answer_column="final", template="vanilla",
-                      reward_fn="cli_rewards:even_length", output_dir=str(d / "run")))
+                      reward_fn="scripted_rewards:even_length", output_dir=str(d / "run")))
     return d
 
 
@@ -118,10 +119,10 @@ def test_eval_of_a_run_takes_its_template_budget_reward_and_columns(own_run, tmp
         err = capsys.readouterr().err
         # before #29: template chat, max_new_tokens 256, `field 'prompt': missing`
         assert (f"eval: taken from {run}/config.yaml: template=vanilla, max_new_tokens=6, "
-                f"reward_fn=cli_rewards:even_length") in err
+                f"reward_fn=scripted_rewards:even_length") in err
         assert "prompt_column=question, answer_column=final" in err
         st = json.loads((out / "eval.json").read_text())["settings"]
-        assert (st["template"], st["max_new_tokens"], st["reward_fn"]) == ("vanilla", 6, "cli_rewards:even_length")
+        assert (st["template"], st["max_new_tokens"], st["reward_fn"]) == ("vanilla", 6, "scripted_rewards:even_length")
     # flags override the run's settings
     assert main(["eval", "--model", str(run), "--data", str(test), "--template", "chat", "--max-new-tokens", "3",
                  "--output-dir", str(tmp_path / "e-flags")]) == 0
@@ -147,9 +148,9 @@ def test_a_custom_reward_never_becomes_accuracy(tmp_path, capsys):
     assert b["greedy_reward"] == 1.0 and "greedy_reward" not in a
     # the CLI says which is which
     assert main(["eval", "--model", "tiny", "--task", "chain_sum", "--size", "2", "--max-new-tokens", "4",
-                 "--reward-fn", "cli_rewards:even_length", "--output-dir", str(tmp_path / "e")]) == 0
+                 "--reward-fn", "scripted_rewards:even_length", "--output-dir", str(tmp_path / "e")]) == 0
     out, err = capsys.readouterr()
-    assert "accuracy is the task verifier's; reward_fn=cli_rewards:even_length is reported apart" in err
+    assert "accuracy is the task verifier's; reward_fn=scripted_rewards:even_length is reported apart" in err
     assert "| mean reward (greedy) |" in out and "accuracy (the task verifier) in %" in out
 
 
@@ -163,11 +164,11 @@ def test_checkpoints_by_minutes_by_default(tmp_path):
     out = tmp_path / "run"
     # ~0 minutes: every step is "late", so every step is checkpointed (keep_last=5 keeps them)
     train(TrainConfig(**SMALL, task="chain_sum", method="grpo", steps=3, save_every_minutes=1e-9, keep_last=5,
-                      reward_fn="cli_rewards:even_length", output_dir=str(out)))
+                      reward_fn="scripted_rewards:even_length", output_dir=str(out)))
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000001", "step-000002", "step-000003"]
     with pytest.raises(ConfigError, match=r"config key 'save_every_minutes': must be >= 0"):
         TrainConfig(save_every_minutes=-1.0)
-    saved = yaml.safe_load((out / "config.yaml").read_text())
+    saved = read_config(out)
     assert saved["save_every_minutes"] == 1e-9
 
 
@@ -176,7 +177,7 @@ def test_checkpoints_by_minutes_by_default(tmp_path):
 
 def test_options_of_another_method_are_named(capsys):
     # before #29: hpt_gamma=5 with grpo and rl_preset=dapo with sft were accepted and ignored
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     build_config(None, {"method": "grpo", "task": "chain_sum"}, ["hpt_gamma=5"])  # as `hybridrl train` prints it
     # one table of owners (methods/registry.py OPTION_OWNERS); auto reads hpt_ only as its sparse method
@@ -202,7 +203,7 @@ def test_trl_names_are_mapped_or_explained_in_one_line(capsys):
         assert main(["train", "--model", "tiny", "--task", "chain_sum", f"{key}=1"]) == 2
         [line] = error_lines(capsys.readouterr().err)
         assert f"config key '{key}' (TRL) has no equivalent here:" in line and hint in line, line
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     build_config(None, {"task": "chain_sum"}, ["per_device_train_batch_size=4"])
     assert ("'per_device_train_batch_size' read as 'micro_batch_size' (sequences per forward/backward pass; "
@@ -273,7 +274,7 @@ def test_data_parquet_with_nested_metadata_round_trips(tmp_path):
 
 
 def test_recipes_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     monkeypatch.chdir(tmp_path)
     # before #29: `--config recipes/superrl.yaml` from another folder -> "config file not found"
@@ -291,7 +292,7 @@ def test_prompts_longer_than_the_context_are_refused_before_training(tmp_path, c
     rows.append({"prompt": "x" * 5000 + " What is 1 + 1?", "answer": "2", "id": "the-long-one"})
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     base = ["train", "--model", "tiny", "--data", str(data), "--steps", "1", "prompts_per_step=2", "group_size=2",
-            "max_new_tokens=4", "progress=false", "reward_fn=cli_rewards:even_length"]
+            "max_new_tokens=4", "progress=false", "reward_fn=scripted_rewards:even_length"]
     # the tiny model has 4,096 positions: 4,096 - 4 new tokens is the default limit (one character, one token)
     assert main([*base, "--output-dir", str(tmp_path / "a")]) == 2
     [line] = error_lines(capsys.readouterr().err)
@@ -322,7 +323,7 @@ def test_item_15_and_cosmetics(tmp_path, monkeypatch, capsys):
     row = Row("q", ["1"], id="r1", metadata={"source": "mine"})
     assert (row.get("answer"), row.get("source"), row["id"], row.get("nope", 0)) == (["1"], "mine", "r1", 0)
     # a reward returning True / False is 1.0 / 0.0 (it was refused)
-    res = UserReward("cli_rewards:returns_true").score("x", row)
+    res = UserReward("scripted_rewards:returns_true").score("x", row)
     assert (res.score, res.correct, res.error) == (1.0, True, None)
     # a run is never written inside another run's folder
     Path("runs/same").mkdir(parents=True)
@@ -356,7 +357,7 @@ def test_a_datasets_folder_with_a_test_split_is_the_eval_set(tmp_path, capsys):
     datasets.DatasetDict({"train": split(4), "test": split(3)}).save_to_disk(str(tmp_path / "ds"))
     assert main(["train", "--model", "tiny", "--data", str(tmp_path / "ds"), "--steps", "1", "prompt_column=question",
                  "answer_column=final", "prompts_per_step=2", "group_size=2", "max_new_tokens=4", "progress=false",
-                 "reward_fn=cli_rewards:even_length", "--output-dir", str(tmp_path / "run")]) == 0
+                 "reward_fn=scripted_rewards:even_length", "--output-dir", str(tmp_path / "run")]) == 0
     assert f"eval set: the test split of {tmp_path / 'ds'}" in capsys.readouterr().err
     [ev] = [json.loads(l) for l in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
     assert ev["n"] == 3
@@ -370,7 +371,7 @@ def test_resume_never_mixes_two_eval_sets(tmp_path, capsys):
     # #29 item 15: a resume with another eval_size wrote n=2 and n=4 rows into one eval.jsonl
     out = tmp_path / "run"
     train(TrainConfig(**SMALL, task="chain_sum", method="grpo", steps=1, eval_every=1,
-                      reward_fn="cli_rewards:even_length", output_dir=str(out)))
+                      reward_fn="scripted_rewards:even_length", output_dir=str(out)))
     with pytest.raises(ConfigError, match=r"eval_size 2 -> 4 would mix two question sets in .*eval.jsonl"):
         train(resume=out, steps=2, eval_size=4)
     train(resume=out, steps=2)
@@ -381,9 +382,10 @@ def test_list_keys_wraps_aligns_and_explains_one_key(capsys):
     # #29 cosmetics: docs were cut mid-sentence ("..."), long keys misaligned, a key argument ignored
     assert main(["train", "--list-keys"]) == 0
     out = capsys.readouterr().out
-    rows = [l for l in out.split("\n\naliases")[0].splitlines() if not l.startswith(" ")]
+    # key rows (not their wrapped lines, nor the "# section: ..." headings)
+    rows = [l for l in out.split("\n\naliases")[0].splitlines() if l and not l.startswith((" ", "#"))]
     assert "code ``on_solve_num <= switch_gate``)" in out  # hpt_gamma's sentence in full (was cut at 87 chars)
-    start = rows[0].index("Switch gate")  # hpt_gamma's doc
+    start = next(r for r in rows if r.startswith("hpt_gamma ")).index("Switch gate")  # hpt_gamma's doc
     # every doc starts in the same column (token_truncate, a long default, pushed its doc right)
     assert all(l[start - 1] == " " and l[start] != " " for l in rows if len(l) > start), start
     assert main(["train", "--list-keys", "hpt_balance", "learning_rate"]) == 0

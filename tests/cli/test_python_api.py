@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hybridrl.report.runs import read_config
 from hybridrl import ConfigError, TrainConfig, compare, evaluate, train
 
 SMALL = dict(model="tiny", task="chain_sum", train_size=8, eval_size=2, prompts_per_step=2, group_size=2,
@@ -34,7 +35,7 @@ def test_train_with_a_python_callable_reward_then_resume_and_evaluate(tmp_path):
 
     summary = train(TrainConfig(**SMALL, method="grpo", steps=2, output_dir=str(out), reward_fn=reward))
     assert summary["output_dir"] == str(out) and Path(summary["checkpoint"]).name == "step-000002"
-    saved = yaml.safe_load((out / "config.yaml").read_text())  # before #14: RepresenterError here
+    saved = read_config(out)  # before #14: RepresenterError here
     assert saved["reward_fn"] == f"{(out / 'reward_fn.py').resolve()}:{reward.__qualname__.replace('.', '_').replace('<', '_').replace('>', '_')}"
     recs = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(r["reward/errors"] == 0 for r in recs)  # the workers ran the callable
@@ -53,6 +54,6 @@ def test_train_with_a_python_callable_reward_then_resume_and_evaluate(tmp_path):
 
 def test_compare_from_python(tmp_path):
     res = compare(["grpo", "sft"], output_dir=tmp_path / "cmp", task="chain_sum", model="tiny", steps=1,
-                  overrides={k: v for k, v in SMALL.items() if k not in ("model", "task")} | {"reward_fn": "cli_rewards:even_length"},
+                  overrides={k: v for k, v in SMALL.items() if k not in ("model", "task")} | {"reward_fn": "scripted_rewards:even_length"},
                   eval_size=2, evaluate_base=False)
     assert set(res["evals"]) == {"grpo", "sft"} and Path(res["report"]["markdown"]).exists()

@@ -219,7 +219,7 @@ def test_gae_matches_loop_oracle(seed):
     assert torch.allclose(ret, exp_ret, atol=1e-12)
 
 
-# --- #18: edges the mutation run found unpinned -------------------------------------------
+# --- edges the mutation run found unpinned -------------------------------------------
 
 def test_gae_defaults_are_gamma_1_lambda_1_and_lambda_095_by_hand():
     rewards = torch.tensor([[0.0, 1.0]])

@@ -243,7 +243,7 @@ def test_garbage_at_masked_positions_changes_nothing(denominator, clip, shaping)
         assert torch.equal(m0[k], m1[k]), k
 
 
-# ---------------------------------------------------------------- #18: clip fractions, log-ratio clamp
+# ---------------------------------------------------------------- clip fractions, log-ratio clamp
 @pytest.mark.parametrize("denominator,clip", [("rollout", "ppo"), ("rollout", "dual"), ("gspo", "gspo")])
 def test_clipfrac_counts_exactly_the_tokens_whose_gradient_the_clip_removed(denominator, clip):
     # five one-token sequences (so the gspo sequence ratio is the token ratio), eps = 0.2: [0.8, 1.2]
@@ -295,7 +295,7 @@ def test_a_huge_log_ratio_gives_a_finite_loss_and_gradient(denominator, clip, ad
         assert m["ratio_max"].item() == pytest.approx(math.exp(20), rel=1e-6)
 
 
-# ---------------------------------------------------------------- #18: mutation-run survivors
+# ---------------------------------------------------------------- mutation-run survivors
 def test_an_all_masked_batch_has_zero_metrics_of_the_input_dtype():
     # no token trained on (a micro-batch of padding): loss 0, every metric a 0-dim zero in the
     # input's dtype (not None, not float32, not missing a key)
@@ -325,7 +325,7 @@ def test_luffy_shaping_defaults_to_gamma_0_1():
     assert loss.item() == pytest.approx(-0.6065307 / 0.7065307, abs=1e-7)
 
 
-# --- #18: the registries (mutmut cannot see import-time registration, so register here) ------
+# --- the registries (mutmut cannot see import-time registration, so register here) ------
 
 def test_registering_components_at_run_time():
     pl = importlib.import_module("hybridrl.core.policy_loss")  # the module (hybridrl.core re-exports the function)

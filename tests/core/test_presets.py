@@ -176,7 +176,7 @@ def test_preset_microbatch_split_equals_whole(name):
     assert gw.abs().sum() > 0
 
 
-# --- #18: edges the mutation run found unpinned -------------------------------------------
+# --- edges the mutation run found unpinned -------------------------------------------
 
 def _one_token(preset, log_ratio, adv, entropy=None, **kw):
     """term_loss of one token with log π = -0.5, log π_old = -0.5 - log_ratio: (loss, metrics)."""

@@ -90,7 +90,7 @@ def test_k3_is_clamped_like_verl():
     assert lp.grad.tolist()[0] == pytest.approx([0.0, 0.0, 0.0, -6.3890561], abs=1e-6)
 
 
-# --- #18: edges the mutation run found unpinned -------------------------------------------
+# --- edges the mutation run found unpinned -------------------------------------------
 
 def test_kl_default_is_k3_and_the_error_lists_the_kinds():
     lp, ref = torch.tensor([[-0.5]]), torch.tensor([[-0.3]])

@@ -51,7 +51,7 @@ def test_compare_reuses_a_finished_run_when_only_resume_safe_keys_differ(tmp_pat
     """The keys compare tolerates are train --resume's SAFE_RESUME_KEYS (one list): a
     micro-batch size or save cadence change keeps the finished run; steps do not (test above)."""
     from hybridrl.pipelines.compare import ignored_keys
-    from hybridrl.train.config import SAFE_RESUME_KEYS
+    from hybridrl.config import SAFE_RESUME_KEYS
 
     assert ignored_keys() == (SAFE_RESUME_KEYS - {"steps"}) | {"output_dir"}
     out = tmp_path / "cmp"
@@ -72,6 +72,8 @@ def test_compare_reuses_runs_written_before_the_fidelity_fix_where_the_method_is
     HPT run trained with 'paper' (today's term_mean) is another run than today's default."""
     import yaml
 
+    from hybridrl.report.runs import read_config
+
     out = tmp_path / "cmp"
     args = ["compare", "--methods", "grpo,hpt", "--task", "chain_sum", "--model", "tiny", "--steps", "1",
             "--output-dir", str(out), "--eval-size", "2", "--no-base", *TINY]
@@ -79,7 +81,7 @@ def test_compare_reuses_runs_written_before_the_fidelity_fix_where_the_method_is
     capsys.readouterr()
     for m in ("grpo", "hpt"):
         p = out / m / "config.yaml"
-        cfg = yaml.safe_load(p.read_text())
+        cfg = read_config(out / m)  # flat, as run folders of that time hold it
         for k in ("critic_lr", "critic_detach", "sasr_sft_loss", "rollout_dtype"):
             cfg.pop(k)  # keys added since (rollout_dtype's default fp32 is the old behaviour)
         cfg.update(gae_lambda=0.95, cliprange_value=0.2, hpt_balance="paper", rollout_engine="hf")
@@ -95,7 +97,7 @@ def test_compare_reuses_runs_written_before_the_fidelity_fix_where_the_method_is
 
 def test_unused_keys_are_other_methods_options_and_critic_keys_without_a_critic():
     from hybridrl.methods.registry import unused_keys
-    from hybridrl.train.config import LEGACY_DEFAULTS, TrainConfig, config_to_dict, with_legacy_defaults
+    from hybridrl.config import LEGACY_DEFAULTS, TrainConfig, config_to_dict, with_legacy_defaults
 
     d = config_to_dict(TrainConfig(method="grpo"))
     u = unused_keys(d)
@@ -162,7 +164,7 @@ def test_sigterm_during_a_compare_run_saves_a_checkpoint_and_the_same_command_re
 
 
 def test_compare_resumes_a_half_finished_run(tmp_path, capsys):
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
     from hybridrl.train.loop import train
 
     out = tmp_path / "cmp"
@@ -202,7 +204,7 @@ def test_eval_cli_writes_json_and_markdown_with_exclusive_solves(tmp_path, capsy
 
 def test_eval_sets_can_be_fixed_across_training_seeds_and_sized_per_extra_task():
     from hybridrl.pipelines.compare import default_eval_sets
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
 
     def sets(seed, **kw):
         cfg = build_config(None, {"model": "tiny", "task": "chain_sum", "seed": seed, "method": "grpo"})

@@ -28,7 +28,7 @@ from hybridrl.integrations.trl import HybridGRPOTrainer, check_trl_version  # no
 from hybridrl.methods.registry import build_controller  # noqa: E402
 from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer  # noqa: E402
 from hybridrl.train.optimize import Optimization, run_update  # noqa: E402
-from hybridrl.train.parallel import Parallel  # noqa: E402
+from hybridrl.distributed.parallel import Parallel  # noqa: E402
 from hybridrl.train.update import LossSettings, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
 
 N = 4  # completions per prompt (TRL's num_generations)
@@ -84,7 +84,7 @@ def hybridrl_update(trainer, pending_steps):
     opt = Optimization(models=UpdateModels(model, None, None),
                        settings=LossSettings.from_config(cfg, contextlib.nullcontext),
                        optimizer=torch.optim.SGD(params + controller.parameters(), lr=0.0), policy_params=params,
-                       extra_params=controller.parameters(), dist=Parallel(mode="none"), max_grad_norm=0.0,
+                       extra_params=controller.parameters(), par=Parallel(mode="none"), max_grad_norm=0.0,
                        num_iterations=1, max_nonfinite_steps=3)
     prompt_ids = [tok.apply_chat_template(r.prompt, add_generation_prompt=True, tokenize=True, return_dict=True)
                   ["input_ids"] for r in data.rows]

@@ -148,7 +148,7 @@ def test_hybrid_loss_fn_on_an_hpt_plan(balance):
     from hybridrl.methods.base import StepContext, StepData
     from hybridrl.methods.hpt import HPTController
     from hybridrl.rollout.types import RolloutBatch
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import TrainConfig
 
     cfg = TrainConfig(method="hpt", group_size=4, prompts_per_step=2, output_dir="unused", hpt_balance=balance)
     ctrl = HPTController(cfg)

@@ -11,13 +11,13 @@ import torch
 
 from hybridrl.schema import Row
 from hybridrl.methods.base import Controller, Feedback, StepContext, StepData, Update
-from hybridrl.methods.options import MethodOptions
+from hybridrl.methods.registry import OPTION_CLASSES
 from hybridrl.rollout.types import RolloutBatch
 
 
 def make_config(**overrides: Any) -> SimpleNamespace:
-    """MethodOptions defaults + the general fields controllers read."""
-    base = asdict(MethodOptions())
+    """Every method's options at their defaults + the general fields controllers read."""
+    base = {k: v for cls in OPTION_CLASSES.values() for k, v in asdict(cls()).items()}
     base.update(group_size=8, prompts_per_step=4, seed=0, steps=100, rl_preset="grpo")
     for k in overrides:
         assert k in base, f"unknown config key {k}"

@@ -77,7 +77,7 @@ def test_rejects_auto_as_sparse_method():
         AutoController(make_config(auto_sparse_method="auto"))
 
 
-# --- #18: what Auto reports while probing and on the step it decides ----------------------
+# --- what Auto reports while probing and on the step it decides ----------------------
 
 def test_probe_metrics_until_the_hand_over():
     c = AutoController(make_config(**PROBE))
@@ -99,7 +99,7 @@ def test_build_method_applies_overrides_to_a_copy_and_passes_kwargs():
     from dataclasses import replace
 
     from hybridrl.methods.auto import build_method
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import TrainConfig
 
     cfg = replace(TrainConfig(), method="auto")
     theta = build_method(cfg, "superrl_theta")  # registry override superrl_variant=theta, on a copy

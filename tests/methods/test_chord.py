@@ -5,6 +5,7 @@ import math
 import pytest
 
 from hybridrl.methods.chord import CHORDController, chord_mu
+from integration_helpers import demo_logprobs, make_trainer, run, spy_plans, terms
 from methods_test_helpers import ctx, make_batch, make_config, make_rows, terms_by_name
 
 # the official example schedule (mix_chord.yaml): W = 200 warm-up, D = 400 decay, 0.5 -> 0.02
@@ -59,3 +60,29 @@ def test_phi_off_is_the_plain_sft_term_and_bad_values_fail():
         CHORDController(make_config(chord_mu_peak=1.5))
     with pytest.raises(ValueError, match="warmup"):
         CHORDController(make_config(chord_mu_warmup_steps=-1))
+
+
+# --- the real loop on the tiny model (integration) ---------------------------------------------
+
+
+def test_chord_mixes_grpo_and_phi_weighted_sft_by_its_schedule(tmp_path):
+    # μ: no warm-up, cosine 0.6 -> 0.2 over 2 steps: 0.6, 0.2 + 0.4·½(1 + cos(π/2)) = 0.4, 0.2
+    t = make_trainer(tmp_path, "chord", chord_mu_warmup_steps=0, chord_mu_decay_steps=2, chord_mu_peak=0.6,
+                     chord_mu_valley=0.2, old_logprobs="sampling")
+    demo = []
+    seen = spy_plans(t, lambda data: demo.append(demo_logprobs(t, data.rows)))
+    recs = run(t)
+    assert [r["chord_mu"] for r in recs] == pytest.approx([0.6, 0.4, 0.2])
+    for rec, (_, data, updates), (logp, _, mask) in zip(recs, seen, demo):
+        # L_SFT* = token mean of −φ(p)·log p over the demonstration tokens, φ(p) = p(1 − p), p = π(τ*_t)
+        p = logp.exp()
+        want_sft = float((-(p * (1 - p)) * logp * mask).sum() / mask.sum())
+        plain = float((-logp * mask).sum() / mask.sum())
+        assert abs(want_sft - plain) > 0.5 * plain  # precondition: φ changes the loss (φ ≤ 1/4)
+        assert rec["sft_loss"] == pytest.approx(want_sft, rel=1e-5)
+        mu = rec["chord_mu"]
+        assert rec["loss"] == pytest.approx((1 - mu) * rec["pg_loss"] + mu * rec["sft_loss"], rel=1e-6, abs=1e-9)
+    # step 0 (ratio 1): the GRPO term is −Σ A_i L_i / Σ L_i over the rollouts
+    _, data, updates = seen[0]
+    a, lengths = terms(updates)["pg"].advantages, data.rollouts.completion_mask.sum(1)
+    assert recs[0]["pg_loss"] == pytest.approx(float(-(a * lengths).sum() / lengths.sum()), abs=1e-6)

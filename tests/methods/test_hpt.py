@@ -243,7 +243,7 @@ def test_official_balance_reproduces_the_official_per_sample_weights():
     assert (t["pg"].preset, t["sft"].preset) == ("dr_grpo", "sft_sum_norm")
 
 
-# --- #18: edges the mutation run found unpinned -------------------------------------------
+# --- edges the mutation run found unpinned -------------------------------------------
 
 def test_soft_table_key_is_capped_at_8():
     from hybridrl.methods.hpt import soft_coefficients

@@ -99,7 +99,7 @@ def test_srft_terms_every_step():
     assert m["sft_fraction"] == pytest.approx(1 / 9) and m["sft_prompt_share"] == 0.5
 
 
-# --- #18: edges the mutation run found unpinned -------------------------------------------
+# --- edges the mutation run found unpinned -------------------------------------------
 
 def test_luffy_advantages_keep_each_side_dtype():
     # on float32, off float64: the on-policy advantages stay float32, the demonstrations' float64

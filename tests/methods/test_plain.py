@@ -14,7 +14,7 @@ CORRECT = [[1, 0, 0, 0], [1, 1, 0, 0]]
 
 def sft_then_rl(sft_steps):
     cfg = make_config()
-    cfg.sft_then_rl_sft_steps = sft_steps  # a TrainConfig field, not a MethodOptions one
+    cfg.sft_then_rl_sft_steps = sft_steps
     return SFTThenRLController(cfg)
 
 

@@ -154,7 +154,7 @@ def test_static_hybrid_in_steps_and_fractions():
         StaticHybridController(make_config(static_hybrid_unit="fraction", static_hybrid_sft=1.0))
 
 
-# --- #18: edges the mutation run found unpinned -------------------------------------------
+# --- edges the mutation run found unpinned -------------------------------------------
 
 def test_sasr_probability_at_and_near_a_zero_denominator():
     # G_last = G_warmup = 0: denominator 0 + 1·0 = 0 -> p = 1 (SFT), not 0/0

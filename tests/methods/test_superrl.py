@@ -240,7 +240,7 @@ def test_bad_variant():
         superrl("bogus")
 
 
-# --- #18: the Adaptive Switch's reason, word for word -------------------------------------
+# --- the Adaptive Switch's reason, word for word -------------------------------------
 
 def test_adaptive_switch_reason_names_the_rules_that_fired():
     def switch(rewards):

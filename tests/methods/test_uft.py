@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from hybridrl.methods.uft import UFTController, hint_steps_of
+from integration_helpers import demo_logprobs, make_trainer, run, spy_plans, terms
 from methods_test_helpers import ctx, make_batch, make_config, make_rows, terms_by_name
 
 
@@ -53,3 +54,40 @@ def test_bad_options_fail():
         UFTController(make_config(uft_schedule="linear"))
     with pytest.raises(ValueError, match="uft_p_low"):
         UFTController(make_config(uft_p_low=0.9, uft_p_high=0.1))
+
+
+# --- the real loop on the tiny model (integration) ---------------------------------------------
+
+
+def test_uft_samples_from_demonstration_prefixes_and_trains_their_likelihood(tmp_path):
+    # p_t ≡ 0.5: each of the 5 sections of a demonstration is given with probability ½
+    t = make_trainer(tmp_path, "uft", uft_p_low=0.5, uft_p_high=0.5, uft_beta=0.5, uft_hint_steps=10,
+                     old_logprobs="sampling")
+    demo = []
+    seen = spy_plans(t, lambda data: demo.append(demo_logprobs(t, data.rows)))
+    recs = run(t, 2)
+    for rec, (_, data, updates), (logp, _, mask) in zip(recs, seen, demo):
+        ro = data.rollouts
+        lengths = ro.prefix_lengths.tolist()
+        full = [len(t.demo_ids(r)) - 1 for r in data.rows]  # without the EOS
+        for p, row in enumerate(data.rows):  # the prompt each rollout continues: prompt + τ*[:L]
+            assert ro.prompt_ids[p] == t.prompt_ids(row) + t.demo_ids(row)[: lengths[p]]
+        assert rec["prefix_fraction"] == pytest.approx(sum(l / n for l, n in zip(lengths, full)) / len(full))
+        # the prefix term: token-mean NLL of the first L_p demonstration tokens of the prompts with a prefix
+        cut = torch.zeros_like(mask)
+        for p, n in enumerate(lengths):
+            cut[p, :n] = 1.0
+        assert rec["prefix_loss"] == pytest.approx(float(-(logp * cut).sum() / cut.sum().clamp(min=1)), rel=1e-5)
+        assert rec["loss"] == pytest.approx(rec["pg_loss"] + 0.5 * rec["prefix_loss"], rel=1e-6, abs=1e-9)
+        assert terms(updates)["prefix"].demo_lengths.tolist() == [n for n in lengths if n > 0]
+    # preconditions: a partial prefix occurred (so the cut matters), and some prompt got one at all
+    got = [l for (_, d, _) in seen for l in d.rollouts.prefix_lengths.tolist()]
+    ends = [len(t.demo_ids(r)) - 1 for (_, d, _) in seen for r in d.rows]
+    assert any(0 < l < n for l, n in zip(got, ends)) and recs[0]["uft_hint_prob"] == 0.5
+    # the verifier scored prefix + continuation: the texts of a prefixed prompt start with its prefix
+    _, data, _ = seen[0]
+    p = next(i for i, n in enumerate(data.rollouts.prefix_lengths.tolist()) if n > 0)
+    head = t.tokenizer.decode(t.demo_ids(data.rows[p])[: int(data.rollouts.prefix_lengths[p])],
+                              skip_special_tokens=True)
+    i = data.rollouts.prompt_index.tolist().index(p)
+    assert data.rollouts.texts[i].startswith(head)

@@ -1,4 +1,4 @@
-"""hybridrl.train.parallel on 2 gloo processes (CPU): DDP and FSDP2 give the one-process update.
+"""hybridrl.distributed.parallel on 2 gloo processes (CPU): DDP and FSDP2 give the one-process update.
 
 One spawn per mode runs every scenario of ``workers.py`` (each compares 2 ranks with a
 one-process oracle on the whole batch):

@@ -1,7 +1,7 @@
 """Scenarios run inside 2 gloo processes (torch.multiprocessing.spawn) by test_parallel.py.
 
 Every scenario computes the same thing twice: on one process with the whole batch (a plain copy
-of the model, the oracle) and on 2 ranks through :mod:`hybridrl.train.parallel`; the max
+of the model, the oracle) and on 2 ranks through :mod:`hybridrl.distributed.parallel`; the max
 absolute differences go back to the test as JSON.
 """
 
@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer
-from hybridrl.train.parallel import Parallel, lockstep, padding_loss
+from hybridrl.distributed.parallel import Parallel, lockstep, padding_loss
 
 LR = 1e-2
 
@@ -187,7 +187,7 @@ def scenario_generate(par: Parallel) -> dict:
 
 def scenario_checkpoint(par: Parallel, folder: str) -> dict:
     """Sharded save after update 1, load into a fresh model + optimizer, update 2 == uninterrupted."""
-    from hybridrl.train.parallel_checkpoint import load_sharded, save_sharded
+    from hybridrl.distributed.sharded import load_sharded, save_sharded
 
     model, tok = tiny()
     extras = Extras(model.config.hidden_size)
@@ -221,7 +221,7 @@ def scenario_rank0_loading(par: Parallel, lora: bool = False) -> dict:
     ``load_model_and_tokenizer`` must not run there), then the shards are filled from rank 0. The
     weights and buffers must equal the one-process model, and an update the oracle's."""
     import hybridrl.models.loading as loading
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import TrainConfig
     from hybridrl.train.setup import setup_model
 
     cfg = TrainConfig(model="tiny", beta=0.1, progress=False, lora_r=4 if lora else 0, lora_alpha=8)

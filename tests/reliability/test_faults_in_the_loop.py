@@ -15,7 +15,7 @@ import hybridrl.rewards.scoring as scoring
 import hybridrl.train.update as update
 from hybridrl.cli import main
 from hybridrl.train import checkpoint as ckpt
-from hybridrl.train.config import build_config
+from hybridrl.config import build_config
 from hybridrl.train.loop import Trainer
 from hybridrl.train.sampler import PromptSampler
 

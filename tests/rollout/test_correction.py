@@ -81,7 +81,7 @@ def test_rejects_unknown_mode_and_cap_below_one():
 def _first_step(tmp_path, name: str, sampler_shift: float, **overrides):
     """Step 0 of GRPO whose generator reports log-probs shifted by ``sampler_shift`` on real tokens
     (a stand-in for an engine whose kernels disagree with ours by exactly that much)."""
-    from hybridrl.train.config import build_config
+    from hybridrl.config import build_config
     from hybridrl.train.loop import Trainer
 
     opts = dict(model="tiny", task="chain_sum", train_size=16, eval_size=0, prompts_per_step=2, group_size=4,

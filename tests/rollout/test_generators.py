@@ -211,7 +211,7 @@ def test_without_logprobs_the_samples_are_the_same(setup, make_generator):
 def test_rollout_engine_auto_is_the_default_and_says_what_it_chose(monkeypatch):
     from hybridrl.rollout import factory
     from hybridrl.rollout import vllm_generator
-    from hybridrl.train.config import TrainConfig
+    from hybridrl.config import TrainConfig
 
     assert TrainConfig().rollout_engine == "auto"
     big = torch.nn.Linear(4000, 4000)  # 16M parameters: above factory.TINY_PARAMS
@@ -231,7 +231,7 @@ def test_rollout_engine_auto_is_the_default_and_says_what_it_chose(monkeypatch):
         eos_token_id, pad_token_id = 0, 0
 
     small.generation_config = None
-    factory.build_generator(TrainConfig(), small, Tok(), log=lines.append)
+    factory.build_generator(TrainConfig().rollout, small, Tok(), log=lines.append)
     assert lines == ["hybridrl: rollout_engine=auto -> hf (vLLM is not installed here; make install-vllm adds it)"]
-    factory.build_generator(TrainConfig(rollout_engine="hf"), small, Tok(), log=lines.append)
+    factory.build_generator(TrainConfig(rollout_engine="hf").rollout, small, Tok(), log=lines.append)
     assert len(lines) == 1

@@ -32,7 +32,7 @@ def test_train_cli_new_hybrids_with_vllm_engine(tmp_path, method):
     cmd = [sys.executable, "-m", "hybridrl.cli", "train", "--method", method, "--model", str(folder),
            "--task", "chain_sum", "--steps", "3", "--output-dir", str(run), "rollout_engine=vllm",
            "prompts_per_step=2", "group_size=4", "max_new_tokens=12", "eval_size=0", "progress=false",
-           "reward_fn=cli_reward:parity_reward", "vllm_kv_cache_gib=0.25", "lr=1e-3", *EXTRA[method]]
+           "reward_fn=scripted_rewards:even_length", "vllm_kv_cache_gib=0.25", "lr=1e-3", *EXTRA[method]]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

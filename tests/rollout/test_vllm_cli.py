@@ -27,7 +27,7 @@ def test_train_cli_with_vllm_engine(tmp_path):
     cmd = [str(Path(sys.executable).parent / "hybridrl"), "train", "--method", "grpo", "--model", str(folder),
            "--task", "chain_sum", "--steps", "3", "--output-dir", str(run), "rollout_engine=vllm",
            "prompts_per_step=2", "group_size=4", "max_new_tokens=12", "eval_size=4", "progress=false",
-           "reward_fn=cli_reward:parity_reward", "vllm_kv_cache_gib=0.25", "lr=1e-3"]
+           "reward_fn=scripted_rewards:even_length", "vllm_kv_cache_gib=0.25", "lr=1e-3"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "rollout_engine: vllm" in (run / "config.yaml").read_text()

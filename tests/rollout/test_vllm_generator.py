@@ -4,6 +4,7 @@ engines, sleep-free CPU path; plus ``full_state_dict`` (runs without vLLM) and t
 import pytest
 import torch
 
+from hybridrl.config.rollout import RolloutSection
 from hybridrl.rollout.factory import build_generator, resolve_engine
 from hybridrl.rollout.generator import HFGenerator
 from hybridrl.rollout.types import SamplingParams
@@ -259,18 +260,13 @@ def test_full_state_dict_merges_lora_and_leaves_the_model_unmerged():
     torch.testing.assert_close(q.base_layer.weight, base[name])
 
 
-class _Cfg:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-
 def test_factory_resolves_engines():
     model, tok = tiny_pair()
     assert resolve_engine("hf", model) == "hf"
     # auto keeps HF for a tiny model (vLLM's start-up would cost more than its generation)
     assert resolve_engine("auto", model) == "hf"
-    assert isinstance(build_generator(_Cfg(rollout_engine="auto", bf16=True), model, tok), HFGenerator)
-    assert build_generator(_Cfg(rollout_engine="hf", bf16=True), model, tok).bf16
+    assert isinstance(build_generator(RolloutSection(rollout_engine="auto"), model, tok, bf16=True), HFGenerator)
+    assert build_generator(RolloutSection(rollout_engine="hf"), model, tok, bf16=True).bf16
     with pytest.raises(ValueError, match="choose hf, vllm or auto"):
         resolve_engine("vlm", model)
 

@@ -1,6 +1,8 @@
+import dataclasses
+
 import pytest
 
-from hybridrl.train.config import ConfigError, TrainConfig, build_config
+from hybridrl.config import ConfigError, TrainConfig, build_config
 
 
 def test_precedence_yaml_cli_overrides(tmp_path):
@@ -71,14 +73,13 @@ def test_method_name_fixes_variant():
 def test_none_values_and_every_field_documented():
     cfg = build_config(None, {"task": "chain_sum"}, ["eps_high=none", "eval_max_new_tokens=64"])
     assert cfg.eps_high is None and cfg.eval_max_new_tokens == 64
-    # every field carries a docstring in the source (flat config, one source of truth)
+    # every field is declared, with its docstring, in the source of its one section
     import inspect
 
-    import hybridrl.train.config as mod
+    from hybridrl.config import KEYS, SECTIONS
 
-    src = inspect.getsource(mod.TrainConfig)
     for name in ("group_size", "prompts_per_step", "micro_batch_size", "beta", "old_logprobs"):
-        assert f"    {name}:" in src
+        assert f"    {name}:" in inspect.getsource(SECTIONS[KEYS[name]])
     assert isinstance(TrainConfig(), TrainConfig)
 
 
@@ -93,7 +94,7 @@ def test_explicit_value_wins_over_the_method_preset(capsys):
     # without an explicit value the method name still fixes it
     assert build_config(None, {"task": "chain_sum", "method": "superrl_theta"}).superrl_variant == "theta"
     # and the saved config shows what ran
-    from hybridrl.train.config import config_to_dict
+    from hybridrl.config import config_to_dict
 
     assert config_to_dict(cfg)["superrl_variant"] == "theta"
 
@@ -110,7 +111,7 @@ def test_trl_and_verl_spellings_are_aliases(alias, key, value, expected, capsys)
     cfg = build_config(None, {"task": "chain_sum"}, [f"{alias}={value}"])
     assert getattr(cfg, key) == pytest.approx(expected)
     assert f"'{alias}' read as '{key}'" in capsys.readouterr().err
-    from hybridrl.train.config import config_to_dict
+    from hybridrl.config import config_to_dict
 
     assert alias not in config_to_dict(cfg)  # saved under our name only
 
@@ -132,7 +133,7 @@ def test_schedules_that_cannot_take_effect_are_warned_about(capsys):
 
 
 def test_bf16_auto_resolves_to_what_runs():
-    from hybridrl.train.config import config_to_dict, native_bf16
+    from hybridrl.config import config_to_dict, native_bf16
 
     # the /proc/cpuinfo flags decide on a CPU: AVX-512 BF16 or AMX -> native, AVX2 only -> not
     assert native_bf16("flags : fpu avx2 avx512f avx512_bf16") is True
@@ -176,29 +177,20 @@ def test_reward_fn_is_imported_and_checked_before_the_model_loads(tmp_path, monk
 
 
 def test_every_field_is_documented():
-    """Parse the source: every field of TrainConfig and MethodOptions must be followed by a
-    string expression (its docstring). Fails for a field added without one."""
-    import ast
-    import inspect
+    """Parse the source: every field of every config section (the general ones and each method's
+    options dataclass) must be followed by a string expression (its docstring). Fails for a
+    field added without one."""
+    from hybridrl.config import SECTIONS
+    from hybridrl.config.keys import class_field_docs
 
-    import hybridrl.methods.options as options_mod
-    import hybridrl.train.config as config_mod
-
-    missing = []
-    for mod, cls in ((config_mod, "TrainConfig"), (options_mod, "MethodOptions")):
-        tree = ast.parse(inspect.getsource(mod))
-        body = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls).body
-        for i, stmt in enumerate(body):
-            if isinstance(stmt, ast.AnnAssign):
-                nxt = body[i + 1] if i + 1 < len(body) else None
-                if not (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                        and isinstance(nxt.value.value, str) and nxt.value.value.strip()):
-                    missing.append(f"{cls}.{stmt.target.id}")
+    missing = [f"{cls.__name__}.{name}" for cls in SECTIONS.values()
+               for name, doc in class_field_docs(cls).items() if not doc.strip()]
     assert missing == [], f"fields without a docstring: {missing}"
-    from hybridrl.train.config import describe_keys, field_docs
+    assert all(set(class_field_docs(cls)) == {f.name for f in dataclasses.fields(cls)} for cls in SECTIONS.values())
+    from hybridrl.config import KEYS, describe_keys, field_docs
 
     docs = field_docs()
-    assert set(docs) == {f.name for f in __import__("dataclasses").fields(TrainConfig)}
+    assert set(docs) == set(KEYS)
     listing = describe_keys()
     assert "group_size" in listing and "Completions sampled per prompt" in listing
     assert "num_generations->group_size" in listing

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hybridrl.cli import main
-from hybridrl.train.config import build_config
+from hybridrl.config import build_config
 from hybridrl.train.loop import Trainer, train
 
 REQUIRED_KEYS = {"step", "reward", "reward_std", "frac_reward_zero_std", "loss", "pg_loss", "sft_fraction",

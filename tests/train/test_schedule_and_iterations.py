@@ -13,7 +13,7 @@ import torch
 from hybridrl.core.aggregation import agg_loss
 from hybridrl.core.policy_loss import policy_loss
 from hybridrl.rollout.logprobs import sequence_logprobs
-from hybridrl.train.config import build_config
+from hybridrl.config import build_config
 from hybridrl.train.loop import Trainer
 
 LR = 1e-3

@@ -14,8 +14,8 @@ import torch
 
 import hybridrl.train.update as U
 from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Update
-from hybridrl.train.config import TrainConfig
-from hybridrl.train.parallel import Parallel
+from hybridrl.config import TrainConfig
+from hybridrl.distributed.parallel import Parallel
 from hybridrl.train.optimize import Optimization, TrainingAborted, build_term_states, optimize, run_update
 
 
@@ -181,7 +181,7 @@ def _opt(pol, **kw) -> Optimization:
     s = settings(**{k: kw.pop(k) for k in list(kw) if k in ("micro_batch_size", "entropy_coef")})
     return Optimization(models=U.UpdateModels(pol, None, None), settings=s,
                         optimizer=torch.optim.SGD([pol.lp], lr=1.0), policy_params=[pol.lp], extra_params=[],
-                        dist=OneProcess(), max_grad_norm=0.0, num_iterations=kw.pop("mu", 1),
+                        par=OneProcess(), max_grad_norm=0.0, num_iterations=kw.pop("mu", 1),
                         max_nonfinite_steps=kw.pop("max_nonfinite", 3), **kw)
 
 
@@ -361,7 +361,7 @@ def test_micro_batches_reach_the_model_on_its_device(monkeypatch):
     assert moved.mask.device.type == moved.rewards.device.type == moved.prompt_index.device.type == "meta"
 
 
-# --- #18: the sequence builders, the pre-pass hooks and the mini-batch view, unit by unit ------
+# --- the sequence builders, the pre-pass hooks and the mini-batch view, unit by unit ------
 
 def test_rollout_sequences_select_the_term_samples():
     from hybridrl.rollout.types import RolloutBatch
@@ -487,7 +487,7 @@ def test_term_metrics_are_token_share_averages():
     assert U.TermStats(tokens=0.0, metric_sums={"x": 0.0}).metrics("t") == {"t/x": 0.0}  # no token: / 1
 
 
-# --- #18: micro_batch_loss and _policy_part through the real forward() -----------------------
+# --- micro_batch_loss and _policy_part through the real forward() -----------------------
 
 ENT = [[0.5, 1.0, 9.0], [2.0, 9.0, 9.0], [0.25, 0.25, 0.5]]  # 9 = padding (masked)
 
@@ -752,9 +752,9 @@ def test_micro_batches_sorted_by_length_give_the_same_gradient(kl, monkeypatch):
         s = settings(micro_batch_size=3, micro_batch_order=order, beta=0.1 if kl else 0.0)
         opt = Optimization(models=U.UpdateModels(model, ref, None), settings=s,
                            optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
-                           policy_params=list(model.parameters()), extra_params=[], dist=OneProcess(),
+                           policy_params=list(model.parameters()), extra_params=[], par=OneProcess(),
                            max_grad_norm=0.0, num_iterations=1, max_nonfinite_steps=3)
-        states = build_term_states([pg, sft], lambda t: seqs.slice(t.indices), opt.dist)
+        states = build_term_states([pg, sft], lambda t: seqs.slice(t.indices), opt.par)
         stats[order] = backward_terms(opt, states, ConstantWeights(), [pg, sft])
         grads[order] = {n: p.grad.clone() for n, p in model.named_parameters()}
     for n in grads["given"]:
@@ -767,3 +767,27 @@ def test_micro_batches_sorted_by_length_give_the_same_gradient(kl, monkeypatch):
     # the SFT rows 1, 4, 9, 11 (completions 1, 9, 1, 1): [1, 4, 9] + [11] = 3 × 15 + 7 = 52 positions
     # in the batch's order, [1, 9, 11] + [4] = 3 × 7 + 15 = 36 sorted
     assert (a["sft"].positions, b["sft"].positions) == (52.0, 36.0)
+
+
+def test_loss_settings_take_every_setting_of_the_same_name_from_the_config():
+    """LossSettings.of names each field it reads from the config's sections: one it forgets keeps
+    its dataclass default whatever the user set (micro_batch_order was, in the merge of #25 and #28).
+    Every field that is also a config key must follow a non-default value."""
+    import contextlib
+    import dataclasses
+
+    from hybridrl.config import build_config
+    from hybridrl.config.keys import KEYS
+
+    keys = {f.name for f in dataclasses.fields(U.LossSettings)} & set(KEYS)
+    assert {"micro_batch_order", "micro_batch_size", "beta", "critic_detach"} <= keys
+    changed = {"micro_batch_order": "length", "micro_batch_size": 3, "beta": 0.25, "critic_detach": False,
+               "old_logprobs": "sampling", "skip_zero_advantage": False, "kl_estimator": "k1",
+               "entropy_coef": 0.01, "sft_loss_type": "dft", "loss_agg_mode": "token-mean"}
+    cfg = build_config(None, {"method": "grpo", "model": "tiny", "task": "chain_sum"},
+                       [f"{k}={v}" for k, v in changed.items()])
+    s = U.LossSettings.from_config(cfg, contextlib.nullcontext)
+    for k in keys:
+        assert getattr(s, k) == getattr(cfg, k), k
+    for k, v in changed.items():
+        assert getattr(s, k) == v, k

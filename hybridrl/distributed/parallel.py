@@ -30,7 +30,7 @@ processes compute *exactly* the one-process update of the global batch:
 - :meth:`Parallel.full_state_dict` — HF parameter names, full tensors: for the HF export and
   for weight syncs to other engines (vLLM).
 
-Sharded checkpoints (``torch.distributed.checkpoint``) are in :mod:`hybridrl.train.parallel_checkpoint`.
+Sharded checkpoints (``torch.distributed.checkpoint``) are in :mod:`hybridrl.distributed.sharded`.
 """
 
 from __future__ import annotations
