@@ -28,5 +28,6 @@ for M in ${METHODS:-sft grpo dr_grpo ppo reinforce rloo sft_then_rl hpt superrl 
   rc=$?
   t1=$(date +%s.%N)
   printf "%s\t%s\t%.1f\n" $M $rc $(echo "$t1 - $t0" | bc) >> ${OUT:-/tmp/hybridrl-smoke}/results.tsv
+  rm -rf ${OUT:-/tmp/hybridrl-smoke}/$M/checkpoints  # ~1.6 GB each (model + AdamW state); the logs stay
 done
 echo DONE >> ${OUT:-/tmp/hybridrl-smoke}/results.tsv
