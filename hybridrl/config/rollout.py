@@ -43,8 +43,9 @@ class RolloutSection(Section):
     run prints what it chose and why)."""
     rollout_dtype: str = "fp32"
     """Precision of the weights HF generate samples rollouts from: ``fp32`` (the training
-    weights), ``bf16`` (a bf16 copy), ``int8`` (dynamic int8 quantisation of every Linear, CPU)
-    or ``auto`` (bf16 where native, else int8 on a CPU). A copy is refreshed after every
+    weights), ``bf16`` (a bf16 copy), ``int8`` (weight-only int8 Linear layers, one scale per
+    output channel, bf16 activations; CPU) or ``auto`` (bf16 where native, else fp32). A copy is
+    refreshed after every
     optimizer step (``rollout/refresh_s``); when it differs from training, truncated importance
     sampling is turned on (``vllm_importance_sampling_*``) and the log-prob mismatch is logged.
     Held-out evaluation always uses the training weights. vLLM: see ``vllm_dtype``."""

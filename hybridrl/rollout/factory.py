@@ -83,7 +83,7 @@ def rollout_precision(requested: str, model: Any, log: Any = None) -> str:
     p = next(iter(model.parameters()), None)
     cuda = p is not None and p.device.type == "cuda"
     dtype, why = choose_rollout_dtype(requested, cuda=cuda, native_bf16=native_bf16(),
-                                      int8_engines=list(torch.backends.quantized.supported_engines))
+                                      int8_kernel=hasattr(torch, "_weight_int8pack_mm"))
     if log is not None and requested == "auto":
         log(f"hybridrl: rollout_dtype=auto -> {dtype} ({why})")
     return dtype

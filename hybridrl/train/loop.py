@@ -135,7 +135,7 @@ class Trainer:
         # the run's device, not the model's: ranks > 0 may hold it on the meta device (rank0_loading)
         dtype, _ = choose_rollout_dtype(self.cfg.rollout_dtype, cuda=self.device.type == "cuda",
                                         native_bf16=native_bf16(),
-                                        int8_engines=list(torch.backends.quantized.supported_engines))
+                                        int8_kernel=hasattr(torch, "_weight_int8pack_mm"))
         return engine == "hf" and dtype != "fp32"
 
     def _setup_optimizer(self) -> None:
