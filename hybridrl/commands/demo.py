@@ -16,7 +16,8 @@ EXAMPLES = """examples:
 def cmd_demo(args: argparse.Namespace) -> int:
     from hybridrl.pipelines.demo import run_demo
 
-    return run_demo(quick=args.quick, output_dir=args.output_dir, rollout_engine=args.rollout_engine)
+    return run_demo(quick=args.quick, output_dir=args.output_dir, rollout_engine=args.rollout_engine,
+                    rollout_dtype=args.rollout_dtype)
 
 
 def register(sub) -> None:
@@ -27,7 +28,10 @@ def register(sub) -> None:
                                    "questions, and write report.md / report.html.")
     d.add_argument("--output-dir", default=None, help="(default: runs/demo, or runs/demo-quick with --quick)")
     d.add_argument("--quick", action="store_true", help="a much smaller budget (smoke test)")
-    d.add_argument("--rollout-engine", choices=("hf", "vllm", "auto"), default="hf",
+    d.add_argument("--rollout-engine", choices=("hf", "vllm", "auto"), default="auto",
                    help="what samples the rollouts and answers the evaluations: HF generate, a vLLM engine "
-                        "(make install-vllm), or vLLM when installed")
+                        "(make install-vllm), or vLLM when it imports (else HF)")
+    d.add_argument("--rollout-dtype", choices=("auto", "fp32", "bf16", "int8"), default="auto",
+                   help="precision of the HF engine's rollout copy of the weights: auto = bf16 where the "
+                        "machine has it natively, else int8 on a CPU (importance-corrected either way)")
     d.set_defaults(func=cmd_demo)

@@ -45,9 +45,12 @@ def fast_bf16(cpuinfo: str | None = None) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def run_demo(quick: bool = False, output_dir: str | None = None, rollout_engine: str = "hf") -> int:
-    """Run the demo; ``rollout_engine`` (hf | vllm | auto) samples rollouts and answers the
-    evaluations (vLLM needs ``make install-vllm``; ``benchmarks/demo_time.py`` times both)."""
+def run_demo(quick: bool = False, output_dir: str | None = None, rollout_engine: str = "auto",
+             rollout_dtype: str = "auto") -> int:
+    """Run the demo; ``rollout_engine`` (hf | vllm | auto: vLLM when it imports) samples rollouts and
+    answers the evaluations (vLLM needs ``make install-vllm``; ``benchmarks/demo_time.py`` times
+    both); ``rollout_dtype`` is the HF engine's rollout precision (auto: bf16 where native, else int8
+    on a CPU)."""
     from hybridrl.pipelines.compare import run_compare
     from hybridrl.report.tables import accuracy_table
 
@@ -58,7 +61,8 @@ def run_demo(quick: bool = False, output_dir: str | None = None, rollout_engine:
           f"{' and '.join(METHODS)} for {budget['steps']} steps each ({TRAIN['prompts_per_step']} prompts x "
           f"{TRAIN['group_size']} completions, <= {budget['max_new_tokens']} tokens), then greedy accuracy of the base "
           f"and both final models on {budget['eval_size']} held-out questions. Output: {out}", flush=True)
-    overrides = [f"{k}={v}" for k, v in TRAIN.items()] + [f"bf16={fast_bf16()}", f"rollout_engine={rollout_engine}"]
+    overrides = [f"{k}={v}" for k, v in TRAIN.items()] + [f"bf16={fast_bf16()}", f"rollout_engine={rollout_engine}",
+                                                        f"rollout_dtype={rollout_dtype}"]
     overrides += [f"train_size={budget['train_size']}", f"max_new_tokens={budget['max_new_tokens']}",
                   f"save_every={max(1, budget['steps'] // 2)}"]
     notes = [f"`hybridrl demo`{' --quick' if quick else ''}: a short CPU budget that shows the pipeline end to end; "

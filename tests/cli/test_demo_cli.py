@@ -7,9 +7,9 @@ import pytest
 from hybridrl.cli import main
 
 
-@pytest.mark.parametrize("argv, engine", [([], "hf"), (["--rollout-engine", "vllm"], "vllm"),
-                                          (["--rollout-engine", "auto"], "auto")])
-def test_demo_passes_the_rollout_engine(monkeypatch, argv, engine):
+@pytest.mark.parametrize("argv, engine, dtype", [([], "auto", "auto"), (["--rollout-engine", "vllm"], "vllm", "auto"),
+                                                 (["--rollout-engine", "hf", "--rollout-dtype", "int8"], "hf", "int8")])
+def test_demo_passes_the_rollout_engine_and_dtype(monkeypatch, argv, engine, dtype):
     seen = {}
 
     def fake_run_demo(**kw):
@@ -18,7 +18,7 @@ def test_demo_passes_the_rollout_engine(monkeypatch, argv, engine):
 
     monkeypatch.setattr("hybridrl.pipelines.demo.run_demo", fake_run_demo)
     assert main(["demo", "--quick", "--output-dir", "x", *argv]) == 0
-    assert seen == {"quick": True, "output_dir": "x", "rollout_engine": engine}
+    assert seen == {"quick": True, "output_dir": "x", "rollout_engine": engine, "rollout_dtype": dtype}
 
 
 def test_demo_refuses_an_unknown_engine(capsys):
