@@ -8,9 +8,10 @@ machinery (:func:`hybridrl.pipelines.compare.run_compare`). The training set is 
 small (16 questions, every question seen once per epoch of 4 steps) so that the per-prompt
 heatmaps have several epochs; evaluation is on the disjoint test split.
 
-Budget (measured on 2 shared CPU cores, see the report's wall time): 12 steps x 4 prompts x
-4 completions of <= 96 tokens per method, bf16 autocast where the hardware has native bf16
-(else fp32: :func:`fast_bf16`), 32 eval questions, greedy. It is a
+Budget (chosen to take <= 8 minutes on a quiet 2-core CPU, conversion of the model included:
+README, "make demo"): 8 steps x 4 prompts x 4 completions of <= 64 tokens per method, rollouts
+from a bf16 copy of the weights and bf16 autocast where the hardware has native bf16 (else fp32:
+:func:`fast_bf16`, ``rollout_dtype=auto``), 64 eval questions, greedy. It is a
 demonstration of the pipeline end to end, not a converged comparison: differences of a
 few questions are inside the confidence intervals the report prints.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 TASK = "chain_sum"
 METHODS = ("grpo", "hpt")
-FULL = dict(steps=12, eval_size=32, train_size=16, max_new_tokens=96)
+FULL = dict(steps=8, eval_size=64, train_size=16, max_new_tokens=64)
 QUICK = dict(steps=2, eval_size=8, train_size=8, max_new_tokens=48)
 TRAIN = dict(difficulty=1, template="chat", temperature=1.0, prompts_per_step=4, group_size=4, micro_batch_size=8,
              lr=1e-5)
