@@ -29,7 +29,7 @@ class _CallableTrainPackage(_types.ModuleType):
 def _callable_train_package() -> None:
     import importlib
 
-    importlib.import_module("hybridrl.train").__class__ = _CallableTrainPackage  # light: its __init__ is a docstring
+    importlib.import_module("hybridrl.training").__class__ = _CallableTrainPackage  # light: its __init__ is a docstring
 
 
 _callable_train_package()
@@ -48,5 +48,5 @@ def __getattr__(name: str):
     if name == "train":
         import importlib
 
-        return importlib.import_module("hybridrl.train")
+        return importlib.import_module("hybridrl.training")
     raise AttributeError(f"module 'hybridrl' has no attribute {name!r}")

@@ -48,11 +48,11 @@ def evaluate_rows(model, tokenizer, rows: list[Row], *, ks: tuple[int, ...] = (1
     """Greedy accuracy always; with ``samples`` > 0 also avg@samples and pass@k (HPT protocol:
     T = 0.6, top-p 0.95). Returns totals, a per-task/difficulty breakdown and per-row results.
 
-    ``score``: the keywords of :func:`hybridrl.train.heldout.score_rows` (``template``,
+    ``score``: the keywords of :func:`hybridrl.training.loop.heldout.score_rows` (``template``,
     ``max_new_tokens``, ``samples``, ``temperature``, ``top_p``, ``bf16``, ``batch_size``,
     ``seed``, ``progress``, ``timeout_s``, ``reward_fn``, ``desc``, ``generator``: the engine
     to answer with, default HF generate on ``model``)."""
-    from hybridrl.train.heldout import score_rows
+    from hybridrl.training.loop.heldout import score_rows
 
     per_row = score_rows(model, tokenizer, rows, **score)
     check_scored(per_row, score.get("reward_fn"))
@@ -192,7 +192,7 @@ def load_eval(path: str | Path) -> dict[str, Any]:
 
 def final_model_dir(run_dir: str | Path) -> Path | None:
     """The model folder of a run's latest complete checkpoint (None if there is none)."""
-    from hybridrl.train.checkpoint import latest_checkpoint
+    from hybridrl.training.persistence.checkpoint import latest_checkpoint
 
     c = latest_checkpoint(Path(run_dir))
     return (c / "model") if c is not None else None

@@ -72,10 +72,10 @@ def settings_diff(saved: dict[str, Any] | None, cfg) -> dict[str, tuple[Any, Any
 def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     """Train ``cfg`` into ``cfg.output_dir`` unless it is finished there; resume a
     half-finished run. Returns (run folder, what happened: ``skipped``/``resumed``/``trained``)."""
-    from hybridrl.train.checkpoint import latest_checkpoint
+    from hybridrl.training.persistence.checkpoint import latest_checkpoint
     from hybridrl.config import ConfigError
-    from hybridrl.train.interrupt import InterruptGuard, RunInterrupted
-    from hybridrl.train.loop import train
+    from hybridrl.training.loop.interrupt import InterruptGuard, RunInterrupted
+    from hybridrl.training.loop.trainer import train
     from hybridrl.report.runs import read_config
 
     run_dir = Path(cfg.output_dir)

@@ -1,5 +1,5 @@
 """The run's objects, built in parts (as torchtune's recipes do): processes, data, model,
-value head, optimizer. :class:`hybridrl.train.loop.Trainer` calls these in order.
+value head, optimizer. :class:`hybridrl.training.loop.trainer.Trainer` calls these in order.
 
 Multi-process (``accelerate launch``): every process draws the same global batch of prompts
 and keeps its shard; term counts are summed over processes before the loss is formed, and the
