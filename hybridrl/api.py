@@ -89,7 +89,7 @@ def evaluate(model: str | Path, *, task: str | None = None, data: str | list[str
         if max(ks) > 1 or samples:
             raise ConfigError(f"evaluate(): pass@k needs k <= samples (ks={ks}, samples={samples})")
     check_reward_fn(reward_fn)
-    if reward_fn is not None and not isinstance(reward_fn, str):  # a callable: the workers import it (#29 item 1)
+    if reward_fn is not None and not isinstance(reward_fn, str):  # a callable: the workers import it
         import tempfile
 
         from hybridrl.training.loop.runner import importable_reward
@@ -127,7 +127,7 @@ def compare(methods: list[str], *, output_dir: str | Path, task: str | None = No
     cli = {"model": model, "task": task, "data": data, "steps": steps, "seed": seed}
     overrides = dict(overrides or {})
     if overrides.get("reward_fn") is not None and not isinstance(overrides["reward_fn"], str):
-        # a Python callable, as train() takes (#29 item 1): importable by every run's reward workers
+        # a Python callable, as train() takes: importable by every run's reward workers
         from hybridrl.config import check_reward_fn
         from hybridrl.training.loop.runner import importable_reward
 

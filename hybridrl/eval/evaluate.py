@@ -38,7 +38,7 @@ class EvalSettings:
     seed: int = 0
     timeout_s: float = 2.0
     reward_fn: str | None = None
-    """A user reward ("module:function"), scored and reported *apart* from correctness (#29 item 4):
+    """A user reward ("module:function"), scored and reported *apart* from correctness:
     accuracy is always the task verifier's."""
     rollout_engine: str = "hf"
     """What generates the answers: ``hf``, ``vllm`` or ``auto`` (as the training key)."""
@@ -60,7 +60,7 @@ def evaluate_rows(model, tokenizer, rows: list[Row], *, ks: tuple[int, ...] = (1
 
 
 def check_scored(per_row: list[dict[str, Any]], reward_fn: str | None = None) -> None:
-    """Refuse results that are zeros only because nothing could be scored (#29 item 1): a
+    """Refuse results that are zeros only because nothing could be scored: a
     verifier or ``reward_fn`` that failed on every answer raises :class:`ConfigError` with its
     first error, instead of reporting accuracy or reward 0."""
     from hybridrl.config import ConfigError
@@ -95,7 +95,7 @@ def summarize(per_row: list[dict[str, Any]], *, samples: int = 0, ks: tuple[int,
                 out[f"pass@{k}"] = sum(vals) / max(1, n)
                 out[f"pass@{k}_ci95"] = bootstrap_ci(vals)
         out["pass_curve"] = {str(k): v for k, v in pass_at_k_curve(samples, counts).items()}
-    for key in ("greedy_reward", "sample_reward"):  # a reward_fn's mean, apart from accuracy (#29 item 4)
+    for key in ("greedy_reward", "sample_reward"):  # a reward_fn's mean, apart from accuracy
         vals = [r[key] for r in per_row if key in r]
         if vals:
             out[key] = sum(vals) / len(vals)

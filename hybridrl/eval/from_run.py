@@ -1,4 +1,4 @@
-"""What an evaluation of a *run* takes from the run (#29 item 3).
+"""What an evaluation of a *run* takes from the run.
 
 ``hybridrl eval --model RUN`` (a run folder, one of its checkpoints, or a checkpoint's
 ``model/``) evaluates the model the way it was trained: the prompt template, the token budget,

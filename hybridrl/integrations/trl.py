@@ -1,4 +1,4 @@
-"""hybridrl's hybrid methods inside TRL's ``GRPOTrainer`` (issue #27).
+"""hybridrl's hybrid methods inside TRL's ``GRPOTrainer``.
 
 ``HybridGRPOTrainer`` keeps everything TRL does around the update (the dataloader and its
 ``RepeatSampler``, generation, reward functions, ``Trainer``'s optimizer step, clipping,

@@ -68,7 +68,7 @@ def check_output_dir(cfg: TrainConfig, overwrite: bool = False, log=_say) -> Non
     from hybridrl.training.persistence.checkpoint import latest_checkpoint
 
     out = Path(cfg.output_dir)
-    for parent in out.resolve().parents:  # #29 item 15: never nest a run inside another run's folder
+    for parent in out.resolve().parents:  # never nest a run inside another run's folder
         if (parent / "config.yaml").is_file() and holds_run(parent):
             raise ConfigError(f"--output-dir {out} is inside the run in {parent}; put the run in a folder of its own")
     if not out.exists() or not holds_run(out):
@@ -199,7 +199,7 @@ def importable_reward(fn: Any, folder: Path) -> str:
     """``module:function`` for a reward callable: its own module path when it lives in an
     importable module, else (a notebook or ``__main__`` function, a closure) a small
     ``<folder>/reward_fn.py`` that holds it serialised by value with ``dill``. Used by
-    training, :func:`hybridrl.evaluate` and :func:`hybridrl.compare` alike (#29 item 1)."""
+    training, :func:`hybridrl.evaluate` and :func:`hybridrl.compare` alike."""
     import importlib
 
     if isinstance(fn, str):

@@ -75,11 +75,11 @@ def setup_model(cfg: TrainConfig, device: torch.device, par: Parallel | None = N
 
     With ``rank0_loading`` under FSDP2 (``par``), rank 0 loads the weights and sends the model's
     config to the others, which build the same model on the meta device: no storage until
-    ``Parallel.wrap`` shards it and fills the shards from rank 0 (#28 item 7).
+    ``Parallel.wrap`` shards it and fills the shards from rank 0.
     """
     from hybridrl.models.loading import load_model_and_tokenizer
 
-    if not cfg.progress:  # progress=false: no transformers bars either (loading / writing shards; #29)
+    if not cfg.progress:  # progress=false: no transformers bars either (loading / writing shards)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

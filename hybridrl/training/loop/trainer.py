@@ -182,8 +182,8 @@ class Trainer:
 
     def _check_prompt_lengths(self) -> None:
         """Every prompt (after the template) fits ``max_prompt_length`` (default: the model's
-        context minus ``max_new_tokens``), else the run stops before its first step (#29 item 8:
-        an 8,099-token prompt trained silently on a 4,096-token model). The longest is recorded
+        context minus ``max_new_tokens``), else the run stops before its first step (an
+        8,099-token prompt once trained silently on a 4,096-token model). The longest is recorded
         in the data summary."""
         from hybridrl.config import ConfigError
 
@@ -311,7 +311,7 @@ class Trainer:
         record["time/update"] = time.time() - tu
         record["update/flops_per_s"] = None  # null when no micro-batch ran
         if record.get("update/forward_tokens") and record["time/update"] > 0:
-            # #28 item 4: achieved FLOP/s of the update (all ranks), the usual estimate 6 · N · tokens
+            # the update's throughput: achieved FLOP/s (all ranks), the usual estimate 6 · N · tokens
             # (forward 2N + backward 4N per token position, padding included; the forward-only
             # passes — KL reference, frozen old log-probs — and attention are not counted)
             record["update/flops_per_s"] = 6.0 * self._num_params * record["update/forward_tokens"] / record["time/update"]
@@ -477,7 +477,7 @@ class Trainer:
                                  progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn,
                                  # a vLLM engine answers too (synced to the current weights first)
                                  generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
-        # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward (#29 item 4)
+        # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward
         c, n, rew = self.par.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
                                    float(sum(r.get("greedy_reward", 0.0) for r in per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}

@@ -245,7 +245,7 @@ def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: O
         record.update(st.metrics(n))
     skipped, positions, real = par.sum([float(tot.skipped), tot.positions, tot.real_positions])
     record["update/skipped_microbatches"] = record.get("update/skipped_microbatches", 0.0) + skipped
-    # #28 item 4: what the policy's forward/backward passes computed (all ranks, the μ passes
+    # the update's throughput: what the policy's forward/backward passes computed (all ranks, the μ passes
     # included: the statistics are the first pass's) and how much of it was padding
     passes = opt.num_iterations if not res.skipped else 1
     before = record.get("update/forward_tokens", 0.0)
