@@ -138,7 +138,7 @@ clean:
 	rm -rf $(VENV) $(VENV_VLLM) $(VENV_TRL) $(VENV_VERL) build *.egg-info
 
 # --- #18: mutation testing (mutmut, config in setup.cfg [mutmut]; docs/testing.md) --------------
-# Not part of `make test`. Mutates hybridrl/core, hybridrl/methods and hybridrl/train/update.py,
+# Not part of `make test`. Mutates hybridrl/core, hybridrl/methods and hybridrl/training/update/terms.py,
 # runs the fast unit tests that reach each mutated function, and writes the score and every
 # survivor to docs/mutation-survivors.txt. MUTATION_JOBS parallel workers; MUTATION_TIME=seconds
 # stops the run early (results so far are kept in mutants/ and a later run resumes them).

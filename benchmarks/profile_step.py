@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 def profile_ours(P: int, G: int, L: int, rollout_dtype: str) -> tuple[cProfile.Profile, dict]:
     from hybridrl.models.smollm2 import smollm2_folder
     from hybridrl.config import build_config
-    from hybridrl.train.loop import Trainer
+    from hybridrl.training.loop.trainer import Trainer
 
     tmp = tempfile.mkdtemp()
     cfg = build_config(None, {"method": "grpo", "model": str(smollm2_folder()), "task": "chain_sum", "steps": 2,

@@ -3,7 +3,7 @@
 Launches ``accelerate launch`` with 2 CPU processes (gloo, examples/accelerate/cpu_fsdp2_2proc.yaml)
 twice: ``rank0_loading=false`` (every rank loads the whole fp32 model, then shards it) and
 ``rank0_loading=true`` (rank 0 loads; rank 1 builds the model on the meta device and receives its
-shards by broadcast). Each rank builds the real trainer (``hybridrl.train.loop.Trainer``: data,
+shards by broadcast). Each rank builds the real trainer (``hybridrl.training.loop.trainer.Trainer``: data,
 policy, KL reference (``beta`` > 0), AdamW, HF rollout engine) and reports its peak RSS
 (``VmHWM``) and RSS at the end of the set-up, its RSS before the model was loaded (imports, data),
 and a checksum of the full weights and reference (both settings must load the same weights).
@@ -41,8 +41,8 @@ def worker(args) -> None:
     import torch
 
     from hybridrl.config import TrainConfig
-    from hybridrl.train.loop import Trainer
-    from hybridrl.train import setup as setup_mod
+    from hybridrl.training.loop.trainer import Trainer
+    from hybridrl.training.loop import setup as setup_mod
 
     before = {}
     real = setup_mod.setup_model
@@ -51,7 +51,7 @@ def worker(args) -> None:
         before["rss_kib"] = _status_kib("VmRSS")
         return real(*a, **k)
 
-    import hybridrl.train.loop as loop_mod
+    import hybridrl.training.loop.trainer as loop_mod
 
     loop_mod.setup_model = spy
     cfg = TrainConfig(method="grpo", model=args.model, task="chain_sum", steps=1, train_size=16, eval_size=0,

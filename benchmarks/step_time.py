@@ -73,7 +73,7 @@ class PeakRSS:
 def ours(model_dir: str, P: int, G: int, L: int, bf16: bool, steps: int, engine: str = "hf",
          rollout_dtype: str = "fp32") -> dict:
     from hybridrl.config import build_config
-    from hybridrl.train.loop import Trainer
+    from hybridrl.training.loop.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = build_config(None, {"method": "grpo", "model": model_dir, "task": "chain_sum", "steps": steps,

@@ -12,41 +12,15 @@ __version__ = "0.1.0"
 
 __all__ = ["TrainConfig", "ConfigError", "train", "evaluate", "compare", "__version__"]
 
-import types as _types
-
-
-class _CallableTrainPackage(_types.ModuleType):
-    """``hybridrl.train`` is a package (config, loop, ...) and the API's training function at
-    once: ``import hybridrl.config`` binds the package to ``hybridrl.train`` whatever this
-    module defines, so the package itself is made callable."""
-
-    def __call__(self, *args, **kwargs):
-        from hybridrl.api import train
-
-        return train(*args, **kwargs)
-
-
-def _callable_train_package() -> None:
-    import importlib
-
-    importlib.import_module("hybridrl.train").__class__ = _CallableTrainPackage  # light: its __init__ is a docstring
-
-
-_callable_train_package()
-
 
 def __getattr__(name: str):
-    # lazy: `import hybridrl` stays cheap; `hybridrl.train` is the (callable) training package
+    # lazy: `import hybridrl` stays cheap (the training code is hybridrl.training)
     if name in ("TrainConfig", "ConfigError"):
         import hybridrl.config as config
 
         return getattr(config, name)
-    if name in ("evaluate", "compare"):
+    if name in ("train", "evaluate", "compare"):
         from hybridrl import api
 
         return getattr(api, name)
-    if name == "train":
-        import importlib
-
-        return importlib.import_module("hybridrl.train")
     raise AttributeError(f"module 'hybridrl' has no attribute {name!r}")

@@ -35,9 +35,9 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     with its saved config; ``options`` are then overrides, and only the safe ones (more steps,
     logging, eval/save cadence, speed) are accepted. ``overwrite``: replace a run already in
     ``output_dir`` (else that is refused, naming what differs). Interrupted with Ctrl-C, it
-    saves a checkpoint and raises :class:`~hybridrl.train.interrupt.RunInterrupted`.
+    saves a checkpoint and raises :class:`~hybridrl.training.loop.interrupt.RunInterrupted`.
     """
-    from hybridrl.train.runner import resume_config, run_training
+    from hybridrl.training.loop.runner import resume_config, run_training
 
     if resume is not None:
         if config is not None:
@@ -89,10 +89,10 @@ def evaluate(model: str | Path, *, task: str | None = None, data: str | list[str
         if max(ks) > 1 or samples:
             raise ConfigError(f"evaluate(): pass@k needs k <= samples (ks={ks}, samples={samples})")
     check_reward_fn(reward_fn)
-    if reward_fn is not None and not isinstance(reward_fn, str):  # a callable: the workers import it (#29 item 1)
+    if reward_fn is not None and not isinstance(reward_fn, str):  # a callable: the workers import it
         import tempfile
 
-        from hybridrl.train.runner import importable_reward
+        from hybridrl.training.loop.runner import importable_reward
 
         reward_fn = importable_reward(reward_fn, Path(tempfile.mkdtemp(prefix="hybridrl-eval-reward-")))
     given = {"template": template, "max_new_tokens": max_new_tokens, "reward_fn": reward_fn, "timeout_s": None,
@@ -127,9 +127,9 @@ def compare(methods: list[str], *, output_dir: str | Path, task: str | None = No
     cli = {"model": model, "task": task, "data": data, "steps": steps, "seed": seed}
     overrides = dict(overrides or {})
     if overrides.get("reward_fn") is not None and not isinstance(overrides["reward_fn"], str):
-        # a Python callable, as train() takes (#29 item 1): importable by every run's reward workers
+        # a Python callable, as train() takes: importable by every run's reward workers
         from hybridrl.config import check_reward_fn
-        from hybridrl.train.runner import importable_reward
+        from hybridrl.training.loop.runner import importable_reward
 
         check_reward_fn(overrides["reward_fn"])
         overrides["reward_fn"] = importable_reward(overrides["reward_fn"], Path(output_dir))

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             args.overrides = list(args.overrides or []) + extra
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    from hybridrl.train.interrupt import RunInterrupted
+    from hybridrl.training.loop.interrupt import RunInterrupted
 
     try:
         return args.func(args) or 0

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hybridrl.rewards.scoring import score_completions
     from hybridrl.config import build_config
-    from hybridrl.train.loop import Trainer
+    from hybridrl.training.loop.trainer import Trainer
 
     prompts = a.rollouts // a.group_size
     cfg = build_config(a.recipe, overrides=[f"seed={a.seed}", f"max_new_tokens={a.max_budget}",

@@ -1,7 +1,7 @@
 """The package layers of ``hybridrl`` (an AST scan of every import, lazy ones included):
 
-    core -> rollout / rewards / data / models / distributed -> methods -> config -> train -> integrations -> eval -> report
-         -> pipelines -> commands
+    core -> rollout / rewards / data / models / distributed -> methods -> config -> training -> integrations -> eval
+         -> report -> pipelines -> commands
 
 A module may import from its own layer or any layer before it, never from a later one, and
 the packages never import each other in a cycle. ``schema`` (the row record of the data contract,
@@ -23,8 +23,8 @@ LAYERS: list[set[str]] = [
     {"rollout", "rewards", "data", "models", "distributed"},
     {"methods"},
     {"config"},  # typed sections; collects the methods' options dataclasses from the registry
-    {"train"},
-    {"integrations"},  # TRL / verl plug-ins (#27): over train, under nothing of ours
+    {"training"},  # loop, update engine, run persistence (their own order: TRAINING_PARTS)
+    {"integrations"},  # TRL / verl plug-ins (#27): over training, under nothing of ours
     {"eval"},
     {"report"},
     {"pipelines"},
@@ -36,7 +36,7 @@ LEAVES: set[str] = set()
 
 
 def node_of(module: str) -> str | None:
-    """``hybridrl.train.loop`` -> ``train``; ``hybridrl.cli`` -> ``<root>``; others -> None."""
+    """``hybridrl.training.loop.trainer`` -> ``training``; ``hybridrl.cli`` -> ``<root>``; others -> None."""
     parts = module.split(".")
     if parts[0] != "hybridrl":
         return None
@@ -108,6 +108,26 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+TRAINING_PARTS = {"persistence": 0, "update": 0, "loop": 1}
+"""Inside ``hybridrl.training``: the loop calls the update engine and run persistence, which
+import neither each other nor the loop."""
+
+
+def test_training_parts_import_in_order():
+    bad = []
+    for path in sorted((PKG / "training").rglob("*.py")):
+        src = module_name(path).split(".")
+        if len(src) < 3:
+            continue
+        for mod, line in imports_of(path):
+            dst = mod.split(".")
+            if dst[:2] == ["hybridrl", "training"] and len(dst) > 2 and dst[2] != src[2] \
+                    and TRAINING_PARTS[dst[2]] >= TRAINING_PARTS[src[2]]:
+                bad.append(f"{path.relative_to(PKG.parent)}:{line} -> {mod}")
+    assert set(TRAINING_PARTS) == {p.name for p in (PKG / "training").iterdir() if (p / "__init__.py").exists()}
+    assert not bad, "training parts importing against their order:\n" + "\n".join(bad)
+
+
 def test_every_package_has_a_layer():
     nodes = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert nodes <= set(RANK), f"packages without a layer: {sorted(nodes - set(RANK))}"
@@ -127,10 +147,10 @@ def test_no_import_cycle_between_packages():
 
 
 def test_the_checks_catch_a_cycle_and_an_upward_import():
-    # the checkers themselves: a -> b -> a is a cycle; train importing eval goes up a layer
+    # the checkers themselves: a -> b -> a is a cycle; training importing eval goes up a layer
     assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
-    assert RANK[node_of("hybridrl.eval.evaluate")] > RANK[node_of("hybridrl.train.loop")]
+    assert RANK[node_of("hybridrl.eval.evaluate")] > RANK[node_of("hybridrl.training.loop.trainer")]
     assert node_of("hybridrl.schema") == "schema" and node_of("hybridrl.data.loading") == "data"
     assert node_of("hybridrl.cli") == "<root>" and node_of("numpy") is None
 

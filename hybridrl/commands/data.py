@@ -28,7 +28,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         raise DataError(f"--size must be >= 1, got {args.size}")
     if not args.out.lower().endswith((".jsonl", ".parquet")):
         raise DataError(f"--out {args.out}: use a .jsonl or .parquet file name (the suffix picks the format)")
-    if Path(args.out).exists() and not args.overwrite:  # like runs: never replace a file silently (#29 item 11)
+    if Path(args.out).exists() and not args.overwrite:  # like runs: never replace a file silently
         raise DataError(f"--out {args.out} already exists; use another file name or --overwrite")
     rows = build_task(args.task, size=args.size, seed=args.seed, difficulty=args.difficulty, split=args.split)
     write_rows(rows, args.out)

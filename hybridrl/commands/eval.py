@@ -57,7 +57,7 @@ EVAL_KEYS = ("prompt_column", "answer_column", "demonstration_column", "data_spl
 
 def eval_options(args: argparse.Namespace) -> dict:
     """The user's eval options from flags and ``key=value`` words (None = not given); the same
-    setting given twice with two values is refused (#29 item 9)."""
+    setting given twice with two values is refused."""
     from hybridrl.config import ConfigError, spelled_key
 
     given = {"template": args.template, "max_new_tokens": args.max_new_tokens, "reward_fn": args.reward_fn,
@@ -89,8 +89,8 @@ def eval_options(args: argparse.Namespace) -> dict:
 
 
 def check_sampling(samples: int, temperature: float, size: int | None = None) -> None:
-    """Refuse, before any work, sampling settings that cannot run (#29 item 10 and the
-    cosmetic list: ``--samples -1``, ``--size 0``, sampling at temperature 0)."""
+    """Refuse, before any work, sampling settings that cannot run (for
+    example ``--samples -1``, ``--size 0``, sampling at temperature 0)."""
     from hybridrl.config import ConfigError
 
     if samples < 0:

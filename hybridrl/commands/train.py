@@ -24,8 +24,8 @@ def _methods_help() -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from hybridrl.config import ConfigError, build_config, describe_keys
-    from hybridrl.train.loop import TrainingAborted
-    from hybridrl.train.runner import resume_config, run_training
+    from hybridrl.training.update.optimize import TrainingAborted
+    from hybridrl.training.loop.runner import resume_config, run_training
 
     if args.list_keys is not None:
         print(describe_keys(keys=args.list_keys or None))

@@ -81,7 +81,7 @@ def entropy_for_logging(logits: Tensor, rows: int = 32) -> Tensor:
     For the entropy the update only logs (no entropy bonus): ``entropy_from_logits`` builds six
     (N, T, V) tensors (log-softmax, exp, isfinite, zeros, where, product) for autograd's sake; with
     a 49k vocabulary that is ~0.1 GB each at 8 × 64 positions, every pass through main memory.
-    Chunks of 32 positions stay in cache: 9× faster at 8 × 64 × 49152 on a 2-core CPU (#28 item 1),
+    Chunks of 32 positions stay in cache: 9× faster at 8 × 64 × 49152 on a 2-core CPU,
     equal to 2.4e-6 nats there (float32 rounding of the two formulas)."""
     x = logits if logits.dtype == torch.float64 else logits.float()
     flat = x.reshape(-1, x.shape[-1])

@@ -344,7 +344,7 @@ def _records(path: Path, split: str | None = None) -> Iterator[tuple[Any, str, i
         return _jsonl_records(path)
     if suffix == ".parquet":
         return _parquet_records(path)
-    if suffix == ".csv":  # #29 item 15: a folder of the same CSV trained, the file was refused
+    if suffix == ".csv":  # a folder of the same CSV once trained while the file was refused
         return _csv_records(path)
     raise DataError(f"{path}: unsupported file type '{suffix}'; expected .jsonl, .parquet, .csv or a datasets folder")
 
@@ -462,7 +462,7 @@ def write_rows(rows: Iterable[Row], path: str | os.PathLike[str]) -> None:
     except (pa.ArrowException, ValueError):
         # nested values of mixed shapes (knights_knaves' statement trees in metadata) have no
         # arrow type: those columns are stored as JSON text, marked in the schema, and decoded
-        # again by the reader (#29 item 12: `data --help`'s own parquet example failed here)
+        # again by the reader (`data --help`'s own parquet example once failed here)
         nested = [k for k in names if k != "prompt" and any(isinstance(r.get(k), (dict, list)) and k not in
                                                             ("answer",) for r in records)]
         try:

@@ -227,7 +227,7 @@ class Parallel:
         return model
 
     def shard_from_rank0(self, model: nn.Module, shard: Callable[[], None]) -> None:
-        """Shard a model that only rank 0 holds (``rank0_loading``, #28 item 7).
+        """Shard a model that only rank 0 holds (``rank0_loading``).
 
         Rank 0 loaded the real weights; every other rank built the same model on the meta device
         (shapes, no storage: :func:`hybridrl.models.loading.meta_model_like`), so no rank but the

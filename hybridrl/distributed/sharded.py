@@ -5,7 +5,7 @@ DDP: the replicated tensors once) into one folder; loading reads them back into 
 wrapped model and optimizer, whatever the rank count was (DCP reshards on load).
 Modules outside the engine (value head, learnable loss weights) are saved alongside through
 one holder module, so their optimizer state travels too. The run folder's layout around these
-shards (step folders, RNG per rank, the COMPLETE marker) is :mod:`hybridrl.train.checkpoint`'s.
+shards (step folders, RNG per rank, the COMPLETE marker) is :mod:`hybridrl.training.persistence.checkpoint`'s.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class EvalSettings:
     seed: int = 0
     timeout_s: float = 2.0
     reward_fn: str | None = None
-    """A user reward ("module:function"), scored and reported *apart* from correctness (#29 item 4):
+    """A user reward ("module:function"), scored and reported *apart* from correctness:
     accuracy is always the task verifier's."""
     rollout_engine: str = "hf"
     """What generates the answers: ``hf``, ``vllm`` or ``auto`` (as the training key)."""
@@ -48,11 +48,11 @@ def evaluate_rows(model, tokenizer, rows: list[Row], *, ks: tuple[int, ...] = (1
     """Greedy accuracy always; with ``samples`` > 0 also avg@samples and pass@k (HPT protocol:
     T = 0.6, top-p 0.95). Returns totals, a per-task/difficulty breakdown and per-row results.
 
-    ``score``: the keywords of :func:`hybridrl.train.heldout.score_rows` (``template``,
+    ``score``: the keywords of :func:`hybridrl.training.loop.heldout.score_rows` (``template``,
     ``max_new_tokens``, ``samples``, ``temperature``, ``top_p``, ``bf16``, ``batch_size``,
     ``seed``, ``progress``, ``timeout_s``, ``reward_fn``, ``desc``, ``generator``: the engine
     to answer with, default HF generate on ``model``)."""
-    from hybridrl.train.heldout import score_rows
+    from hybridrl.training.loop.heldout import score_rows
 
     per_row = score_rows(model, tokenizer, rows, **score)
     check_scored(per_row, score.get("reward_fn"))
@@ -60,7 +60,7 @@ def evaluate_rows(model, tokenizer, rows: list[Row], *, ks: tuple[int, ...] = (1
 
 
 def check_scored(per_row: list[dict[str, Any]], reward_fn: str | None = None) -> None:
-    """Refuse results that are zeros only because nothing could be scored (#29 item 1): a
+    """Refuse results that are zeros only because nothing could be scored: a
     verifier or ``reward_fn`` that failed on every answer raises :class:`ConfigError` with its
     first error, instead of reporting accuracy or reward 0."""
     from hybridrl.config import ConfigError
@@ -95,7 +95,7 @@ def summarize(per_row: list[dict[str, Any]], *, samples: int = 0, ks: tuple[int,
                 out[f"pass@{k}"] = sum(vals) / max(1, n)
                 out[f"pass@{k}_ci95"] = bootstrap_ci(vals)
         out["pass_curve"] = {str(k): v for k, v in pass_at_k_curve(samples, counts).items()}
-    for key in ("greedy_reward", "sample_reward"):  # a reward_fn's mean, apart from accuracy (#29 item 4)
+    for key in ("greedy_reward", "sample_reward"):  # a reward_fn's mean, apart from accuracy
         vals = [r[key] for r in per_row if key in r]
         if vals:
             out[key] = sum(vals) / len(vals)
@@ -192,7 +192,7 @@ def load_eval(path: str | Path) -> dict[str, Any]:
 
 def final_model_dir(run_dir: str | Path) -> Path | None:
     """The model folder of a run's latest complete checkpoint (None if there is none)."""
-    from hybridrl.train.checkpoint import latest_checkpoint
+    from hybridrl.training.persistence.checkpoint import latest_checkpoint
 
     c = latest_checkpoint(Path(run_dir))
     return (c / "model") if c is not None else None

@@ -1,4 +1,4 @@
-"""What an evaluation of a *run* takes from the run (#29 item 3).
+"""What an evaluation of a *run* takes from the run.
 
 ``hybridrl eval --model RUN`` (a run folder, one of its checkpoints, or a checkpoint's
 ``model/``) evaluates the model the way it was trained: the prompt template, the token budget,
@@ -28,7 +28,7 @@ def locate_run(model: str | Path) -> tuple[Path | None, Path | None]:
     (``RUN/checkpoints/step-N``) or a checkpoint's ``model/``; ``(None, None)`` otherwise.
     The model folder is None for a run with no complete checkpoint."""
     from hybridrl.eval.evaluate import final_model_dir
-    from hybridrl.train.checkpoint import MARKER
+    from hybridrl.training.persistence.checkpoint import MARKER
 
     p = Path(model)
     if not p.is_dir():
@@ -68,7 +68,7 @@ def resolve(model: str | Path, given: dict[str, Any], log: Callable[[str], None]
     the run's config.yaml when ``model`` is a run (logged: ``taken from RUN/config.yaml: ...``),
     else from :data:`DEFAULTS`. A run without a complete checkpoint is a ConfigError."""
     from hybridrl.config import ConfigError, check_model_name
-    from hybridrl.train.runner import read_saved_config
+    from hybridrl.training.loop.runner import read_saved_config
 
     run, model_dir = locate_run(model)
     saved = read_saved_config(run) if run is not None else None

@@ -1,4 +1,4 @@
-"""hybridrl's controllers and losses inside the engines users already run (issue #27).
+"""hybridrl's controllers and losses inside the engines users already run (TRL, verl).
 
 - :mod:`hybridrl.integrations.trl`: ``HybridGRPOTrainer``, a ``trl.GRPOTrainer`` subclass that
   trains any single-update hybridrl method (HPT and its OFF/Mix variants, LUFFY, SuperRL's

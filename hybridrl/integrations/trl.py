@@ -1,4 +1,4 @@
-"""hybridrl's hybrid methods inside TRL's ``GRPOTrainer`` (issue #27).
+"""hybridrl's hybrid methods inside TRL's ``GRPOTrainer``.
 
 ``HybridGRPOTrainer`` keeps everything TRL does around the update (the dataloader and its
 ``RepeatSampler``, generation, reward functions, ``Trainer``'s optimizer step, clipping,
@@ -76,10 +76,11 @@ from hybridrl.methods.base import Feedback, StepContext, StepData, Update  # noq
 from hybridrl.methods.registry import build_controller, method_spec  # noqa: E402
 from hybridrl.rollout.types import RolloutBatch  # noqa: E402
 from hybridrl.config import TrainConfig  # noqa: E402
-from hybridrl.train.optimize import (Optimization, UpdateResult, backward_terms, build_term_states,  # noqa: E402
-                                     log_update, prepasses, weights_now)
+from hybridrl.training.update.optimize import (Optimization, UpdateResult, backward_terms,  # noqa: E402
+                                               build_term_states, log_update, prepasses, weights_now)
 from hybridrl.distributed.parallel import Parallel  # noqa: E402
-from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
+from hybridrl.training.update.terms import (LossSettings, Sequences, UpdateModels, demo_sequences,  # noqa: E402
+                                            rollout_sequences)
 
 CONTROLLER_FILE = "hybridrl_controller.pt"
 """The controller's ``state_dict`` in each TRL checkpoint folder (restored on resume)."""
@@ -182,7 +183,7 @@ class HybridGRPOTrainer(GRPOTrainer):
         optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
         extra = self.controller.parameters()
         if extra and not any(p is q for g in optimizer.param_groups for p in g["params"] for q in extra):
-            # hybridrl's own optimizer: their own learning rate, no weight decay (train/setup.py)
+            # hybridrl's own optimizer: their own learning rate, no weight decay (training/loop/setup.py)
             optimizer.add_param_group({"params": list(extra), "weight_decay": 0.0,
                                        "lr": self.hybrid_config.loss_weight_lr})
         return optimizer

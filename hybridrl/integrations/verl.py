@@ -1,4 +1,4 @@
-"""hybridrl's losses inside verl (issue #27): policy losses, advantage estimators, a hybrid loss.
+"""hybridrl's losses inside verl: policy losses, advantage estimators, a hybrid loss.
 
 Loaded by verl itself: ``pip install 'hybridrl[verl]'`` declares this module in the
 ``verl.plugins`` entry-point group, which ``import verl`` loads (verl >= 0.9;

@@ -1,6 +1,6 @@
 """The controller interface: a method is a small stateful object over the one loop.
 
-The loop (``hybridrl.train.loop``) never branches on a method's name. Each step it asks
+The loop (``hybridrl.training.loop.trainer``) never branches on a method's name. Each step it asks
 the controller what it needs (rollouts? demonstrations?), hands it the scored rollouts,
 and receives a list of :class:`Update` s, each a list of :class:`LossTerm` s. Every term
 is turned into a per-token loss by an estimator preset (``hybridrl.core.presets``) and
@@ -147,7 +147,7 @@ class Update:
     """How the terms combine (default: all weights 1, no regularizer)."""
     optimizer_state: str | None = None
     """step the run's optimizer with a separate, named state for this update (its own
-    AdamW moments, as ReLIFT's second SFT optimizer; ``train/optimizer_states.py``). None = shared."""
+    AdamW moments, as ReLIFT's second SFT optimizer; ``training/update/optimizer_states.py``). None = shared."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ all samples trained this step).
 
 SFT optimizer: the official worker keeps a second AdamW for the SFT update (same lr 1e-6, betas
 and weight decay; no scheduler). Here the SFT update steps the run's optimizer with its own named
-state (``relift_separate_optimizer``, default true; ``train/optimizer_states.py``): separate
+state (``relift_separate_optimizer``, default true; ``training/update/optimizer_states.py``): separate
 moments as officially, the shared lr schedule and gradient clip.
 
 Departures (docs/methods.md, ReLIFT table): no entropy bonus on the SFT update (official 0.001 × the

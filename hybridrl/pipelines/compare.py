@@ -72,10 +72,10 @@ def settings_diff(saved: dict[str, Any] | None, cfg) -> dict[str, tuple[Any, Any
 def train_or_resume(cfg, log: Callable[[str], None] = _say) -> tuple[Path, str]:
     """Train ``cfg`` into ``cfg.output_dir`` unless it is finished there; resume a
     half-finished run. Returns (run folder, what happened: ``skipped``/``resumed``/``trained``)."""
-    from hybridrl.train.checkpoint import latest_checkpoint
+    from hybridrl.training.persistence.checkpoint import latest_checkpoint
     from hybridrl.config import ConfigError
-    from hybridrl.train.interrupt import InterruptGuard, RunInterrupted
-    from hybridrl.train.loop import train
+    from hybridrl.training.loop.interrupt import InterruptGuard, RunInterrupted
+    from hybridrl.training.loop.trainer import train
     from hybridrl.report.runs import read_config
 
     run_dir = Path(cfg.output_dir)
@@ -160,7 +160,7 @@ def default_eval_sets(cfg, eval_size: int, eval_tasks: str | None, eval_data: li
     from hybridrl.eval.evaluate import load_data_sets, parse_task_specs
     from hybridrl.config import ConfigError
 
-    # the training data's column mapping reads every eval file too (#29 item 2)
+    # the training data's column mapping reads every eval file too
     columns = {"prompt": cfg.prompt_column, "answer": cfg.answer_column, "demonstration": cfg.demonstration_column}
     sets: dict[str, list] = {}
     if cfg.eval_data:
@@ -220,7 +220,7 @@ def compare_overrides(overrides: list[str] | None, cli: dict[str, Any],
     if "eval_every" not in keys and "eval_size" not in keys:
         overrides.append("eval_size=0")
     elif "eval_size" not in keys and eval_size is not None:
-        # evaluations along the way draw as many questions as --eval-size (#29 item 15: they stayed 64)
+        # evaluations along the way draw as many questions as --eval-size (they once stayed 64)
         overrides.append(f"eval_size={eval_size}")
     if "save_every" not in keys:
         overrides.append(f"save_every={max(1, int(cli.get('steps') or 100) // 4)}")

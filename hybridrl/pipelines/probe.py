@@ -2,7 +2,7 @@
 for this model?
 
 :func:`run_probe` runs k pure-RL steps through the real training loop
-(:class:`~hybridrl.train.loop.Trainer`, given a plain RL controller), feeds each step's batch-mean reward to
+(:class:`~hybridrl.training.loop.trainer.Trainer`, given a plain RL controller), feeds each step's batch-mean reward to
 :class:`~hybridrl.methods.superrl.AdaptiveSwitch`, and returns the decision with every
 number it was taken from. It is exactly the probe that ``superrl`` and ``auto`` run before
 they choose, so its answer predicts theirs for the same config and seed.
@@ -72,7 +72,7 @@ def run_probe(cfg) -> dict[str, Any]:
     """
     from hybridrl.methods.plain import RLController
     from hybridrl.methods.superrl import AdaptiveSwitch
-    from hybridrl.train.loop import Trainer
+    from hybridrl.training.loop.trainer import Trainer
 
     t0 = time.time()
     switch = AdaptiveSwitch.from_config(cfg)
@@ -91,7 +91,7 @@ def run_probe(cfg) -> dict[str, Any]:
 
 def _probe_steps(trainer, switch, pcfg) -> None:
     """k RL steps; each step's batch-mean reward (all processes) goes to the switch."""
-    from hybridrl.train.tracking import MetricsLog, Progress
+    from hybridrl.training.persistence.tracking import MetricsLog, Progress
 
     out_dir = Path(pcfg.output_dir)
     log = MetricsLog(out_dir / "metrics.jsonl") if trainer.par.main else None

@@ -77,7 +77,7 @@ def _table_sections(runs: dict[str, Any], evals: dict[str, Any], reference: str 
             b = breakdown_table(evals, s)
             if b is not None:
                 items.append(b)
-        rt = reward_table(evals)  # a reward_fn's mean, apart from accuracy (#29 item 4)
+        rt = reward_table(evals)  # a reward_fn's mean, apart from accuracy
         if rt is not None:
             items.append(rt)
         sections.append(("Accuracy", items))

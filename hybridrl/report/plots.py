@@ -29,7 +29,7 @@ def _plt():
 
 
 STYLES = ("-", "--", ":", "-.")
-"""Line styles cycled per run, so identical curves stay visible on top of each other (#29)."""
+"""Line styles cycled per run, so identical curves stay visible on top of each other."""
 
 LABELS = {"reward": "mean reward", "completions/mean_length": "mean completion length (tokens)",
           "entropy": "entropy (nats per token)", "kl": "KL to the reference", "sft_fraction": "SFT fraction",

@@ -1,4 +1,4 @@
-"""Reading a run folder (written by :mod:`hybridrl.train.loop`): metrics, evals, per-prompt accuracy.
+"""Reading a run folder (written by :mod:`hybridrl.training.loop.trainer`): metrics, evals, per-prompt accuracy.
 
 Every reader tolerates missing files and a torn last line (a run killed mid-write) and returns
 empty data instead of raising, so a report can be built from whatever a run has.

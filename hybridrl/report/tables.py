@@ -107,7 +107,7 @@ def accuracy_table(evals: dict[str, dict[str, Any]], metric: str = "greedy_accur
 
 
 def reward_table(evals: dict[str, dict[str, Any]]) -> Table | None:
-    """Mean reward of a ``reward_fn`` per model and eval set, apart from accuracy (#29 item 4);
+    """Mean reward of a ``reward_fn`` per model and eval set, apart from accuracy;
     None when no evaluation scored one."""
     set_names: list[str] = []
     for e in evals.values():
@@ -203,7 +203,7 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
         rows.append(row)
     reward_fn = (result.get("settings") or {}).get("reward_fn")
     for key, what in (("greedy_reward", "greedy"), ("sample_reward", "sampled")):
-        if any(key in res for res in sets.values()):  # a reward_fn, kept apart from accuracy (#29 item 4)
+        if any(key in res for res in sets.values()):  # a reward_fn, kept apart from accuracy
             rows.append([f"mean reward ({what})"] + [fmt(res.get(key)) for res in sets.values()])
     scorer = "accuracy (the task verifier) in % with 95% bootstrap CI"
     if reward_fn:

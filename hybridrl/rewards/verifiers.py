@@ -340,7 +340,7 @@ class UserReward:
         info: dict[str, Any] = {}
         if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
             out, info = out
-        if isinstance(out, bool):  # True / False: correct or not (#29: a bool was refused)
+        if isinstance(out, bool):  # True / False: correct or not (a bool was once refused)
             out = float(out)
         if not isinstance(out, (int, float)) or not math.isfinite(out):
             return self._fail(f"user reward {self.path} returned {out!r}, expected a finite float")

@@ -168,7 +168,7 @@ class HFGenerator:
                 top_p=params.top_p,
                 top_k=params.top_k,  # 0 = off (not None, which would mean HF's default 50)
                 # off. 0.0 would add a min-p warper that computes a softmax over the vocabulary at every
-                # token and removes nothing (#28 item 1); None is off unless the model's generation
+                # token and removes nothing; None is off unless the model's generation
                 # config sets a min_p, which HF would then fill in: 0.0 overrides it there
                 min_p=None if getattr(getattr(self.model, "generation_config", None), "min_p", None) is None else 0.0,
                 typical_p=1.0,

@@ -57,3 +57,16 @@ def test_compare_from_python(tmp_path):
                   overrides={k: v for k, v in SMALL.items() if k not in ("model", "task")} | {"reward_fn": "scripted_rewards:even_length"},
                   eval_size=2, evaluate_base=False)
     assert set(res["evals"]) == {"grpo", "sft"} and Path(res["report"]["markdown"]).exists()
+
+
+def test_hybridrl_train_is_the_api_function_and_the_import_stays_light():
+    # the training code is the package hybridrl.training; hybridrl.train is only the function,
+    # whatever has been imported before (once a package of that name rebound the attribute)
+    import subprocess
+    import sys
+
+    code = ("import sys, hybridrl; heavy = [m for m in ('torch', 'transformers', 'hybridrl.api') if m in sys.modules]; "
+            "assert not heavy, heavy; "
+            "import hybridrl.training.loop.trainer, hybridrl.api; "
+            "assert hybridrl.train is hybridrl.api.train, hybridrl.train")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -123,8 +123,8 @@ def test_sigterm_during_a_compare_run_saves_a_checkpoint_and_the_same_command_re
     import os
     import signal
 
-    from hybridrl.train import checkpoint as ckpt
-    from hybridrl.train.loop import Trainer
+    from hybridrl.training.persistence import checkpoint as ckpt
+    from hybridrl.training.loop.trainer import Trainer
 
     real, calls = Trainer._run_update, []
 
@@ -165,7 +165,7 @@ def test_sigterm_during_a_compare_run_saves_a_checkpoint_and_the_same_command_re
 
 def test_compare_resumes_a_half_finished_run(tmp_path, capsys):
     from hybridrl.config import build_config
-    from hybridrl.train.loop import train
+    from hybridrl.training.loop.trainer import train
 
     out = tmp_path / "cmp"
     # a 2-step run that checkpointed after step 1 and then "crashed" (no summary.json); the

@@ -27,9 +27,9 @@ from hybridrl.data.templates import format_demonstration  # noqa: E402
 from hybridrl.integrations.trl import HybridGRPOTrainer, check_trl_version  # noqa: E402
 from hybridrl.methods.registry import build_controller  # noqa: E402
 from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer  # noqa: E402
-from hybridrl.train.optimize import Optimization, run_update  # noqa: E402
+from hybridrl.training.update.optimize import Optimization, run_update  # noqa: E402
 from hybridrl.distributed.parallel import Parallel  # noqa: E402
-from hybridrl.train.update import LossSettings, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
+from hybridrl.training.update.terms import LossSettings, UpdateModels, demo_sequences, rollout_sequences  # noqa: E402
 
 N = 4  # completions per prompt (TRL's num_generations)
 ALWAYS_SPARSE = {"superrl_k": 1, "superrl_increase_threshold": 100, "superrl_avg_threshold": 10.0}

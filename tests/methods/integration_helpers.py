@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hybridrl.config import build_config
-from hybridrl.train.loop import Trainer
+from hybridrl.training.loop.trainer import Trainer
 from integration_rewards import answer_is_even, reward_fn
 from tiny_run import tiny_run
 
@@ -66,7 +66,7 @@ def demo_logprobs(t: Trainer, rows) -> tuple[torch.Tensor, torch.Tensor, torch.T
     """(log π, token entropy, mask), each (R, T), of the rows' demonstrations under the current
     model: one plain no-grad forward pass, as an oracle for the loop's demonstration terms."""
     from hybridrl.rollout.logprobs import sequence_logprobs
-    from hybridrl.train.update import demo_sequences
+    from hybridrl.training.update.terms import demo_sequences
 
     seqs = demo_sequences([t.prompt_ids(r) for r in rows], [t.demo_ids(r) for r in rows], torch.arange(len(rows)))
     with torch.no_grad():

@@ -80,7 +80,7 @@ def describe(updates: list[Update]) -> list:
     ]
 
 
-# --- a mini loop: the order of calls of hybridrl.train.loop, with scripted rewards -----------
+# --- a mini loop: the order of calls of hybridrl.training.loop.trainer, with scripted rewards -----------
 
 def scripted_correct(step: int, num_prompts: int, k: int) -> list[list[int]]:
     """Deterministic 0/1 pattern that varies by step and prompt; prompt p fails every

@@ -339,8 +339,8 @@ def _term_totals(update, length=100, max_len=256):
     reduced as the loop does (global counts of ``build_term_states``, the preset's mode, the
     term's sequence weights, the update's weighting): the total weight of the term."""
     from hybridrl.core.aggregation import agg_loss
-    from hybridrl.train.optimize import build_term_states
-    from hybridrl.train.update import Sequences
+    from hybridrl.training.update.optimize import build_term_states
+    from hybridrl.training.update.terms import Sequences
 
     def seqs(term):
         k = len(term.indices)

@@ -24,7 +24,7 @@ import math
 import pytest
 import torch
 
-from hybridrl.train.loop import Trainer
+from hybridrl.training.loop.trainer import Trainer
 from integration_helpers import (BASE, LR, PROBE, demo_logprobs, make_cfg, make_trainer, run, spy_plans, terms,
                                  weights)
 from integration_rewards import answer_is_even, reward_fn

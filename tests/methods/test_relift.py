@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hybridrl.methods.relift import ReLIFTController, unsolved_rows
-from hybridrl.train.loop import Trainer
+from hybridrl.training.loop.trainer import Trainer
 from integration_helpers import demo_logprobs, make_cfg, make_trainer, run, spy_plans, weights
 from methods_test_helpers import ctx, make_batch, make_config, make_rows
 

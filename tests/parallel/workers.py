@@ -222,7 +222,7 @@ def scenario_rank0_loading(par: Parallel, lora: bool = False) -> dict:
     weights and buffers must equal the one-process model, and an update the oracle's."""
     import hybridrl.models.loading as loading
     from hybridrl.config import TrainConfig
-    from hybridrl.train.setup import setup_model
+    from hybridrl.training.loop.setup import setup_model
 
     cfg = TrainConfig(model="tiny", beta=0.1, progress=False, lora_r=4 if lora else 0, lora_alpha=8)
     calls = []

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from hybridrl.cli import main
-from hybridrl.train import checkpoint as ckpt
+from hybridrl.training.persistence import checkpoint as ckpt
 from tiny_runs import STEPS, assert_same, final_weights, reference_runs, run_args
 
 
@@ -57,7 +57,7 @@ def resume_and_compare(run: Path, reference, steps: int = STEPS) -> None:
 
 KILL_IN_CHECKPOINT = textwrap.dedent("""
     import os, signal, sys
-    import hybridrl.train.checkpoint as c
+    import hybridrl.training.persistence.checkpoint as c
     real = c.torch.save
     def save(obj, path, *a, **k):
         if obj.get("step") == 3:  # model files of step 3 are written, state.pt is being written

@@ -12,12 +12,12 @@ import torch
 from safetensors.torch import load_file
 
 import hybridrl.rewards.scoring as scoring
-import hybridrl.train.update as update
+import hybridrl.training.update.terms as terms
 from hybridrl.cli import main
-from hybridrl.train import checkpoint as ckpt
+from hybridrl.training.persistence import checkpoint as ckpt
 from hybridrl.config import build_config
-from hybridrl.train.loop import Trainer
-from hybridrl.train.sampler import PromptSampler
+from hybridrl.training.loop.trainer import Trainer
+from hybridrl.training.loop.sampler import PromptSampler
 
 
 class NaNInjector:
@@ -26,7 +26,7 @@ class NaNInjector:
     def __init__(self, monkeypatch):
         self.on = False
         self.injected = 0
-        real = update.term_loss
+        real = terms.term_loss
 
         def term_loss(*args, **kwargs):
             ptl, metrics = real(*args, **kwargs)
@@ -35,7 +35,7 @@ class NaNInjector:
                 ptl = ptl * float("nan")
             return ptl, metrics
 
-        monkeypatch.setattr(update, "term_loss", term_loss)
+        monkeypatch.setattr(terms, "term_loss", term_loss)
 
 
 def cfg_of(overrides, method="grpo"):

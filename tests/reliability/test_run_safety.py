@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hybridrl.cli import main
-from hybridrl.train import checkpoint as ckpt
+from hybridrl.training.persistence import checkpoint as ckpt
 from tiny_runs import STEPS, assert_same, final_weights, reference_runs, run_args
 
 
@@ -93,7 +93,7 @@ def check_interrupted_then_resume(tmp_path, reference, seed: int, sig: int, step
 ])
 def test_signal_mid_step_checkpoints_and_resumes_exactly(tmp_path, reference, monkeypatch, capsys, sig, where,
                                                          saved_at):
-    from hybridrl.train.loop import Trainer
+    from hybridrl.training.loop.trainer import Trainer
 
     real = getattr(Trainer, where)
     calls = []

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from hybridrl.cli import main
-from hybridrl.train import checkpoint as ckpt
+from hybridrl.training.persistence import checkpoint as ckpt
 from tiny_run import as_overrides, tiny_run
 
 STEPS = 4

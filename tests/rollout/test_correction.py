@@ -82,7 +82,7 @@ def _first_step(tmp_path, name: str, sampler_shift: float, **overrides):
     """Step 0 of GRPO whose generator reports log-probs shifted by ``sampler_shift`` on real tokens
     (a stand-in for an engine whose kernels disagree with ours by exactly that much)."""
     from hybridrl.config import build_config
-    from hybridrl.train.loop import Trainer
+    from hybridrl.training.loop.trainer import Trainer
 
     opts = dict(model="tiny", task="chain_sum", train_size=16, eval_size=0, prompts_per_step=2, group_size=4,
                 max_new_tokens=8, micro_batch_size=8, lr=1e-3, progress=False, max_grad_norm=1e9,

@@ -3,7 +3,7 @@ import random
 import numpy as np
 import torch
 
-from hybridrl.train import checkpoint as ck
+from hybridrl.training.persistence import checkpoint as ck
 
 
 class Tiny(torch.nn.Module):

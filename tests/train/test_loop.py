@@ -11,7 +11,7 @@ import torch
 
 from hybridrl.cli import main
 from hybridrl.config import build_config
-from hybridrl.train.loop import Trainer, train
+from hybridrl.training.loop.trainer import Trainer, train
 
 REQUIRED_KEYS = {"step", "reward", "reward_std", "frac_reward_zero_std", "loss", "pg_loss", "sft_fraction",
                  "entropy", "completions/mean_length", "grad_norm", "lr"}
@@ -235,7 +235,7 @@ def test_skipping_zero_advantage_micro_batches_changes_nothing(tiny_args):
 
 
 def test_length_order_groups_short_with_short():
-    from hybridrl.train.update import LossSettings, TermState, micro_batches, Sequences, Counts
+    from hybridrl.training.update.terms import LossSettings, TermState, micro_batches, Sequences, Counts
     from hybridrl.methods.base import LossTerm
 
     mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0.]])

@@ -5,7 +5,7 @@ import copy
 
 import torch
 
-from hybridrl.train.optimizer_states import KEY, install_named_states, named_state
+from hybridrl.training.update.optimizer_states import KEY, install_named_states, named_state
 
 GRADS = [("rl", [1.0, -2.0]), ("sft", [0.5, 0.5]), ("rl", [-1.0, 3.0]), ("sft", [2.0, -1.0]), ("rl", [0.1, 0.2])]
 

@@ -8,7 +8,7 @@ import torch
 
 from hybridrl.core.aggregation import agg_loss
 from hybridrl.core.presets import term_loss
-from hybridrl.train.update import demo_sequences
+from hybridrl.training.update.terms import demo_sequences
 
 
 def test_prefix_cut_masks_the_rest_of_the_demonstration():

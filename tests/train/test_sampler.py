@@ -1,7 +1,7 @@
 import torch
 
 from hybridrl.schema import Row
-from hybridrl.train.sampler import PromptSampler
+from hybridrl.training.loop.sampler import PromptSampler
 
 
 def rows(n):

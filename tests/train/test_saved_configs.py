@@ -12,7 +12,7 @@ import yaml
 from hybridrl.config import KEYS, SECTIONS, TrainConfig, build_config, config_to_dict, nested_config, with_legacy_defaults
 from hybridrl.pipelines.compare import settings_diff
 from hybridrl.report.runs import read_config
-from hybridrl.train.runner import _resume_diff, saved_base
+from hybridrl.training.loop.runner import _resume_diff, saved_base
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 OLD = sorted(RESULTS.rglob("config.yaml"))

@@ -14,7 +14,7 @@ from hybridrl.core.aggregation import agg_loss
 from hybridrl.core.policy_loss import policy_loss
 from hybridrl.rollout.logprobs import sequence_logprobs
 from hybridrl.config import build_config
-from hybridrl.train.loop import Trainer
+from hybridrl.training.loop.trainer import Trainer
 
 LR = 1e-3
 

@@ -1,4 +1,4 @@
-"""Unit tests of the update pieces (train/update.py, train/optimize.py) on a scripted policy.
+"""Unit tests of the update pieces (training/update/terms.py, training/update/optimize.py) on a scripted policy.
 
 The "policy" is a table of log-probabilities: one Parameter ``lp`` (K, T) whose row k is the
 log π of sequence k's tokens, so every loss and gradient below is a number computed by hand.
@@ -12,11 +12,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-import hybridrl.train.update as U
+import hybridrl.training.update.terms as U
 from hybridrl.methods.base import ConstantWeights, Controller, LossTerm, Update
 from hybridrl.config import TrainConfig
 from hybridrl.distributed.parallel import Parallel
-from hybridrl.train.optimize import Optimization, TrainingAborted, build_term_states, optimize, run_update
+from hybridrl.training.update.optimize import Optimization, TrainingAborted, build_term_states, optimize, run_update
 
 
 class TablePolicy(torch.nn.Module):
@@ -317,7 +317,7 @@ def test_two_mini_batches_are_two_sequential_steps_against_the_sampling_policy()
 def test_mini_batches_split_whole_prompts_and_count_each_alone():
     # 3 prompts -> chunks [0, 1) and [1, 3); sequences 0, 1 continue prompt 0, sequence 2
     # prompt 1, sequence 3 prompt 2. Tokens (MASK rows + a 1-token row): 2 + 1 | 3 + 1.
-    from hybridrl.train.minibatches import prompt_chunks, split_states
+    from hybridrl.training.update.minibatches import prompt_chunks, split_states
 
     assert prompt_chunks(3, 2) == [(0, 1), (1, 3)] and prompt_chunks(1, 2) == [(0, 0), (0, 1)]
     s = seqs(MASK + [[1, 0, 0]])
@@ -336,7 +336,7 @@ def test_a_value_head_exists_whenever_a_term_may_use_gae(method, rl_preset, crit
     # #12 item 1: superrl rl_preset=ppo (SuperRL Tables 3-4) used to crash at step 1 without a critic;
     # grpo's own preset is fixed, so its rl_preset does not ask for one
     from hybridrl.methods.registry import build_controller
-    from hybridrl.train.setup import needs_value_head
+    from hybridrl.training.loop.setup import needs_value_head
 
     cfg = replace(TrainConfig(), method=method, rl_preset=rl_preset)
     assert needs_value_head(cfg, build_controller(cfg)) is critic
@@ -732,7 +732,7 @@ def test_micro_batches_sorted_by_length_give_the_same_gradient(kl, monkeypatch):
     one of the batch-order micro-batches (float summation order aside), the same micro-batches are
     skipped, the losses agree, and the forwards compute fewer positions."""
     from hybridrl.models.tiny import build_tiny_model, build_tiny_tokenizer
-    from hybridrl.train.optimize import backward_terms
+    from hybridrl.training.update.optimize import backward_terms
 
     monkeypatch.setattr(U, "forward", REAL_FORWARD)  # the real model, not the table
     tok = build_tiny_tokenizer()

@@ -1,5 +1,5 @@
 """The run's objects, built in parts (as torchtune's recipes do): processes, data, model,
-value head, optimizer. :class:`hybridrl.train.loop.Trainer` calls these in order.
+value head, optimizer. :class:`hybridrl.training.loop.trainer.Trainer` calls these in order.
 
 Multi-process (``accelerate launch``): every process draws the same global batch of prompts
 and keeps its shard; term counts are summed over processes before the loss is formed, and the
@@ -75,11 +75,11 @@ def setup_model(cfg: TrainConfig, device: torch.device, par: Parallel | None = N
 
     With ``rank0_loading`` under FSDP2 (``par``), rank 0 loads the weights and sends the model's
     config to the others, which build the same model on the meta device: no storage until
-    ``Parallel.wrap`` shards it and fills the shards from rank 0 (#28 item 7).
+    ``Parallel.wrap`` shards it and fills the shards from rank 0.
     """
     from hybridrl.models.loading import load_model_and_tokenizer
 
-    if not cfg.progress:  # progress=false: no transformers bars either (loading / writing shards; #29)
+    if not cfg.progress:  # progress=false: no transformers bars either (loading / writing shards)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

@@ -35,7 +35,7 @@ def load_train_eval_rows(cfg: TrainConfig) -> tuple[list[Row], list[Row], dict[s
     if cfg.eval_data is not None:
         evals, s = load_rows(cfg.eval_data, columns=columns, split=cfg.eval_data_split)
         stats["eval"] = {k: v for k, v in s.items() if k != "rows"}
-    elif test_split_of_data(cfg):  # a datasets folder with a test split: that is the eval set (#29 item 15)
+    elif test_split_of_data(cfg):  # a datasets folder with a test split: that is the eval set
         evals, s = load_rows(cfg.data, columns=columns, split="test")
         stats["eval"] = {k: v for k, v in s.items() if k != "rows"}
     elif cfg.task is not None:

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from hybridrl.methods.base import LossTerm
-from hybridrl.train import update
-from hybridrl.train.update import Counts, TermState, TermStats, chunks, seq_count
+from hybridrl.training.update import terms as term_passes  # module access: tests replace its forward
+from hybridrl.training.update.terms import Counts, TermState, TermStats, chunks, seq_count
 
 
 def prompt_chunks(num_prompts: int, num: int) -> list[tuple[int, int]]:
@@ -82,7 +82,7 @@ def freeze_old_logprobs(states: list[TermState], models: Any, s: Any, par: Any) 
                 if s.old_logprobs == "sampling" and ts.on_policy and mb.sampling_logprobs is not None:
                     ts.old_logp.get(sl, lambda mb=mb: mb.sampling_logprobs.float())
                 else:
-                    ts.old_logp.get(sl, lambda mb=mb: update.forward(policy, mb, s)["logprobs"].float())
+                    ts.old_logp.get(sl, lambda mb=mb: term_passes.forward(policy, mb, s)["logprobs"].float())
 
 
 def merge_stats(parts: list[dict[str, TermStats]]) -> dict[str, TermStats]:

@@ -65,10 +65,10 @@ def check_output_dir(cfg: TrainConfig, overwrite: bool = False, log=_say) -> Non
     - the same settings and no checkpoint (a run that died before its first save): it starts over;
     - otherwise a ConfigError that says what differs and how to continue, replace or avoid it.
     """
-    from hybridrl.train.checkpoint import latest_checkpoint
+    from hybridrl.training.persistence.checkpoint import latest_checkpoint
 
     out = Path(cfg.output_dir)
-    for parent in out.resolve().parents:  # #29 item 15: never nest a run inside another run's folder
+    for parent in out.resolve().parents:  # never nest a run inside another run's folder
         if (parent / "config.yaml").is_file() and holds_run(parent):
             raise ConfigError(f"--output-dir {out} is inside the run in {parent}; put the run in a folder of its own")
     if not out.exists() or not holds_run(out):
@@ -102,7 +102,7 @@ def check_output_dir(cfg: TrainConfig, overwrite: bool = False, log=_say) -> Non
 
 def run_folder_of(path: str | Path) -> Path:
     """``--resume`` takes a run folder or one of its checkpoint folders."""
-    from hybridrl.train.checkpoint import MARKER
+    from hybridrl.training.persistence.checkpoint import MARKER
 
     p = Path(path)
     if (p / MARKER).exists() and p.parent.name == "checkpoints":
@@ -146,9 +146,9 @@ def resume_config(resume: str | Path, yaml_path: str | Path | None = None, cli: 
     options only where they are safe (:data:`~hybridrl.config.SAFE_RESUME_KEYS`: more
     steps, logging, eval/save cadence, speed settings), each logged; any other change is refused
     with the list of keys. ``output_dir`` is always the run's folder."""
-    from hybridrl.train.checkpoint import latest_checkpoint, load_state
+    from hybridrl.training.persistence.checkpoint import latest_checkpoint, load_state
 
-    from hybridrl.train.checkpoint import MARKER
+    from hybridrl.training.persistence.checkpoint import MARKER
 
     run = run_folder_of(resume)
     if not run.is_dir():
@@ -199,7 +199,7 @@ def importable_reward(fn: Any, folder: Path) -> str:
     """``module:function`` for a reward callable: its own module path when it lives in an
     importable module, else (a notebook or ``__main__`` function, a closure) a small
     ``<folder>/reward_fn.py`` that holds it serialised by value with ``dill``. Used by
-    training, :func:`hybridrl.evaluate` and :func:`hybridrl.compare` alike (#29 item 1)."""
+    training, :func:`hybridrl.evaluate` and :func:`hybridrl.compare` alike."""
     import importlib
 
     if isinstance(fn, str):
@@ -236,7 +236,7 @@ def importable_reward(fn: Any, folder: Path) -> str:
 def _remove_if_empty_run(out: Path) -> None:
     """After a failure: remove a folder this run created if it holds nothing worth keeping
     (no checkpoint, no logged step)."""
-    from hybridrl.train.checkpoint import latest_checkpoint
+    from hybridrl.training.persistence.checkpoint import latest_checkpoint
 
     if not out.is_dir() or latest_checkpoint(out) is not None:
         return
@@ -253,7 +253,7 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
 
     ``cfg`` for a resume comes from :func:`resume_config`. A failure before anything was
     trained removes the folder it created."""
-    from hybridrl.train.loop import train
+    from hybridrl.training.loop.trainer import train
 
     validate(cfg, notes=[])  # the caller has shown the notes (build_config or the Python API)
     out = Path(cfg.output_dir)
@@ -265,14 +265,14 @@ def run_training(cfg: TrainConfig, resume: str | Path | None = None, overwrite: 
     if resume is None:
         check_output_dir(cfg, overwrite, log)
     log(f"hybridrl: run folder {out}")
-    from hybridrl.train.data_setup import test_split_of_data
+    from hybridrl.training.loop.data_setup import test_split_of_data
 
     if test_split_of_data(cfg):
         log(f"hybridrl: note: eval set: the test split of {cfg.data} (eval_data=FILE to use another)")
     elif cfg.data is not None and cfg.eval_data is None:
         log(f"hybridrl: note: no eval set (training from data={cfg.data}): the held-out evaluation is skipped; "
             f"pass eval_data=FILE to have one")
-    from hybridrl.train.interrupt import InterruptGuard
+    from hybridrl.training.loop.interrupt import InterruptGuard
 
     try:
         cfg = make_reward_importable(cfg, out)

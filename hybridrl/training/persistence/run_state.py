@@ -1,11 +1,11 @@
 """The trainer's persistence: its resolved config, checkpoints (one process, or DDP/FSDP2
-sharded) and resume. Functions of a :class:`~hybridrl.train.loop.Trainer` ``t``."""
+sharded) and resume. Functions of a :class:`~hybridrl.training.loop.trainer.Trainer` ``t``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hybridrl.train import checkpoint as ckpt
+from hybridrl.training.persistence import checkpoint as ckpt
 from hybridrl.config import nested_config
 
 
@@ -26,7 +26,7 @@ def resume(t, path: Path) -> None:
     if c is None:
         raise FileNotFoundError(f"--resume {path}: no complete checkpoint found")
     if t.par.mode != "none":  # every rank reads its shards (DCP) and its RNG states
-        from hybridrl.train.checkpoint import load_parallel_checkpoint
+        from hybridrl.training.persistence.checkpoint import load_parallel_checkpoint
 
         state = load_parallel_checkpoint(t.par, c, checkpoint_modules(t), t.optimizer)
     else:
@@ -54,7 +54,7 @@ def checkpoint_modules(t) -> dict:
 def save(t, step: int) -> Path | None:
     """Checkpoint after ``step`` steps (one process: rank 0 writes; DDP/FSDP2: every rank)."""
     if t.par.mode != "none":
-        from hybridrl.train.checkpoint import save_parallel_checkpoint
+        from hybridrl.training.persistence.checkpoint import save_parallel_checkpoint
 
         state = {"step": step, "scheduler": t.scheduler.state_dict(),
                  "controller": t.controller.state_dict(), "sampler": t.sampler.state_dict(),

@@ -2,13 +2,14 @@
 
 step:  prompts -> controller.needs -> n rollouts each -> verified rewards -> controller.plan
        -> for each update: per-term losses (estimator presets), one aggregation -> optimizer step
-          (``train/optimize.py``, ``train/update.py``)
+          (``training/update/optimize.py``, ``training/update/terms.py``)
        -> controller.observe -> metrics.jsonl / progress / checkpoints
 
-The pieces: ``train/setup.py`` builds the run's objects (processes, data, model, value head,
-optimizer), ``train/optimize.py`` turns one update into optimizer steps, ``train/update.py``
-one term into forward/backward passes. A term's preset owns its pre-pass (PPO's critic, ...)
-through ``update.prepare_term``; the loop calls it for every term alike.
+The pieces: ``training/loop/setup.py`` builds the run's objects (processes, data, model,
+value head, optimizer), ``training/update/optimize.py`` turns one update into optimizer steps,
+``training/update/terms.py`` one term into forward/backward passes, ``training/persistence/``
+writes the run folder. A term's preset owns its pre-pass (PPO's critic, ...) through
+``terms.prepare_term``; the loop calls it for every term alike.
 
 Where this loop departs from the usual trainer (TRL's, verl's), on purpose:
 
@@ -23,7 +24,7 @@ Where this loop departs from the usual trainer (TRL's, verl's), on purpose:
   gathered weights; checkpoints are sharded (DCP) plus a consolidated HF export.
 - **Per-term normalisers with global counts**, not one mean per micro-batch: each loss term
   (SFT, on-policy RL, off-policy RL) is reduced by its own aggregation mode with the counts
-  of the whole step, so micro-batching never changes the update (``train/update.py``).
+  of the whole step, so micro-batching never changes the update (``training/update/terms.py``).
 - **The zero-advantage skip**: micro-batches whose loss has exactly zero gradient are not run
   (``skip_zero_advantage``, logged as ``update/skipped_microbatches``).
 - **Non-finite updates are skipped**, not applied: weights and optimizer state stay as they
@@ -46,16 +47,16 @@ import torch
 
 from hybridrl.methods.base import Controller, Feedback, LossTerm, StepContext, StepData, Update
 from hybridrl.methods.registry import build_controller
-from hybridrl.train import checkpoint as ckpt
-from hybridrl.train import run_state
-from hybridrl.train import interrupt
+from hybridrl.training.persistence import checkpoint as ckpt
+from hybridrl.training.persistence import run_state
+from hybridrl.training.loop import interrupt
 from hybridrl.config import TrainConfig, config_to_dict
-from hybridrl.train.records import rollout_metrics, run_summary
-from hybridrl.train.optimize import Optimization, TrainingAborted, run_update
-from hybridrl.train.optimizer_states import install_named_states
-from hybridrl.train.setup import (autocast_factory, init_distributed, pick_device, setup_model, setup_optimizer,
-                                  setup_value_head)
-from hybridrl.train.update import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences
+from hybridrl.training.persistence.records import rollout_metrics, run_summary
+from hybridrl.training.update.optimize import Optimization, TrainingAborted, run_update
+from hybridrl.training.update.optimizer_states import install_named_states
+from hybridrl.training.loop.setup import (autocast_factory, init_distributed, pick_device, setup_model,
+                                          setup_optimizer, setup_value_head)
+from hybridrl.training.update.terms import LossSettings, Sequences, UpdateModels, demo_sequences, rollout_sequences
 
 __all__ = ["Trainer", "TrainingAborted", "train"]
 
@@ -94,8 +95,8 @@ class Trainer:
 
     # -- setup -----------------------------------------------------------------------
     def _setup_data(self) -> None:
-        from hybridrl.train.data_setup import load_train_eval_rows
-        from hybridrl.train.sampler import PromptSampler
+        from hybridrl.training.loop.data_setup import load_train_eval_rows
+        from hybridrl.training.loop.sampler import PromptSampler
 
         self.train_rows, self.eval_rows, self.data_stats = load_train_eval_rows(self.cfg)
         self.sampler = PromptSampler(self.train_rows, self.cfg.prompts_per_step, self.cfg.seed)
@@ -181,8 +182,8 @@ class Trainer:
 
     def _check_prompt_lengths(self) -> None:
         """Every prompt (after the template) fits ``max_prompt_length`` (default: the model's
-        context minus ``max_new_tokens``), else the run stops before its first step (#29 item 8:
-        an 8,099-token prompt trained silently on a 4,096-token model). The longest is recorded
+        context minus ``max_new_tokens``), else the run stops before its first step (an
+        8,099-token prompt once trained silently on a 4,096-token model). The longest is recorded
         in the data summary."""
         from hybridrl.config import ConfigError
 
@@ -247,7 +248,7 @@ class Trainer:
             self._demo_cache[k] = ids + [self.tokenizer.eos_token_id]  # the model learns to stop
         return self._demo_cache[k]
 
-    # -- resume / checkpoints (train/run_state.py) -------------------------------------
+    # -- resume / checkpoints (training/persistence/run_state.py) -------------------------------------
     def _write_config(self) -> None:
         run_state.write_config(self)
 
@@ -310,7 +311,7 @@ class Trainer:
         record["time/update"] = time.time() - tu
         record["update/flops_per_s"] = None  # null when no micro-batch ran
         if record.get("update/forward_tokens") and record["time/update"] > 0:
-            # #28 item 4: achieved FLOP/s of the update (all ranks), the usual estimate 6 · N · tokens
+            # the update's throughput: achieved FLOP/s (all ranks), the usual estimate 6 · N · tokens
             # (forward 2N + backward 4N per token position, padding included; the forward-only
             # passes — KL reference, frozen old log-probs — and attention are not counted)
             record["update/flops_per_s"] = 6.0 * self._num_params * record["update/forward_tokens"] / record["time/update"]
@@ -389,7 +390,7 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        from hybridrl.train.tracking import MetricsLog, Progress, Trackers
+        from hybridrl.training.persistence.tracking import MetricsLog, Progress, Trackers
 
         cfg, main = self.cfg, self.par.main
         resumed = self.start_step > 0
@@ -466,7 +467,7 @@ class Trainer:
         """Greedy accuracy on the held-out rows, appended to eval.jsonl."""
         if not self.eval_rows:
             return None
-        from hybridrl.train.heldout import score_rows
+        from hybridrl.training.loop.heldout import score_rows
 
         rows = self._shard(self.eval_rows)
         with self.par.gathered(self.model) as model:
@@ -476,7 +477,7 @@ class Trainer:
                                  progress=False, timeout_s=self.cfg.reward_timeout, reward_fn=self.cfg.reward_fn,
                                  # a vLLM engine answers too (synced to the current weights first)
                                  generator=self.generator if getattr(self.generator, "batches_itself", False) else None)
-        # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward (#29 item 4)
+        # accuracy is the task verifier's; a reward_fn is logged apart as greedy_reward
         c, n, rew = self.par.sum([float(sum(r["greedy_correct"] for r in per_row)), float(len(per_row)),
                                    float(sum(r.get("greedy_reward", 0.0) for r in per_row))])
         out = {"step": step, "greedy_accuracy": c / max(1.0, n), "n": int(n)}

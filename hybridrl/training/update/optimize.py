@@ -1,7 +1,7 @@
 """One controller :class:`~hybridrl.methods.base.Update` -> optimizer step(s), in four parts:
 
 1. :func:`build_term_states`: sequences of every term and their global normaliser counts;
-2. :func:`prepasses`: each term's pre-pass hook (``update.prepare_term``: critic values and
+2. :func:`prepasses`: each term's pre-pass hook (``terms.prepare_term``: critic values and
    GAE, ...) and the KL reference's log-probs;
 3. :func:`backward_terms` over all micro-batches, then :func:`clip_and_check` and the step,
    μ = ``num_iterations`` times over the same batch (the PPO denominator frozen at the first);
@@ -27,12 +27,12 @@ from typing import Any
 import torch
 
 from hybridrl.methods.base import Feedback, LossTerm, Update, Weighting
-from hybridrl.train.minibatches import freeze_old_logprobs, merge_stats, split_states
-from hybridrl.train.optimizer_states import named_state
+from hybridrl.training.update.minibatches import freeze_old_logprobs, merge_stats, split_states
+from hybridrl.training.update.optimizer_states import named_state
 from hybridrl.distributed.parallel import lockstep, padding_loss
-from hybridrl.train.update import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats, UpdateModels,
-                                   chunks, has_prepass, micro_batch_loss, prepare_term, reference_logprobs,
-                                   runnable_micro_batches, seq_count)
+from hybridrl.training.update.terms import (Counts, LossSettings, Sequences, TermParts, TermState, TermStats,
+                                            UpdateModels, chunks, has_prepass, micro_batch_loss, prepare_term,
+                                            reference_logprobs, runnable_micro_batches, seq_count)
 
 
 class TrainingAborted(RuntimeError):
@@ -55,7 +55,7 @@ class Optimization:
     after_step: Callable[[], None] | None = None
     """Called after every optimizer step (the generator syncs its weights)."""
     mini_batches: int = 1
-    """Optimizer steps per update, each on a share of the prompts (``train/minibatches.py``)."""
+    """Optimizer steps per update, each on a share of the prompts (``training/update/minibatches.py``)."""
     nonfinite: int = 0
     """Consecutive updates skipped for a non-finite loss or gradient."""
 
@@ -245,7 +245,7 @@ def log_update(record: dict[str, Any], update: Update, res: UpdateResult, opt: O
         record.update(st.metrics(n))
     skipped, positions, real = par.sum([float(tot.skipped), tot.positions, tot.real_positions])
     record["update/skipped_microbatches"] = record.get("update/skipped_microbatches", 0.0) + skipped
-    # #28 item 4: what the policy's forward/backward passes computed (all ranks, the μ passes
+    # the update's throughput: what the policy's forward/backward passes computed (all ranks, the μ passes
     # included: the statistics are the first pass's) and how much of it was padding
     passes = opt.num_iterations if not res.skipped else 1
     before = record.get("update/forward_tokens", 0.0)

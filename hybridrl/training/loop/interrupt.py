@@ -80,7 +80,7 @@ _ACTIVE: list[InterruptGuard] = []
 
 
 def active() -> InterruptGuard:
-    """The guard the current run is under (installed by :func:`hybridrl.train.runner.run_training`
+    """The guard the current run is under (installed by :func:`hybridrl.training.loop.runner.run_training`
     before the model loads, so a signal during start-up is caught too), or a disabled one
     (``requested`` stays None) when the loop runs without it."""
     return _ACTIVE[-1] if _ACTIVE else InterruptGuard(enabled=False)
