@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 from pathlib import Path
 
@@ -37,11 +36,11 @@ def correct(eval_json: Path, name: str) -> dict[str, float]:
     return {r["id"]: float(r["greedy_correct"]) for r in rows}
 
 
-def ci(values: list[float], iters: int = 2000, seed: int = 0) -> tuple[float, float]:
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(rng.choice(values) for _ in range(n)) / n for _ in range(iters))
-    return means[int(0.025 * iters)], means[int(0.975 * iters) - 1]
+def ci(values: list[float]) -> tuple[float, float]:
+    """95% bootstrap CI over questions, as in the study tables (2000 resamples)."""
+    from hybridrl.eval.metrics import bootstrap_ci
+
+    return bootstrap_ci(values, iters=2000)
 
 
 def pct(v: float) -> str:

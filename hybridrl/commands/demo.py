@@ -33,5 +33,5 @@ def register(sub) -> None:
                         "(make install-vllm), or vLLM when it imports (else HF)")
     d.add_argument("--rollout-dtype", choices=("auto", "fp32", "bf16", "int8"), default="auto",
                    help="precision of the HF engine's rollout copy of the weights: auto = bf16 where the "
-                        "machine has it natively, else int8 on a CPU (importance-corrected either way)")
+                        "machine has it natively, else fp32 (a bf16/int8 copy is importance-corrected)")
     d.set_defaults(func=cmd_demo)

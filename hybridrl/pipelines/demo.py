@@ -50,8 +50,8 @@ def run_demo(quick: bool = False, output_dir: str | None = None, rollout_engine:
              rollout_dtype: str = "auto") -> int:
     """Run the demo; ``rollout_engine`` (hf | vllm | auto: vLLM when it imports) samples rollouts and
     answers the evaluations (vLLM needs ``make install-vllm``; ``benchmarks/demo_time.py`` times
-    both); ``rollout_dtype`` is the HF engine's rollout precision (auto: bf16 where native, else int8
-    on a CPU)."""
+    both); ``rollout_dtype`` is the HF engine's rollout precision (auto: bf16 where native, else
+    fp32)."""
     from hybridrl.pipelines.compare import run_compare
     from hybridrl.report.tables import accuracy_table
 
