@@ -15,9 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hybridrl.report.runs import read_jsonl  # noqa: E402
+from scripts.study_v2_tables import bootstrap, paired as paired_diff  # noqa: E402  (the study tables' CIs)
 RUNS = {  # label -> (run folder, eval json)
     "fp32 (vLLM fp32 sampler, committed v2 run)": ("docs/results/v2/raw/dense-s0/grpo", "docs/results/v2/raw/dense-s0/evals/grpo.json"),
     "int8 weight-only (HF)": ("docs/results/v2/raw-new/dense-s0/grpo_int8", "docs/results/v2/raw-new/dense-s0/evals/grpo_int8.json"),
@@ -27,20 +32,9 @@ RUNS = {  # label -> (run folder, eval json)
 BASE = "docs/results/v2/raw/dense-s0/evals/base.json"
 
 
-def records(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
-
-
 def correct(eval_json: Path, name: str) -> dict[str, float]:
     rows = json.loads(eval_json.read_text())["sets"][name]["rows"]
     return {r["id"]: float(r["greedy_correct"]) for r in rows}
-
-
-def ci(values: list[float]) -> tuple[float, float]:
-    """95% bootstrap CI over questions, as in the study tables (2000 resamples)."""
-    from hybridrl.eval.metrics import bootstrap_ci
-
-    return bootstrap_ci(values, iters=2000)
 
 
 def pct(v: float) -> str:
@@ -49,14 +43,13 @@ def pct(v: float) -> str:
 
 def acc(c: dict[str, float]) -> str:
     v = list(c.values())
-    lo, hi = ci(v)
+    lo, hi = bootstrap(v)
     return f"{pct(sum(v) / len(v))} [{pct(lo)}, {pct(hi)}]"
 
 
 def paired(a: dict[str, float], b: dict[str, float]) -> str:
-    d = [a[k] - b[k] for k in sorted(a) if k in b]
-    lo, hi = ci(d)
-    return f"{100 * sum(d) / len(d):+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    m, lo, hi = paired_diff(dict(sorted(a.items())), b)
+    return f"{100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
 def main() -> int:
@@ -76,7 +69,7 @@ def main() -> int:
     lines.append("| base model | – | " + " | ".join(f"{acc(base[s])} | –" for s in sets) + " | – | – |")
     curves = {}
     for label, (folder, ev) in have.items():
-        recs = records(folder)
+        recs = read_jsonl(folder / "metrics.jsonl")
         rw = [r["reward"] for r in recs if r.get("reward") is not None]
         curves[label] = rw
         win = " / ".join(pct(statistics.mean(rw[i:i + 10])) for i in range(0, len(rw), 10))
